@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The kernel/user ABI of execaudit: every record the BPF programs put in the ring buffer.
+ *
+ * Plain C with __u8..__u64 only; included by the BPF programs and by the C++ recorder, which
+ * static_asserts sizes and offsets (recorder/event_decoder.cpp).
+ *
+ * Rules: event type values and flag bits are explicit and APPEND-ONLY. Never renumber, reuse or
+ * resize; add a new type instead. Every record starts with struct ea_header, whose `size` is the
+ * number of bytes actually submitted (variable-length tails are cut to what was used).
+ */
+#ifndef EXECAUDIT_BPF_EVENTS_H
+#define EXECAUDIT_BPF_EVENTS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define EA_ABI_VERSION 1
+
+enum ea_event_type {
+	EA_EV_EXEC = 1,        /* sys_enter_execve(at): a command is about to run (struct ea_exec) */
+	EA_EV_EXEC_RESULT = 2, /* sys_exit_execve(at): its return value (struct ea_exec_result) */
+	EA_EV_TTY_IO = 3,      /* bytes moved through a pty slave by a session task (struct ea_tty_io) */
+	EA_EV_EXIT = 4,        /* a session process ended (struct ea_exit) */
+	EA_EV_LOST = 5,        /* records of this session were dropped before this point (struct ea_lost) */
+};
+
+/* ea_header.flags for EA_EV_EXEC */
+#define EA_EXEC_SESSION_START (1u << 0) /* this exec entered the container from outside: a new session */
+#define EA_EXEC_EXECVEAT (1u << 1)      /* execveat(2); filename is relative to a dirfd */
+#define EA_EXEC_ARGV_TRUNCATED (1u << 2)
+#define EA_EXEC_FILENAME_TRUNCATED (1u << 3)
+
+/* ea_header.flags for EA_EV_TTY_IO */
+#define EA_IO_INPUT (1u << 0)     /* read(2) by the session: keystrokes; otherwise output */
+#define EA_IO_ECHO_OFF (1u << 1)  /* the tty had ECHO off when this input was read (password prompt) */
+#define EA_IO_CONTINUED (1u << 2) /* continues the previous record of the same syscall */
+#define EA_IO_ONLCR (1u << 3)     /* output: the tty turns \n into \r\n after the write (OPOST|ONLCR) */
+
+/* ea_header.flags for EA_EV_EXIT */
+#define EA_EXIT_LEADER (1u << 0) /* the session's first process: the session ends */
+
+#define EA_COMM_LEN 16
+#define EA_FILENAME_MAX 256
+#define EA_ARGC_MAX 64
+#define EA_ARG_MAX 4096              /* one argument is cut at this many bytes */
+#define EA_ARGS_BUF (2 * EA_ARG_MAX) /* argv area; a new argument starts only below EA_ARG_MAX */
+#define EA_IO_CHUNK 4096             /* bytes of terminal data per record */
+#define EA_IO_MAX_PER_CALL (1u << 20) /* beyond this, one syscall's bytes are counted as lost */
+
+/* Every record starts with this. */
+struct ea_header {
+	__u16 type;       /* enum ea_event_type */
+	__u16 flags;      /* per-type EA_* flags */
+	__u32 size;       /* bytes in this record, header included */
+	__u64 ts_boot_ns; /* bpf_ktime_get_boot_ns() */
+	__u64 cgroup_id;  /* cgroup v2 id (inode number) of the task */
+	__u64 session_id; /* kernel-side session number, unique while the programs stay loaded */
+	__u32 pid;        /* host tgid */
+	__u32 tid;        /* host thread id */
+};
+
+struct ea_exec {
+	struct ea_header hdr;
+	__u64 task_start_ns;    /* task->start_boottime: tells a reused pid apart */
+	__u64 parent_cgroup_id; /* for a session start: where the process came from */
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+	__u32 ns_pid;       /* pid inside the task's own pid namespace */
+	__u16 filename_len; /* bytes in filename, without the NUL */
+	__u16 argc;
+	__u32 args_len; /* bytes used in args: argc NUL-terminated strings */
+	char comm[EA_COMM_LEN];
+	char parent_comm[EA_COMM_LEN];
+	char filename[EA_FILENAME_MAX];
+	char args[EA_ARGS_BUF]; /* only args_len bytes are submitted */
+};
+
+struct ea_exec_result {
+	struct ea_header hdr;
+	__s32 retval; /* 0, or -errno */
+	__u32 reserved;
+};
+
+struct ea_tty_io {
+	struct ea_header hdr;
+	__u64 tty_id; /* devpts superblock dev << 32 | pty rdev: two devpts instances both have 136:0 */
+	__u16 rows;   /* the tty's window size at the time of the call */
+	__u16 cols;
+	__u32 len; /* bytes of data in this record */
+	__u8 data[EA_IO_CHUNK];
+};
+
+struct ea_exit {
+	struct ea_header hdr;
+	__s32 exit_code; /* wait status: exit status << 8 | terminating signal */
+	__u32 reserved;
+	__u64 task_start_ns;
+};
+
+struct ea_lost {
+	struct ea_header hdr;
+	__u64 lost_events;
+	__u64 lost_bytes; /* terminal bytes among them */
+};
+
+/* Counters of records the ring buffer refused, one slot per CPU (map `ea_drops`). */
+struct ea_drop_counters {
+	__u64 events;
+	__u64 bytes;
+};
+
+#endif /* EXECAUDIT_BPF_EVENTS_H */

@@ -1,0 +1,173 @@
+#include "cli/session_output.h"
+
+#include "common/text.h"
+#include "common/time_format.h"
+#include "proto_json.h"
+#include "storage/session_proto.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace execaudit::cli {
+namespace {
+
+std::string human_bytes(uint64_t n) {
+    if (n < 1024) return fmt::format("{}B", n);
+    if (n < 1024 * 1024) return fmt::format("{:.1f}K", n / 1024.0);
+    if (n < 1024ull * 1024 * 1024) return fmt::format("{:.1f}M", n / (1024.0 * 1024));
+    return fmt::format("{:.1f}G", n / (1024.0 * 1024 * 1024));
+}
+
+std::string short_time(int64_t ns) {
+    std::string t = format_rfc3339_us(ns);  // 2024-10-29T12:21:44.189258Z
+    return t.substr(0, 10) + " " + t.substr(11, 8);
+}
+
+std::string duration_of(const storage::SessionRecord& s) {
+    int64_t end = s.end_ns ? *s.end_ns : wall_clock_ns();
+    return format_duration(end - s.start_ns) + (s.end_ns ? "" : "+");
+}
+
+std::string user_of(const storage::SessionRecord& s) {
+    if (s.user) return terminal_safe(*s.user);
+    if (s.attribution == "unattributed") return "(unattributed)";
+    return "-";
+}
+
+std::string pod_of(const storage::SessionRecord& s) {
+    if (s.pod.empty()) return s.pod_uid.empty() ? "?" : "pod " + s.pod_uid;
+    return terminal_safe(s.namespace_name) + "/" + terminal_safe(s.pod);
+}
+
+std::string csv_field(const std::string& v) {
+    if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
+    std::string out = "\"";
+    for (char c : v) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    return out + "\"";
+}
+
+std::vector<std::string> lossy(const std::vector<std::string>& argv) {
+    std::vector<std::string> out;
+    for (const auto& a : argv) out.push_back(utf8_lossy(a));
+    return out;
+}
+
+void print_table(std::ostream& out, const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+    std::vector<size_t> width(header.size());
+    auto display_width = [](const std::string& s) {
+        size_t w = 0;
+        for (unsigned char c : s) w += (c & 0xC0) != 0x80;  // code points, close enough for names
+        return w;
+    };
+    for (size_t i = 0; i < header.size(); ++i) width[i] = display_width(header[i]);
+    for (const auto& row : rows)
+        for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], display_width(row[i]));
+    auto line = [&](const std::vector<std::string>& cells) {
+        std::string l;
+        for (size_t i = 0; i < cells.size(); ++i) {
+            l += cells[i];
+            if (i + 1 < cells.size()) l += std::string(width[i] - display_width(cells[i]) + 2, ' ');
+        }
+        out << l << '\n';
+    };
+    line(header);
+    for (const auto& row : rows) line(row);
+}
+
+}  // namespace
+
+std::string describe_retval(const std::optional<int32_t>& retval) {
+    if (!retval) return "?";
+    if (*retval == 0) return "ok";
+    const char* name = *retval < 0 ? strerrorname_np(-*retval) : nullptr;
+    return name ? fmt::format("{} {}", *retval, name) : std::to_string(*retval);
+}
+
+void print_sessions_table(std::ostream& out, const std::vector<storage::SessionRecord>& sessions) {
+    if (sessions.empty()) {
+        out << "no sessions match\n";
+        return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& s : sessions) {
+        rows.push_back({s.id, short_time(s.start_ns), duration_of(s), s.status, user_of(s), pod_of(s),
+                        terminal_safe(s.container), std::to_string(s.commands), human_bytes(s.output_bytes),
+                        terminal_safe(join_argv(lossy(s.command)))});
+    }
+    print_table(out, {"ID", "START (UTC)", "DURATION", "STATUS", "USER", "NAMESPACE/POD", "CONTAINER", "CMDS", "OUTPUT", "COMMAND"},
+                rows);
+}
+
+void print_sessions_json(std::ostream& out, const std::vector<storage::SessionRecord>& sessions) {
+    auto arr = nlohmann::json::array();
+    for (const auto& s : sessions) {
+        auto j = proto::to_json(storage::to_proto(s));
+        j.erase("timeline");  // `show` has it
+        arr.push_back(std::move(j));
+    }
+    out << arr.dump(2) << '\n';
+}
+
+void print_sessions_csv(std::ostream& out, const std::vector<storage::SessionRecord>& sessions) {
+    out << "id,node,namespace,pod,pod_uid,container,container_id,leader_pid,tty,command,start,end,status,exit_code,"
+           "attribution,user,commands,output_bytes,input_bytes,lost_bytes,lost_events\n";
+    for (const auto& s : sessions) {
+        std::vector<std::string> f = {
+            s.id, utf8_lossy(s.node), utf8_lossy(s.namespace_name), utf8_lossy(s.pod), s.pod_uid,
+            utf8_lossy(s.container), s.container_id, std::to_string(s.leader_pid), s.tty ? "true" : "false",
+            join_argv(lossy(s.command)), format_rfc3339_us(s.start_ns), s.end_ns ? format_rfc3339_us(*s.end_ns) : "",
+            s.status, s.exit_code ? std::to_string(*s.exit_code) : "", s.attribution, s.user ? utf8_lossy(*s.user) : "",
+            std::to_string(s.commands), std::to_string(s.output_bytes), std::to_string(s.input_bytes),
+            std::to_string(s.lost_bytes), std::to_string(s.lost_events)};
+        std::string line;
+        for (size_t i = 0; i < f.size(); ++i) line += (i ? "," : "") + csv_field(f[i]);
+        out << line << '\n';
+    }
+}
+
+void print_session_table(std::ostream& out, const storage::SessionRecord& s,
+                         const std::vector<storage::CommandRecord>& timeline) {
+    auto row = [&](std::string_view key, const std::string& value) { out << fmt::format("{:<13}{}\n", key, value); };
+    row("Session", s.id);
+    row("Node", terminal_safe(s.node));
+    row("Pod", pod_of(s) + (s.pod_uid.empty() ? "" : fmt::format("  (uid {})", s.pod_uid)));
+    row("Container", (s.container.empty() ? "?" : terminal_safe(s.container)) +
+                         (s.container_id.empty() ? "" : fmt::format("  (id {})", s.container_id.substr(0, 12))));
+    row("Cgroup", terminal_safe(s.cgroup_path));
+    row("Command", terminal_safe(join_argv(lossy(s.command))));
+    row("Started", format_rfc3339_us(s.start_ns));
+    if (s.end_ns) {
+        std::string end = format_rfc3339_us(*s.end_ns) + "  (" + format_duration(*s.end_ns - s.start_ns) + ")";
+        row("Ended", end);
+    }
+    std::string status = s.status;
+    if (s.exit_code) status += fmt::format(", exit code {}", *s.exit_code);
+    if (s.exit_signal) status += fmt::format(" (killed by signal {})", *s.exit_signal);
+    row("Status", status);
+    row("Who", s.user ? terminal_safe(*s.user) : "(" + s.attribution + ")");
+    row("Entered via", terminal_safe(s.entered_via) + fmt::format("  (leader pid {})", s.leader_pid));
+    row("Terminal", s.tty ? fmt::format("yes, {}x{}", s.cols, s.rows) : "no");
+    row("Bytes", fmt::format("{} out, {} in", s.output_bytes, s.input_bytes));
+    if (s.lost_events || s.lost_bytes || s.start_lost)
+        row("LOST", fmt::format("{} records, {} terminal bytes{}", s.lost_events, s.lost_bytes,
+                                s.start_lost ? "; the session's first record was lost" : ""));
+    out << "\nTimeline (" << timeline.size() << " commands)\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& c : timeline) {
+        rows.push_back({"  " + format_rfc3339_us(c.time_ns), std::to_string(c.pid), std::to_string(c.ppid),
+                        describe_retval(c.retval),
+                        terminal_safe(join_argv(lossy(c.argv))) + (c.argv_truncated ? " [truncated]" : "")});
+    }
+    print_table(out, {"  TIME", "PID", "PPID", "RESULT", "COMMAND"}, rows);
+}
+
+void print_session_json(std::ostream& out, const storage::SessionRecord& s,
+                        const std::vector<storage::CommandRecord>& timeline) {
+    out << proto::to_json(storage::to_proto(s, timeline)).dump(2) << '\n';
+}
+
+}  // namespace execaudit::cli

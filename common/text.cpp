@@ -1,0 +1,111 @@
+#include "common/text.h"
+
+#include <fmt/format.h>
+
+namespace execaudit {
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], or 0 when it is invalid (overlongs, surrogates and
+// values past U+10FFFF are invalid).
+size_t utf8_sequence_length(std::string_view s, size_t i) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char c = byte(i);
+    if (c < 0x80) return 1;
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
+    else return 0;
+    if (i + len > s.size()) return 0;
+    for (size_t k = 1; k < len; ++k) {
+        unsigned char cc = byte(i + k);
+        if ((cc & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+}  // namespace
+
+std::string utf8_lossy(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size();) {
+        size_t len = utf8_sequence_length(s, i);
+        if (len == 0) {
+            out += "\xEF\xBF\xBD";
+            ++i;
+        } else {
+            out.append(s.substr(i, len));
+            i += len;
+        }
+    }
+    return out;
+}
+
+std::string terminal_safe(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size();) {
+        size_t len = utf8_sequence_length(s, i);
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (len == 0) {
+            out += fmt::format("\\x{:02x}", c);
+            ++i;
+            continue;
+        }
+        if (len == 1) {
+            if (c == '\\') out += "\\\\";
+            else if (c == '\n') out += "\\n";
+            else if (c == '\t') out += "\\t";
+            else if (c == '\r') out += "\\r";
+            else if (c == 0x1B) out += "\\e";
+            else if (c < 0x20 || c == 0x7F) out += fmt::format("\\x{:02x}", c);
+            else out += static_cast<char>(c);
+        } else if (len == 2 && c == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0) {
+            // C1 controls U+0080..U+009F: some terminals act on them (CSI = U+009B)
+            out += fmt::format("\\u{:04x}", static_cast<unsigned char>(s[i + 1]));
+        } else {
+            out.append(s.substr(i, len));
+        }
+        i += len;
+    }
+    return out;
+}
+
+std::vector<std::string> split_nul(std::string_view bytes) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start < bytes.size()) {
+        size_t end = bytes.find('\0', start);
+        if (end == std::string_view::npos) end = bytes.size();
+        out.emplace_back(bytes.substr(start, end - start));
+        start = end + 1;
+    }
+    return out;
+}
+
+std::string join_argv(const std::vector<std::string>& argv) {
+    std::string out;
+    for (const auto& arg : argv) {
+        if (!out.empty()) out += ' ';
+        bool plain = !arg.empty() && arg.find_first_of(" \t\n'\"\\$`") == std::string::npos;
+        if (plain) {
+            out += arg;
+        } else {
+            out += '\'';
+            for (char c : arg) {
+                if (c == '\'') out += "'\\''";
+                else out += c;
+            }
+            out += '\'';
+        }
+    }
+    return out;
+}
+
+}  // namespace execaudit

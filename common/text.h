@@ -1,0 +1,25 @@
+#pragma once
+// Bytes from a container are hostile: these turn them into text that is safe to store as
+// UTF-8 and safe to print on an operator's terminal.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace execaudit {
+
+/// Valid UTF-8 with every invalid sequence replaced by U+FFFD. For JSON and protobuf strings.
+std::string utf8_lossy(std::string_view bytes);
+
+/// Printable on a terminal: control characters (C0, DEL, C1), backslashes and invalid UTF-8
+/// become escapes (\n, \t, \e, \\, \xNN); valid printable UTF-8 is kept. Never emits ESC.
+std::string terminal_safe(std::string_view bytes);
+
+/// Splits "a\0b\0" into {"a", "b"} (a trailing NUL does not add an empty element).
+std::vector<std::string> split_nul(std::string_view bytes);
+
+/// Joins argv for display and search: arguments separated by spaces; arguments containing
+/// spaces, quotes or nothing at all are single-quoted, shell style.
+std::string join_argv(const std::vector<std::string>& argv);
+
+}  // namespace execaudit

@@ -1,0 +1,25 @@
+#include "storage/compression.h"
+
+#include <fmt/format.h>
+#include <zstd.h>
+
+namespace execaudit::storage {
+
+std::string zstd_compress(std::string_view raw, int level) {
+    std::string out(ZSTD_compressBound(raw.size()), '\0');
+    size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), level);
+    if (ZSTD_isError(n)) return std::string(raw);  // cannot happen with a bound-sized buffer
+    out.resize(n);
+    return out;
+}
+
+std::expected<std::string, std::string> zstd_decompress(std::string_view compressed, size_t raw_size, size_t limit) {
+    if (raw_size > limit) return std::unexpected(fmt::format("chunk claims {} bytes, over the {} limit", raw_size, limit));
+    std::string out(raw_size, '\0');
+    size_t n = ZSTD_decompress(out.data(), out.size(), compressed.data(), compressed.size());
+    if (ZSTD_isError(n)) return std::unexpected(fmt::format("zstd: {}", ZSTD_getErrorName(n)));
+    if (n != raw_size) return std::unexpected(fmt::format("chunk decompressed to {} bytes, expected {}", n, raw_size));
+    return out;
+}
+
+}  // namespace execaudit::storage

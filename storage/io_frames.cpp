@@ -1,0 +1,124 @@
+#include "storage/io_frames.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace execaudit::storage {
+namespace {
+
+void put_varint(std::string& out, uint64_t v) {
+    while (v >= 0x80) {
+        out.push_back(static_cast<char>((v & 0x7F) | 0x80));
+        v >>= 7;
+    }
+    out.push_back(static_cast<char>(v));
+}
+
+bool get_varint(std::string_view data, size_t& pos, uint64_t& out) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && pos < data.size(); shift += 7) {
+        auto byte = static_cast<uint8_t>(data[pos++]);
+        v |= static_cast<uint64_t>(byte & 0x7F) << shift;
+        if (!(byte & 0x80)) {
+            out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t varint_size(uint64_t v) {
+    size_t n = 1;
+    while (v >= 0x80) v >>= 7, ++n;
+    return n;
+}
+
+}  // namespace
+
+void ChunkEncoder::begin_frame(uint64_t offset_us, FrameKind kind, size_t payload_len) {
+    if (frames_ == 0) {
+        first_offset_us_ = offset_us;
+        last_offset_us_ = offset_us;
+    }
+    offset_us = std::max(offset_us, last_offset_us_);
+    put_varint(data_, offset_us - last_offset_us_);
+    put_varint(data_, (static_cast<uint64_t>(payload_len) << 3) | static_cast<uint8_t>(kind));
+    last_offset_us_ = offset_us;
+    ++frames_;
+}
+
+void ChunkEncoder::add_bytes(uint64_t offset_us, FrameKind kind, std::string_view bytes) {
+    begin_frame(offset_us, kind, bytes.size());
+    data_.append(bytes);
+    (kind == FrameKind::output ? output_bytes_ : input_bytes_) += bytes.size();
+}
+
+void ChunkEncoder::add_resize(uint64_t offset_us, uint32_t rows, uint32_t cols) {
+    begin_frame(offset_us, FrameKind::resize, varint_size(rows) + varint_size(cols));
+    put_varint(data_, rows);
+    put_varint(data_, cols);
+}
+
+void ChunkEncoder::add_gap(uint64_t offset_us, uint64_t lost_events, uint64_t lost_bytes) {
+    begin_frame(offset_us, FrameKind::gap, varint_size(lost_events) + varint_size(lost_bytes));
+    put_varint(data_, lost_events);
+    put_varint(data_, lost_bytes);
+}
+
+std::string ChunkEncoder::take() {
+    std::string out = std::move(data_);
+    *this = ChunkEncoder();
+    return out;
+}
+
+std::expected<void, std::string> decode_chunk(std::string_view data, uint64_t first_offset_us,
+                                              const std::function<void(const Frame&)>& on_frame) {
+    size_t pos = 0;
+    uint64_t offset = first_offset_us;
+    while (pos < data.size()) {
+        uint64_t delta, kind_len;
+        if (!get_varint(data, pos, delta) || !get_varint(data, pos, kind_len))
+            return std::unexpected(fmt::format("truncated frame header at byte {}", pos));
+        uint64_t len = kind_len >> 3;
+        auto kind = static_cast<uint8_t>(kind_len & 7);
+        if (len > data.size() - pos)
+            return std::unexpected(fmt::format("frame at byte {} claims {} bytes, {} remain", pos, len, data.size() - pos));
+        offset += delta;
+        Frame f;
+        f.offset_us = offset;
+        std::string_view payload = data.substr(pos, len);
+        pos += len;
+        switch (kind) {
+            case 0:
+            case 1:
+            case 2:
+                f.kind = static_cast<FrameKind>(kind);
+                f.data = payload;
+                break;
+            case 3: {
+                size_t p = 0;
+                uint64_t rows, cols;
+                if (!get_varint(payload, p, rows) || !get_varint(payload, p, cols) || rows > 0xFFFF || cols > 0xFFFF)
+                    return std::unexpected("malformed resize frame");
+                f.kind = FrameKind::resize;
+                f.rows = static_cast<uint32_t>(rows);
+                f.cols = static_cast<uint32_t>(cols);
+                break;
+            }
+            case 4: {
+                size_t p = 0;
+                if (!get_varint(payload, p, f.lost_events) || !get_varint(payload, p, f.lost_bytes))
+                    return std::unexpected("malformed gap frame");
+                f.kind = FrameKind::gap;
+                break;
+            }
+            default:
+                return std::unexpected(fmt::format("unknown frame kind {}", kind));
+        }
+        on_frame(f);
+    }
+    return {};
+}
+
+}  // namespace execaudit::storage

@@ -1,0 +1,65 @@
+#pragma once
+// The on-disk form of a session's terminal stream: a chunk is a run of frames, each
+//
+//   varint delta_us     time since the previous frame of the chunk (the first: since the
+//                       chunk's first_offset_us, so 0)
+//   varint kind_len     payload length << 3 | kind
+//   payload
+//
+// Kinds (frozen; append only): 0 output bytes, 1 input bytes, 2 input read with ECHO off,
+// 3 resize (varint rows, varint cols), 4 gap (varint lost_events, varint lost_bytes).
+// Chunks decode independently, so replay can start at any chunk.
+
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace execaudit::storage {
+
+enum class FrameKind : uint8_t { output = 0, input = 1, input_echo_off = 2, resize = 3, gap = 4 };
+
+struct Frame {
+    uint64_t offset_us = 0;  ///< since the session's start
+    FrameKind kind = FrameKind::output;
+    std::string_view data;  ///< output/input bytes
+    uint32_t rows = 0, cols = 0;
+    uint64_t lost_events = 0, lost_bytes = 0;
+};
+
+/// Builds one chunk. Offsets must not go backwards (they are clamped if they do).
+class ChunkEncoder {
+public:
+    void add_bytes(uint64_t offset_us, FrameKind kind, std::string_view bytes);
+    void add_resize(uint64_t offset_us, uint32_t rows, uint32_t cols);
+    void add_gap(uint64_t offset_us, uint64_t lost_events, uint64_t lost_bytes);
+
+    bool empty() const { return frames_ == 0; }
+    size_t size_bytes() const { return data_.size(); }
+    uint32_t frames() const { return frames_; }
+    uint64_t first_offset_us() const { return first_offset_us_; }
+    uint64_t last_offset_us() const { return last_offset_us_; }
+    uint64_t output_bytes() const { return output_bytes_; }
+    uint64_t input_bytes() const { return input_bytes_; }
+
+    /// Returns the encoded frames and starts a new chunk.
+    std::string take();
+
+private:
+    void begin_frame(uint64_t offset_us, FrameKind kind, size_t payload_len);
+
+    std::string data_;
+    uint32_t frames_ = 0;
+    uint64_t first_offset_us_ = 0;
+    uint64_t last_offset_us_ = 0;
+    uint64_t output_bytes_ = 0;
+    uint64_t input_bytes_ = 0;
+};
+
+/// Decodes a chunk, calling `on_frame` for each frame in order. Malformed data (a damaged or
+/// hostile database) gives an error, never a crash.
+std::expected<void, std::string> decode_chunk(std::string_view data, uint64_t first_offset_us,
+                                              const std::function<void(const Frame&)>& on_frame);
+
+}  // namespace execaudit::storage

@@ -1,0 +1,79 @@
+#pragma once
+// What is stored: plain values, shared by the writer (recorder) and the readers (CLI, replay).
+// Strings from containers keep their raw bytes here; conversion for display happens on output.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace execaudit::storage {
+
+struct SessionRecord {
+    std::string id;
+    std::string node;
+    std::string namespace_name;
+    std::string pod;
+    std::string pod_uid;
+    std::string container;
+    std::string container_id;
+    uint64_t cgroup_id = 0;
+    std::string cgroup_path;
+    uint32_t leader_pid = 0;
+    uint64_t leader_start_ns = 0;
+    std::string boot_id;
+    bool tty = false;
+    std::vector<std::string> command;  ///< argv of the first command, raw bytes
+    int64_t start_ns = 0;              ///< wall clock (UTC), ns since the epoch
+    uint64_t start_boot_ns = 0;        ///< CLOCK_BOOTTIME of the same instant
+    std::optional<int64_t> end_ns;
+    std::string status = "open";  ///< open | ended | interrupted
+    std::optional<int32_t> exit_code;
+    std::optional<int32_t> exit_signal;
+    std::string attribution = "pending";
+    std::optional<std::string> user;
+    std::string groups_json = "[]";
+    std::string source_ips_json = "[]";
+    std::string user_agent;
+    std::string audit_id;
+    uint32_t commands = 0;
+    uint64_t output_bytes = 0;
+    uint64_t input_bytes = 0;
+    uint64_t lost_bytes = 0;
+    uint64_t lost_events = 0;
+    uint32_t rows = 0;
+    uint32_t cols = 0;
+    std::string entered_via;
+    bool start_lost = false;
+    int64_t last_activity_ns = 0;
+};
+
+struct CommandRecord {
+    std::string session_id;
+    uint32_t seq = 0;
+    int64_t time_ns = 0;
+    uint64_t boot_ns = 0;
+    uint32_t pid = 0;
+    uint32_t ppid = 0;
+    uint32_t ns_pid = 0;
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    std::string filename;           ///< raw bytes
+    std::vector<std::string> argv;  ///< raw bytes
+    std::optional<int32_t> retval;  ///< nullopt: the result record was lost
+    bool argv_truncated = false;
+};
+
+/// A run of terminal frames (storage/io_frames.h), uncompressed.
+struct ChunkRecord {
+    std::string session_id;
+    uint32_t seq = 0;
+    uint64_t first_offset_us = 0;
+    uint64_t last_offset_us = 0;
+    uint32_t frames = 0;
+    uint64_t output_bytes = 0;
+    uint64_t input_bytes = 0;
+    std::string frames_data;
+};
+
+}  // namespace execaudit::storage

@@ -1,0 +1,119 @@
+#include "storage/schema.h"
+
+#include "common/errors.h"
+#include "storage/database.h"
+
+#include <fmt/format.h>
+
+#include <array>
+
+namespace execaudit::storage {
+namespace {
+
+// Forward migrations: entry i takes a file from version i to i+1. Append only; never edit one
+// that has shipped.
+constexpr std::array kMigrations = {
+    // v1: sessions, their commands and their terminal I/O.
+    R"sql(
+CREATE TABLE sessions (
+    id              TEXT PRIMARY KEY,
+    node            TEXT NOT NULL,
+    namespace       TEXT NOT NULL DEFAULT '',
+    pod             TEXT NOT NULL DEFAULT '',
+    pod_uid         TEXT NOT NULL DEFAULT '',
+    container       TEXT NOT NULL DEFAULT '',
+    container_id    TEXT NOT NULL DEFAULT '',
+    cgroup_id       INTEGER NOT NULL,
+    cgroup_path     TEXT NOT NULL DEFAULT '',
+    leader_pid      INTEGER NOT NULL,
+    leader_start_ns INTEGER NOT NULL DEFAULT 0,  -- boot-time ns the leader process started
+    boot_id         TEXT NOT NULL DEFAULT '',    -- kernel boot the boot-time values belong to
+    tty             INTEGER NOT NULL DEFAULT 0,
+    command         BLOB NOT NULL DEFAULT x'',   -- argv, NUL-separated, bytes as recorded
+    command_text    TEXT NOT NULL DEFAULT '',    -- the same for display and search (valid UTF-8)
+    start_ns        INTEGER NOT NULL,            -- wall clock, ns since the epoch (UTC)
+    start_boot_ns   INTEGER NOT NULL,            -- CLOCK_BOOTTIME of the same instant
+    end_ns          INTEGER,
+    status          TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'ended', 'interrupted')),
+    exit_code       INTEGER,
+    exit_signal     INTEGER,
+    attribution     TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (attribution IN ('pending', 'audit', 'admission', 'ambiguous', 'unattributed')),
+    user            TEXT,
+    groups_json     TEXT NOT NULL DEFAULT '[]',
+    source_ips_json TEXT NOT NULL DEFAULT '[]',
+    user_agent      TEXT NOT NULL DEFAULT '',
+    audit_id        TEXT NOT NULL DEFAULT '',
+    commands        INTEGER NOT NULL DEFAULT 0,
+    output_bytes    INTEGER NOT NULL DEFAULT 0,
+    input_bytes     INTEGER NOT NULL DEFAULT 0,
+    lost_bytes      INTEGER NOT NULL DEFAULT 0,
+    lost_events     INTEGER NOT NULL DEFAULT 0,
+    rows            INTEGER NOT NULL DEFAULT 0,
+    cols            INTEGER NOT NULL DEFAULT 0,
+    entered_via     TEXT NOT NULL DEFAULT '',
+    start_lost      INTEGER NOT NULL DEFAULT 0,
+    last_activity_ns INTEGER NOT NULL DEFAULT 0  -- wall clock of the newest record
+);
+CREATE INDEX sessions_start ON sessions (start_ns);
+CREATE INDEX sessions_pod ON sessions (namespace, pod, container);
+CREATE INDEX sessions_status ON sessions (status);
+
+CREATE TABLE commands (
+    session_id     TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    seq            INTEGER NOT NULL,
+    time_ns        INTEGER NOT NULL,
+    boot_ns        INTEGER NOT NULL,
+    pid            INTEGER NOT NULL,
+    ppid           INTEGER NOT NULL,
+    ns_pid         INTEGER NOT NULL DEFAULT 0,
+    uid            INTEGER NOT NULL,
+    gid            INTEGER NOT NULL,
+    filename       BLOB NOT NULL,
+    argv           BLOB NOT NULL,                -- NUL-separated, bytes as recorded
+    argv_text      TEXT NOT NULL,                -- the same for display and search
+    retval         INTEGER,                      -- NULL when the result was lost
+    argv_truncated INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (session_id, seq)
+) WITHOUT ROWID;
+
+-- Terminal I/O in chunks of frames (storage/io_frames.h), compressed.
+CREATE TABLE io_chunks (
+    session_id      TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL,
+    first_offset_us INTEGER NOT NULL,  -- first frame, since the session's start
+    last_offset_us  INTEGER NOT NULL,
+    frames          INTEGER NOT NULL,
+    output_bytes    INTEGER NOT NULL,
+    input_bytes     INTEGER NOT NULL,
+    encoding        INTEGER NOT NULL,  -- 0 raw, 1 zstd
+    raw_size        INTEGER NOT NULL,
+    data            BLOB NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+)sql",
+};
+
+}  // namespace
+
+int current_schema_version() { return static_cast<int>(kMigrations.size()); }
+
+int schema_version(Database& db) {
+    auto st = db.prepare("PRAGMA user_version");
+    st.step();
+    return static_cast<int>(st.column_int(0));
+}
+
+void migrate(Database& db) {
+    int version = schema_version(db);
+    if (version > current_schema_version())
+        throw UsageError(fmt::format("{} was written by a newer execaudit (schema v{}, this build knows v{})",
+                                     db.path(), version, current_schema_version()));
+    if (version == current_schema_version()) return;
+    Transaction tx(db);
+    for (int v = version; v < current_schema_version(); ++v) db.exec(kMigrations[static_cast<size_t>(v)]);
+    db.exec(fmt::format("PRAGMA user_version = {}", current_schema_version()));
+    tx.commit();
+}
+
+}  // namespace execaudit::storage

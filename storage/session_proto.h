@@ -1,0 +1,17 @@
+#pragma once
+// Stored records as execaudit.proto messages: the one place where database columns meet the
+// schema's field names. Raw bytes become valid UTF-8 here (invalid sequences -> U+FFFD).
+
+#include "execaudit.pb.h"
+#include "storage/records.h"
+
+#include <vector>
+
+namespace execaudit::storage {
+
+execaudit::v1::Session to_proto(const SessionRecord& session);
+execaudit::v1::Command to_proto(const CommandRecord& command);
+/// The session with its `timeline` (what `show` prints).
+execaudit::v1::Session to_proto(const SessionRecord& session, const std::vector<CommandRecord>& timeline);
+
+}  // namespace execaudit::storage

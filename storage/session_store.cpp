@@ -1,0 +1,173 @@
+#include "storage/session_store.h"
+
+#include "common/text.h"
+#include "storage/compression.h"
+
+#include <fmt/format.h>
+
+namespace execaudit::storage {
+namespace {
+
+constexpr const char* kSessionColumns =
+    "id, node, namespace, pod, pod_uid, container, container_id, cgroup_id, cgroup_path, leader_pid, "
+    "leader_start_ns, boot_id, tty, command, start_ns, start_boot_ns, end_ns, status, exit_code, exit_signal, "
+    "attribution, user, groups_json, source_ips_json, user_agent, audit_id, commands, output_bytes, input_bytes, "
+    "lost_bytes, lost_events, rows, cols, entered_via, start_lost, last_activity_ns";
+
+SessionRecord read_session(const Statement& st) {
+    SessionRecord r;
+    int c = 0;
+    r.id = st.column_text(c++);
+    r.node = st.column_text(c++);
+    r.namespace_name = st.column_text(c++);
+    r.pod = st.column_text(c++);
+    r.pod_uid = st.column_text(c++);
+    r.container = st.column_text(c++);
+    r.container_id = st.column_text(c++);
+    r.cgroup_id = static_cast<uint64_t>(st.column_int(c++));
+    r.cgroup_path = st.column_text(c++);
+    r.leader_pid = static_cast<uint32_t>(st.column_int(c++));
+    r.leader_start_ns = static_cast<uint64_t>(st.column_int(c++));
+    r.boot_id = st.column_text(c++);
+    r.tty = st.column_int(c++) != 0;
+    r.command = split_nul(st.column_blob(c++));
+    r.start_ns = st.column_int(c++);
+    r.start_boot_ns = static_cast<uint64_t>(st.column_int(c++));
+    r.end_ns = st.column_optional_int(c++);
+    r.status = st.column_text(c++);
+    if (auto v = st.column_optional_int(c++)) r.exit_code = static_cast<int32_t>(*v);
+    if (auto v = st.column_optional_int(c++)) r.exit_signal = static_cast<int32_t>(*v);
+    r.attribution = st.column_text(c++);
+    r.user = st.column_optional_text(c++);
+    r.groups_json = st.column_text(c++);
+    r.source_ips_json = st.column_text(c++);
+    r.user_agent = st.column_text(c++);
+    r.audit_id = st.column_text(c++);
+    r.commands = static_cast<uint32_t>(st.column_int(c++));
+    r.output_bytes = static_cast<uint64_t>(st.column_int(c++));
+    r.input_bytes = static_cast<uint64_t>(st.column_int(c++));
+    r.lost_bytes = static_cast<uint64_t>(st.column_int(c++));
+    r.lost_events = static_cast<uint64_t>(st.column_int(c++));
+    r.rows = static_cast<uint32_t>(st.column_int(c++));
+    r.cols = static_cast<uint32_t>(st.column_int(c++));
+    r.entered_via = st.column_text(c++);
+    r.start_lost = st.column_int(c++) != 0;
+    r.last_activity_ns = st.column_int(c++);
+    return r;
+}
+
+// LIKE pattern matching `text` literally anywhere.
+std::string like_substring(const std::string& text) {
+    std::string out = "%";
+    for (char ch : text) {
+        if (ch == '%' || ch == '_' || ch == '\\') out += '\\';
+        out += ch;
+    }
+    return out + "%";
+}
+
+}  // namespace
+
+std::vector<SessionRecord> SessionStore::list(const SessionFilter& f) {
+    // Every filter is a bound parameter; a NULL parameter disables its clause.
+    std::string sql = fmt::format(
+        "SELECT {} FROM sessions s WHERE "
+        "(?1 IS NULL OR s.end_ns IS NULL OR s.end_ns >= ?1) AND "
+        "(?2 IS NULL OR s.start_ns < ?2) AND "
+        "(?3 IS NULL OR s.user = ?3) AND "
+        "(?4 IS NULL OR s.namespace = ?4) AND "
+        "(?5 IS NULL OR s.pod = ?5) AND "
+        "(?6 IS NULL OR s.container = ?6) AND "
+        "(?7 IS NULL OR s.command_text LIKE ?7 ESCAPE '\\' OR EXISTS (SELECT 1 FROM commands c "
+        "  WHERE c.session_id = s.id AND c.argv_text LIKE ?7 ESCAPE '\\')) AND "
+        "(?8 = 0 OR s.attribution = 'unattributed') "
+        "ORDER BY s.start_ns DESC, s.id LIMIT ?9",
+        kSessionColumns);
+    auto st = db_.prepare(sql);
+    st.bind(1, f.since_ns).bind(2, f.until_ns).bind(3, f.user).bind(4, f.namespace_name).bind(5, f.pod);
+    st.bind(6, f.container);
+    if (f.command) st.bind(7, like_substring(*f.command));
+    else st.bind_null(7);
+    st.bind(8, int64_t{f.unattributed_only}).bind(9, f.limit ? static_cast<int64_t>(*f.limit) : int64_t{-1});
+    std::vector<SessionRecord> out;
+    while (st.step()) out.push_back(read_session(st));
+    return out;
+}
+
+std::expected<SessionRecord, std::string> SessionStore::find(const std::string& id) {
+    if (id.size() < 4) return std::unexpected(fmt::format("session id '{}' is too short (give at least 4 characters)", terminal_safe(id)));
+    for (char ch : id)
+        if (!std::isxdigit(static_cast<unsigned char>(ch)))
+            return std::unexpected(fmt::format("'{}' is not a session id (ids are hexadecimal; see `execaudit sessions`)", terminal_safe(id)));
+    auto st = db_.prepare(fmt::format("SELECT {} FROM sessions WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT 3",
+                                      kSessionColumns));
+    st.bind(1, id);
+    std::vector<SessionRecord> found;
+    while (st.step()) found.push_back(read_session(st));
+    if (found.empty()) return std::unexpected(fmt::format("no session '{}' in {}", id, db_.path()));
+    if (found.size() > 1 && found[0].id != id) {
+        return std::unexpected(fmt::format("session id '{}' is ambiguous ({}, {}{}); give more characters", id,
+                                           found[0].id, found[1].id, found.size() > 2 ? ", ..." : ""));
+    }
+    return found[0];
+}
+
+std::vector<CommandRecord> SessionStore::commands(const std::string& session_id) {
+    auto st = db_.prepare(
+        "SELECT seq, time_ns, boot_ns, pid, ppid, ns_pid, uid, gid, filename, argv, retval, argv_truncated "
+        "FROM commands WHERE session_id = ?1 ORDER BY seq");
+    st.bind(1, session_id);
+    std::vector<CommandRecord> out;
+    while (st.step()) {
+        CommandRecord r;
+        r.session_id = session_id;
+        r.seq = static_cast<uint32_t>(st.column_int(0));
+        r.time_ns = st.column_int(1);
+        r.boot_ns = static_cast<uint64_t>(st.column_int(2));
+        r.pid = static_cast<uint32_t>(st.column_int(3));
+        r.ppid = static_cast<uint32_t>(st.column_int(4));
+        r.ns_pid = static_cast<uint32_t>(st.column_int(5));
+        r.uid = static_cast<uint32_t>(st.column_int(6));
+        r.gid = static_cast<uint32_t>(st.column_int(7));
+        r.filename = st.column_blob(8);
+        r.argv = split_nul(st.column_blob(9));
+        if (auto v = st.column_optional_int(10)) r.retval = static_cast<int32_t>(*v);
+        r.argv_truncated = st.column_int(11) != 0;
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+std::expected<void, std::string> SessionStore::for_each_chunk(const std::string& session_id,
+                                                              const std::function<void(const ChunkRecord&)>& on_chunk) {
+    auto st = db_.prepare(
+        "SELECT seq, first_offset_us, last_offset_us, frames, output_bytes, input_bytes, encoding, raw_size, data "
+        "FROM io_chunks WHERE session_id = ?1 ORDER BY seq");
+    st.bind(1, session_id);
+    while (st.step()) {
+        ChunkRecord r;
+        r.session_id = session_id;
+        r.seq = static_cast<uint32_t>(st.column_int(0));
+        r.first_offset_us = static_cast<uint64_t>(st.column_int(1));
+        r.last_offset_us = static_cast<uint64_t>(st.column_int(2));
+        r.frames = static_cast<uint32_t>(st.column_int(3));
+        r.output_bytes = static_cast<uint64_t>(st.column_int(4));
+        r.input_bytes = static_cast<uint64_t>(st.column_int(5));
+        int64_t encoding = st.column_int(6);
+        int64_t raw_size = st.column_int(7);
+        std::string data = st.column_blob(8);
+        if (encoding == 1) {
+            auto raw = zstd_decompress(data, static_cast<size_t>(std::max<int64_t>(raw_size, 0)));
+            if (!raw) return std::unexpected(fmt::format("chunk {} of session {}: {}", r.seq, session_id, raw.error()));
+            r.frames_data = std::move(*raw);
+        } else if (encoding == 0) {
+            r.frames_data = std::move(data);
+        } else {
+            return std::unexpected(fmt::format("chunk {} of session {}: unknown encoding {}", r.seq, session_id, encoding));
+        }
+        on_chunk(r);
+    }
+    return {};
+}
+
+}  // namespace execaudit::storage

@@ -1,0 +1,204 @@
+#include "storage/store_writer.h"
+
+#include "common/log.h"
+#include "common/text.h"
+#include "storage/compression.h"
+
+#include <chrono>
+
+namespace execaudit::storage {
+namespace {
+
+std::string join_nul(const std::vector<std::string>& parts) {
+    std::string out;
+    for (const auto& p : parts) {
+        out += p;
+        out += '\0';
+    }
+    return out;
+}
+
+std::vector<std::string> lossy_all(const std::vector<std::string>& parts) {
+    std::vector<std::string> out;
+    out.reserve(parts.size());
+    for (const auto& p : parts) out.push_back(utf8_lossy(p));
+    return out;
+}
+
+constexpr const char* kUpsertSession = R"sql(
+INSERT INTO sessions (id, node, namespace, pod, pod_uid, container, container_id, cgroup_id, cgroup_path,
+    leader_pid, leader_start_ns, boot_id, tty, command, command_text, start_ns, start_boot_ns, end_ns, status,
+    exit_code, exit_signal, commands, output_bytes, input_bytes, lost_bytes, lost_events, rows, cols,
+    entered_via, start_lost, last_activity_ns)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+    ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)
+ON CONFLICT (id) DO UPDATE SET
+    namespace = excluded.namespace, pod = excluded.pod, pod_uid = excluded.pod_uid,
+    container = excluded.container, container_id = excluded.container_id, cgroup_path = excluded.cgroup_path,
+    tty = excluded.tty, command = excluded.command, command_text = excluded.command_text,
+    end_ns = excluded.end_ns, status = excluded.status, exit_code = excluded.exit_code,
+    exit_signal = excluded.exit_signal, commands = excluded.commands, output_bytes = excluded.output_bytes,
+    input_bytes = excluded.input_bytes, lost_bytes = excluded.lost_bytes, lost_events = excluded.lost_events,
+    rows = excluded.rows, cols = excluded.cols, start_lost = excluded.start_lost,
+    last_activity_ns = excluded.last_activity_ns
+)sql";
+
+constexpr const char* kInsertCommand = R"sql(
+INSERT OR REPLACE INTO commands (session_id, seq, time_ns, boot_ns, pid, ppid, ns_pid, uid, gid, filename, argv,
+    argv_text, retval, argv_truncated)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+)sql";
+
+constexpr const char* kInsertChunk = R"sql(
+INSERT OR REPLACE INTO io_chunks (session_id, seq, first_offset_us, last_offset_us, frames, output_bytes,
+    input_bytes, encoding, raw_size, data)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+)sql";
+
+}  // namespace
+
+StoreWriter::StoreWriter(Database db, Options options)
+    : db_(std::move(db)),
+      options_(options),
+      upsert_session_(db_.prepare(kUpsertSession)),
+      insert_command_(db_.prepare(kInsertCommand)),
+      insert_chunk_(db_.prepare(kInsertChunk)) {
+    thread_ = std::thread([this] { run(); });
+}
+
+StoreWriter::~StoreWriter() { stop(); }
+
+size_t StoreWriter::cost(const WriteOp& op) {
+    if (const auto* c = std::get_if<WriteChunk>(&op)) return c->record.frames_data.size() + 256;
+    return 512;
+}
+
+void StoreWriter::submit(WriteOp op) {
+    size_t c = cost(op);
+    std::unique_lock lock(mutex_);
+    wake_producers_.wait(lock, [&] { return queued_bytes_ + c <= options_.max_queued_bytes || queue_.empty() || stopping_; });
+    queued_bytes_ += c;
+    queue_.push_back(std::move(op));
+    ++submitted_;
+    wake_writer_.notify_one();
+}
+
+void StoreWriter::flush() {
+    std::unique_lock lock(mutex_);
+    uint64_t target = submitted_;
+    wake_producers_.wait(lock, [&] { return committed_ >= target || !thread_.joinable(); });
+}
+
+void StoreWriter::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        if (!thread_.joinable()) return;
+        stopping_ = true;
+        wake_writer_.notify_one();
+    }
+    thread_.join();
+    wake_producers_.notify_all();
+}
+
+StoreWriter::Stats StoreWriter::stats() const {
+    std::lock_guard lock(mutex_);
+    return stats_;
+}
+
+void StoreWriter::run() {
+    std::deque<WriteOp> batch;
+    for (;;) {
+        {
+            std::unique_lock lock(mutex_);
+            wake_writer_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+            if (queue_.empty() && stopping_) return;
+            batch.swap(queue_);
+        }
+        size_t batch_cost = 0;
+        for (const auto& op : batch) batch_cost += cost(op);
+
+        // A failed commit (disk full, locked file) is retried with the same batch: nothing is
+        // dropped here; the queue fills and the pressure reaches the ring buffer instead.
+        for (int attempt = 0;; ++attempt) {
+            try {
+                Transaction tx(db_);
+                for (auto& op : batch) apply(op);
+                tx.commit();
+                break;
+            } catch (const std::exception& e) {
+                {
+                    std::lock_guard lock(mutex_);
+                    ++stats_.failed_commits;
+                }
+                log::error("database write failed (attempt {}, {} records waiting): {}", attempt + 1, batch.size(),
+                           e.what());
+                std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 << std::min(attempt, 5), 2000)));
+            }
+        }
+
+        std::lock_guard lock(mutex_);
+        committed_ += batch.size();
+        stats_.ops += batch.size();
+        ++stats_.transactions;
+        queued_bytes_ -= batch_cost;
+        batch.clear();
+        wake_producers_.notify_all();
+    }
+}
+
+void StoreWriter::apply(WriteOp& op) {
+    if (auto* s = std::get_if<WriteSession>(&op)) {
+        const SessionRecord& r = s->record;
+        auto& st = upsert_session_;
+        st.bind(1, r.id).bind(2, r.node).bind(3, r.namespace_name).bind(4, r.pod).bind(5, r.pod_uid);
+        st.bind(6, r.container).bind(7, r.container_id).bind(8, static_cast<int64_t>(r.cgroup_id));
+        st.bind(9, r.cgroup_path).bind(10, static_cast<int64_t>(r.leader_pid));
+        st.bind(11, static_cast<int64_t>(r.leader_start_ns)).bind(12, r.boot_id).bind(13, int64_t{r.tty});
+        st.bind_blob(14, join_nul(r.command)).bind(15, join_argv(lossy_all(r.command)));
+        st.bind(16, r.start_ns).bind(17, static_cast<int64_t>(r.start_boot_ns)).bind(18, r.end_ns);
+        st.bind(19, r.status);
+        st.bind(20, r.exit_code ? std::optional<int64_t>(*r.exit_code) : std::nullopt);
+        st.bind(21, r.exit_signal ? std::optional<int64_t>(*r.exit_signal) : std::nullopt);
+        st.bind(22, static_cast<int64_t>(r.commands)).bind(23, static_cast<int64_t>(r.output_bytes));
+        st.bind(24, static_cast<int64_t>(r.input_bytes)).bind(25, static_cast<int64_t>(r.lost_bytes));
+        st.bind(26, static_cast<int64_t>(r.lost_events)).bind(27, static_cast<int64_t>(r.rows));
+        st.bind(28, static_cast<int64_t>(r.cols)).bind(29, r.entered_via).bind(30, int64_t{r.start_lost});
+        st.bind(31, r.last_activity_ns);
+        st.run();
+    } else if (auto* c = std::get_if<WriteCommand>(&op)) {
+        const CommandRecord& r = c->record;
+        auto& st = insert_command_;
+        st.bind(1, r.session_id).bind(2, static_cast<int64_t>(r.seq)).bind(3, r.time_ns);
+        st.bind(4, static_cast<int64_t>(r.boot_ns)).bind(5, static_cast<int64_t>(r.pid));
+        st.bind(6, static_cast<int64_t>(r.ppid)).bind(7, static_cast<int64_t>(r.ns_pid));
+        st.bind(8, static_cast<int64_t>(r.uid)).bind(9, static_cast<int64_t>(r.gid));
+        st.bind_blob(10, r.filename).bind_blob(11, join_nul(r.argv)).bind(12, join_argv(lossy_all(r.argv)));
+        st.bind(13, r.retval ? std::optional<int64_t>(*r.retval) : std::nullopt);
+        st.bind(14, int64_t{r.argv_truncated});
+        st.run();
+    } else if (auto* k = std::get_if<WriteChunk>(&op)) {
+        const ChunkRecord& r = k->record;
+        std::string packed = zstd_compress(r.frames_data, options_.zstd_level);
+        bool compressed = packed.size() < r.frames_data.size();
+        auto& st = insert_chunk_;
+        st.bind(1, r.session_id).bind(2, static_cast<int64_t>(r.seq));
+        st.bind(3, static_cast<int64_t>(r.first_offset_us)).bind(4, static_cast<int64_t>(r.last_offset_us));
+        st.bind(5, static_cast<int64_t>(r.frames)).bind(6, static_cast<int64_t>(r.output_bytes));
+        st.bind(7, static_cast<int64_t>(r.input_bytes)).bind(8, int64_t{compressed ? 1 : 0});
+        st.bind(9, static_cast<int64_t>(r.frames_data.size()));
+        st.bind_blob(10, compressed ? std::string_view(packed) : std::string_view(r.frames_data));
+        st.run();
+        std::lock_guard lock(mutex_);
+        stats_.chunk_raw_bytes += r.frames_data.size();
+        stats_.chunk_stored_bytes += compressed ? packed.size() : r.frames_data.size();
+    }
+}
+
+int close_abandoned_sessions(Database& db) {
+    auto st = db.prepare(
+        "UPDATE sessions SET status = 'interrupted', end_ns = max(start_ns, last_activity_ns) WHERE status = 'open'");
+    st.run();
+    return sqlite3_changes(db.handle());
+}
+
+}  // namespace execaudit::storage

@@ -1,0 +1,84 @@
+#pragma once
+// The one writer of the database: its own thread, a bounded queue, batched transactions.
+// Producers (the recorder's event loop) never touch SQLite; when the queue is full, submit()
+// blocks, which backs pressure up into the kernel's ring buffer, where loss is counted.
+
+#include "storage/database.h"
+#include "storage/records.h"
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <variant>
+
+namespace execaudit::storage {
+
+/// Insert a session, or update the columns the recorder owns (never attribution).
+struct WriteSession {
+    SessionRecord record;
+};
+struct WriteCommand {
+    CommandRecord record;
+};
+struct WriteChunk {
+    ChunkRecord record;
+};
+using WriteOp = std::variant<WriteSession, WriteCommand, WriteChunk>;
+
+class StoreWriter {
+public:
+    struct Options {
+        size_t max_queued_bytes = 64u << 20;  ///< submit() blocks beyond this
+        int zstd_level = 1;
+    };
+    struct Stats {
+        uint64_t ops = 0;
+        uint64_t transactions = 0;
+        uint64_t chunk_raw_bytes = 0;
+        uint64_t chunk_stored_bytes = 0;
+        uint64_t failed_commits = 0;
+    };
+
+    StoreWriter(Database db, Options options);
+    ~StoreWriter();
+    StoreWriter(const StoreWriter&) = delete;
+    StoreWriter& operator=(const StoreWriter&) = delete;
+
+    /// Queues one write. Blocks while the queue holds more than max_queued_bytes.
+    void submit(WriteOp op);
+    /// Returns once everything submitted before the call is committed.
+    void flush();
+    /// Flushes, then stops the thread. Idempotent.
+    void stop();
+    Stats stats() const;
+
+private:
+    void run();
+    void apply(WriteOp& op);
+    static size_t cost(const WriteOp& op);
+
+    Database db_;
+    Options options_;
+    Statement upsert_session_;
+    Statement insert_command_;
+    Statement insert_chunk_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable wake_writer_;
+    std::condition_variable wake_producers_;
+    std::deque<WriteOp> queue_;
+    size_t queued_bytes_ = 0;
+    uint64_t submitted_ = 0;
+    uint64_t committed_ = 0;
+    bool stopping_ = false;
+    Stats stats_;
+    std::thread thread_;
+};
+
+/// Closes sessions left open by a recorder that stopped without closing them (crash, kill -9):
+/// status becomes `interrupted`, end the time of their last record. Returns how many.
+int close_abandoned_sessions(Database& db);
+
+}  // namespace execaudit::storage
