@@ -58,7 +58,9 @@ std::optional<std::string> pod_uid_of(std::string_view part, bool& systemd) {
         }
         return std::nullopt;
     }
-    if (!s.starts_with("kubepods-") || !consume_suffix(s, ".slice")) return std::nullopt;
+    // kubepods-besteffort-pod<UID_>.slice, or with a kubelet --cgroup-root prefix
+    // (kubelet-kubepods-besteffort-pod<UID_>.slice)
+    if (s.find("kubepods") == std::string_view::npos || !consume_suffix(s, ".slice")) return std::nullopt;
     size_t at = s.rfind("-pod");
     if (at == std::string_view::npos) return std::nullopt;
     std::string uid(s.substr(at + 4));

@@ -66,13 +66,24 @@ int run_record(const RecordOptions& options) {
         });
     };
     Capture capture(io, Capture::Options{.roots = roots, .ring_bytes = options.ring_buffer_mb << 20}, on_batch);
+    boost::asio::steady_timer tick(io);
+    // Installed before "ready": a SIGTERM from then on always means a clean, flushed stop.
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        log::info("signal {}: stopping, flushing every session", signo);
+        tick.cancel();
+        capture.stop();  // detaches, then drains what the kernel still holds
+        tracker.interrupt_all(wall_clock_ns());
+        io.stop();
+    });
+
     seed_running_containers(capture, cgroups, roots);
     capture.start();
     log::info("recording on node {}: {} programs attached, pod cgroups {}, database {}", node,
               capture.programs_attached(), describe_roots(roots), options.db_path);
     log::info("execaudit record: ready");
 
-    boost::asio::steady_timer tick(io);
     unsigned ticks = 0;
     std::function<void()> schedule_tick = [&] {
         tick.expires_after(std::chrono::milliseconds(100));
@@ -85,15 +96,6 @@ int run_record(const RecordOptions& options) {
     };
     schedule_tick();
 
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-        if (ec) return;
-        log::info("signal {}: stopping, flushing every session", signo);
-        tick.cancel();
-        capture.stop();  // detaches, then drains what the kernel still holds
-        tracker.interrupt_all(wall_clock_ns());
-        io.stop();
-    });
 
     io.run();
     writer.stop();

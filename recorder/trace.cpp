@@ -88,16 +88,15 @@ int run_trace(const TraceOptions& options) {
         std::fflush(stdout);
     };
     Capture capture(io, Capture::Options{.roots = roots, .ring_bytes = options.ring_buffer_mb << 20}, on_batch);
-    seed_running_containers(capture, cgroups, roots);
-    capture.start();
-    log::info("execaudit trace: ready ({} programs attached)", capture.programs_attached());
-
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
         capture.stop();
         io.stop();
     });
+    seed_running_containers(capture, cgroups, roots);
+    capture.start();
+    log::info("execaudit trace: ready ({} programs attached)", capture.programs_attached());
     io.run();
     auto drops = capture.drops();
     log::info("trace stopped: {} records, {} dropped by the kernel", capture.records_received(), drops.events);

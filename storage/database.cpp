@@ -146,10 +146,14 @@ Database Database::open(const std::string& path, Mode mode) {
             throw UsageError(fmt::format("{} is not an execaudit database (no execaudit schema in it)", path));
     }
     if (flags & SQLITE_OPEN_READWRITE) {
-        db.exec("PRAGMA journal_mode=WAL");
-        db.exec("PRAGMA synchronous=NORMAL");
-        db.exec("PRAGMA foreign_keys=ON");
-        migrate(db);
+        try {
+            db.exec("PRAGMA journal_mode=WAL");  // needs a writable directory for the -wal file
+            db.exec("PRAGMA synchronous=NORMAL");
+            db.exec("PRAGMA foreign_keys=ON");
+            migrate(db);
+        } catch (const RuntimeError& e) {
+            throw UsageError(fmt::format("cannot use {} as the database: {}", path, e.what()));
+        }
     } else if (schema_version(db) != current_schema_version()) {
         throw UsageError(fmt::format("{} has schema v{}, this execaudit reads v{} and cannot migrate a read-only file",
                                      path, schema_version(db), current_schema_version()));

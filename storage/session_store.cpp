@@ -94,7 +94,9 @@ std::vector<SessionRecord> SessionStore::list(const SessionFilter& f) {
     return out;
 }
 
-std::expected<SessionRecord, std::string> SessionStore::find(const std::string& id) {
+std::expected<SessionRecord, std::string> SessionStore::find(const std::string& given) {
+    std::string id = given;
+    for (auto& ch : id) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (id.size() < 4) return std::unexpected(fmt::format("session id '{}' is too short (give at least 4 characters)", terminal_safe(id)));
     for (char ch : id)
         if (!std::isxdigit(static_cast<unsigned char>(ch)))

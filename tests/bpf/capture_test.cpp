@@ -1,0 +1,193 @@
+// The BPF programs on this kernel: they load and attach; a process that enters a pod cgroup
+// from outside (after the container's init) with a pty produces exec, output, input and exit
+// events; the init's own children and a process outside the scope produce none.
+#include "recorder/capture.h"
+#include "recorder/cgroup_fs.h"
+#include "recorder/event_decoder.h"
+#include "recorder/tracefs.h"
+#include "tests/support/environment.h"
+#include "tests/support/process.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+using namespace execaudit;
+using namespace execaudit::recorder;
+using namespace execaudit::testing;
+
+namespace {
+
+struct Seen {
+    uint16_t type = 0, flags = 0;
+    uint64_t session = 0;
+    uint32_t pid = 0;
+    std::vector<std::string> argv;
+    std::string data;
+    int32_t value = 0;
+    uint16_t rows = 0, cols = 0;
+};
+
+class BpfCapture : public ::testing::Test {
+protected:
+    void SetUp() override {
+        EA_REQUIRE(missing_privileges());
+        ensure_tracefs();
+        cgroups_ = std::make_unique<CgroupFs>(CgroupFs::discover());
+        base_ = "/execaudit-bpftest-" + std::to_string(getpid());
+        for (const char* sub : {"/pods/ctr", "/outside"})
+            std::filesystem::create_directories(cgroups_->mount_point() + base_ + sub);
+        capture_ = std::make_unique<Capture>(io_, Capture::Options{.roots = {cgroups_->root_from_argument(base_ + "/pods")}},
+                                             [this](std::span<const std::byte> batch) { collect(batch); });
+        capture_->start();
+    }
+
+    void TearDown() override {
+        capture_.reset();
+        if (!cgroups_) return;
+        for (const char* sub : {"/pods/ctr", "/pods", "/outside", ""}) {
+            std::string dir = cgroups_->mount_point() + base_ + sub;
+            for (int i = 0; i < 50 && std::filesystem::exists(dir); ++i) {
+                rmdir(dir.c_str());
+                usleep(20000);
+            }
+        }
+    }
+
+    void collect(std::span<const std::byte> batch) {
+        Capture::for_each_record(batch, [&](std::span<const std::byte> rec) {
+            auto e = decode_event(rec);
+            ASSERT_TRUE(e) << e.error();
+            Seen s;
+            const auto& h = header_of(*e);
+            s.type = h.type;
+            s.flags = h.flags;
+            s.session = h.session_id;
+            s.pid = h.pid;
+            if (auto* x = std::get_if<ExecEvent>(&*e)) s.argv.assign(x->argv.begin(), x->argv.end());
+            if (auto* x = std::get_if<TtyIoEvent>(&*e)) s.data = x->data, s.rows = x->rows, s.cols = x->cols;
+            if (auto* x = std::get_if<ExitEvent>(&*e)) s.value = x->exit_code;
+            if (auto* x = std::get_if<ExecResultEvent>(&*e)) s.value = x->retval;
+            seen_.push_back(std::move(s));
+        });
+    }
+
+    // `sh` joins the cgroup itself, then execs: it entered from outside (its parent is this test).
+    std::vector<std::string> in_cgroup(const std::string& sub, std::vector<std::string> cmd) const {
+        std::vector<std::string> argv = {"/bin/sh", "-c",
+                                         "echo $$ > " + cgroups_->mount_point() + base_ + sub + "/cgroup.procs && exec \"$@\"",
+                                         "sh"};
+        argv.insert(argv.end(), cmd.begin(), cmd.end());
+        return argv;
+    }
+
+    void pump(PtyProcess& pty, std::chrono::milliseconds d) {
+        io_.run_for(d);
+        pty.wait_for("\x01never\x01", 1ms);
+    }
+
+    bool pump_until(PtyProcess& pty, const std::function<bool()>& done, std::chrono::seconds timeout = 20s) {
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (done()) return true;
+            pump(pty, 20ms);
+        }
+        return done();
+    }
+
+    boost::asio::io_context io_;
+    std::unique_ptr<CgroupFs> cgroups_;
+    std::string base_;
+    std::unique_ptr<Capture> capture_;
+    std::vector<Seen> seen_;
+};
+
+TEST_F(BpfCapture, AllProgramsAttach) { EXPECT_EQ(capture_->programs_attached(), 14u); }
+
+TEST_F(BpfCapture, SessionEventsInScopeAndNothingElse) {
+    // The container's init: first to enter. Its workload execs in a loop and must stay unseen.
+    Process init(in_cgroup("/pods/ctr", {"/bin/bash", "-c", "while :; do /bin/true; sleep 0.05; done"}), "/dev/null");
+    // A process outside the scope doing exactly what the session does.
+    PtyProcess outside(in_cgroup("/outside", {"/bin/bash", "--norc", "--noprofile", "-i"}), 24, 80);
+    usleep(300000);
+    PtyProcess session(in_cgroup("/pods/ctr", {"/bin/bash", "--norc", "--noprofile", "-i"}), 33, 111);
+
+    std::string typed;
+    auto type = [&](PtyProcess& p, const std::string& keys, bool record) {
+        p.type(keys);
+        if (record) typed += keys;
+    };
+    ASSERT_TRUE(session.wait_for("# ", 10s)) << session.output();  // root prompt
+    type(session, "/bin/echo marker-$((6*7))\n", true);
+    ASSERT_TRUE(session.wait_for("marker-42\r\n", 10s)) << session.output();
+    type(outside, "/bin/echo outside-$((6*7))\n", false);
+    ASSERT_TRUE(outside.wait_for("outside-42", 10s));
+    type(session, "exit 5\n", true);
+    ASSERT_EQ(session.wait(10s), 5);
+    type(outside, "exit\n", false);
+    outside.wait(10s);
+
+    auto leader_exit = [&] {
+        return std::any_of(seen_.begin(), seen_.end(), [](const Seen& s) { return s.type == EA_EV_EXIT && (s.flags & EA_EXIT_LEADER); });
+    };
+    ASSERT_TRUE(pump_until(session, leader_exit)) << seen_.size() << " events";
+    pump(session, 300ms);  // anything stray the workload might (wrongly) produce
+
+    // Exactly one session, started by the exec of bash by the process that entered second.
+    std::vector<const Seen*> starts;
+    for (const auto& s : seen_)
+        if (s.type == EA_EV_EXEC && (s.flags & EA_EXEC_SESSION_START)) starts.push_back(&s);
+    ASSERT_EQ(starts.size(), 1u);
+    EXPECT_EQ(starts[0]->argv, (std::vector<std::string>{"/bin/bash", "--norc", "--noprofile", "-i"}));
+    EXPECT_EQ(starts[0]->pid, static_cast<uint32_t>(session.pid()));
+    uint64_t sid = starts[0]->session;
+
+    std::string output, input;
+    bool echo_exec = false;
+    int32_t exit_status = -1;
+    for (const auto& s : seen_) {
+        EXPECT_EQ(s.session, sid) << "an event outside the session, type " << s.type << " pid " << s.pid;
+        EXPECT_NE(s.pid, static_cast<uint32_t>(outside.pid()));
+        EXPECT_NE(s.pid, static_cast<uint32_t>(init.pid()));
+        if (s.type == EA_EV_TTY_IO) {
+            (s.flags & EA_IO_INPUT ? input : output) += s.data;
+            EXPECT_EQ(s.rows, 33);
+            EXPECT_EQ(s.cols, 111);
+        }
+        if (s.type == EA_EV_EXEC && s.argv == std::vector<std::string>{"/bin/echo", "marker-42"}) echo_exec = true;
+        if (s.type == EA_EV_EXIT && (s.flags & EA_EXIT_LEADER)) exit_status = s.value;
+    }
+    EXPECT_TRUE(echo_exec);
+    EXPECT_NE(output.find("marker-42"), std::string::npos) << output;
+    EXPECT_EQ(input, typed);  // every keystroke, exactly once
+    EXPECT_EQ(exit_status, 5 << 8);
+    auto drops = capture_->drops();
+    EXPECT_EQ(drops.events, 0u);
+}
+
+TEST_F(BpfCapture, FailedExecHasItsErrno) {
+    Process init(in_cgroup("/pods/ctr", {"/bin/sleep", "30"}), "/dev/null");
+    usleep(200000);
+    PtyProcess session(in_cgroup("/pods/ctr", {"/bin/bash", "--norc", "--noprofile", "-c",
+                                               "printf x > /tmp/ea-noexec-$$; /tmp/ea-noexec-$$; rm -f /tmp/ea-noexec-$$; exit 0"}),
+                       24, 80);
+    ASSERT_EQ(session.wait(10s), 0);
+    ASSERT_TRUE(pump_until(session, [&] {
+        return std::any_of(seen_.begin(), seen_.end(), [](const Seen& s) { return s.type == EA_EV_EXIT && (s.flags & EA_EXIT_LEADER); });
+    }));
+    // the exec of the non-executable file is followed by its result, -EACCES
+    bool found = false;
+    for (size_t i = 0; i < seen_.size(); ++i) {
+        if (seen_[i].type != EA_EV_EXEC || seen_[i].argv.empty() || seen_[i].argv[0].find("/tmp/ea-noexec-") != 0) continue;
+        for (size_t k = i + 1; k < seen_.size(); ++k)
+            if (seen_[k].type == EA_EV_EXEC_RESULT && seen_[k].pid == seen_[i].pid) {
+                EXPECT_EQ(seen_[k].value, -13);
+                found = true;
+                break;
+            }
+    }
+    EXPECT_TRUE(found);
+}
+
+}  // namespace

@@ -1,0 +1,145 @@
+// The command-line contract (docs/cli.md), exercised through the real binary.
+#include "storage/io_frames.h"
+#include "storage/store_writer.h"
+#include "tests/support/environment.h"
+#include "tests/support/process.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+using namespace execaudit;
+using namespace execaudit::testing;
+
+namespace {
+
+class CliTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        storage::StoreWriter writer(storage::Database::open(db_, storage::Database::Mode::read_write), {});
+        storage::SessionRecord s;
+        s.id = "0123456789abcdef";
+        s.node = "node-1";
+        s.namespace_name = "shop";
+        s.pod = "web";
+        s.container = "app";
+        s.cgroup_id = 9;
+        s.leader_pid = 4242;
+        s.tty = true;
+        s.rows = 10;
+        s.cols = 40;
+        s.command = {"/bin/bash"};
+        s.start_ns = 1'730'204'504'189'258'000;
+        s.end_ns = s.start_ns + 2'000'000;
+        s.status = "ended";
+        s.exit_code = 0;
+        writer.submit(storage::WriteSession{s});
+        storage::CommandRecord c;
+        c.session_id = s.id;
+        c.argv = {"printf", "\x1b]0;owned\x07"};
+        c.time_ns = s.start_ns;
+        c.retval = 0;
+        writer.submit(storage::WriteCommand{c});
+        // hostile output: a title change, a full reset, binary, then normal text
+        storage::ChunkEncoder enc;
+        enc.add_bytes(0, storage::FrameKind::output, "first screen\r\n");
+        enc.add_bytes(10, storage::FrameKind::output, std::string("\x1b]0;owned\x07\x1b" "c\x00\xff\xfe", 13));
+        enc.add_bytes(20, storage::FrameKind::output, "$ whoami\r\nroot\r\n");
+        storage::ChunkRecord chunk;
+        chunk.session_id = s.id;
+        chunk.frames = enc.frames();
+        chunk.frames_data = enc.take();
+        writer.submit(storage::WriteChunk{chunk});
+        writer.flush();
+    }
+
+    RunResult ea(std::vector<std::string> args) {
+        args.insert(args.begin(), execaudit_bin());
+        return run(args);
+    }
+
+    TempDir dir_;
+    std::string db_ = dir_.file("s.db");
+};
+
+TEST_F(CliTest, HelpTeaches) {
+    auto r = ea({"--help"});
+    EXPECT_EQ(r.exit_code, 0);
+    for (const char* sub : {"record", "trace", "sessions", "show", "play"}) EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
+    auto h = ea({"help", "sessions"});
+    EXPECT_EQ(h.exit_code, 0);
+    EXPECT_NE(h.out.find("--since"), std::string::npos);
+    EXPECT_NE(h.out.find("--unattributed"), std::string::npos);
+    auto rec = ea({"record", "--help"});
+    EXPECT_EQ(rec.exit_code, 0);
+    EXPECT_NE(rec.out.find("--cgroup-root"), std::string::npos);
+}
+
+TEST_F(CliTest, BadInputIsOneLineAndExitTwo) {
+    std::vector<std::vector<std::string>> cases = {
+        {"sessions", "--bogus"},
+        {"sessions", "--db", dir_.file("missing.db")},
+        {"sessions", "--db", db_, "--since", "last tuesday"},
+        {"sessions", "--db", db_, "--format", "xml"},
+        {"show", "ffffffff", "--db", db_},
+        {"show", "zz", "--db", db_},
+        {"play", "0123", "--db", db_, "--speed", "100"},
+        {"help", "nope"},
+        {},
+    };
+    for (const auto& args : cases) {
+        auto r = ea(args);
+        EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << r.err;
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << ::testing::PrintToString(args) << r.err;
+        EXPECT_TRUE(r.out.empty());
+    }
+}
+
+TEST_F(CliTest, SessionsInEveryFormat) {
+    auto table = ea({"sessions", "--db", db_});
+    EXPECT_EQ(table.exit_code, 0) << table.err;
+    EXPECT_NE(table.out.find("0123456789abcdef"), std::string::npos);
+    EXPECT_NE(table.out.find("shop/web"), std::string::npos);
+
+    auto json = ea({"sessions", "--db", db_, "--format", "json"});
+    ASSERT_EQ(json.exit_code, 0);
+    auto arr = nlohmann::json::parse(json.out);
+    ASSERT_EQ(arr.size(), 1u);
+    const auto& s = arr[0];
+    for (const char* key : {"id", "node", "namespace", "pod", "pod_uid", "container", "container_id", "cgroup_id",
+                            "leader_pid", "tty", "command", "start", "end", "status", "exit_code", "attribution", "user",
+                            "groups", "source_ips", "user_agent", "audit_id", "commands", "output_bytes", "input_bytes",
+                            "lost_bytes", "lost_events"})
+        EXPECT_TRUE(s.contains(key)) << key;
+    EXPECT_FALSE(s.contains("timeline"));
+    EXPECT_EQ(s["start"], "2024-10-29T12:21:44.189258Z");
+    EXPECT_EQ(s["end"], "2024-10-29T12:21:44.191258Z");
+    EXPECT_TRUE(s["user"].is_null());
+    EXPECT_EQ(s["leader_pid"], 4242);
+
+    auto csv = ea({"sessions", "--db", db_, "--format", "csv"});
+    ASSERT_EQ(csv.exit_code, 0);
+    EXPECT_EQ(csv.out.substr(0, 3), "id,");
+    EXPECT_NE(csv.out.find("0123456789abcdef,node-1,shop,web"), std::string::npos);
+
+    auto none = ea({"sessions", "--db", db_, "--namespace", "other", "--format", "json"});
+    EXPECT_EQ(nlohmann::json::parse(none.out).size(), 0u);
+}
+
+TEST_F(CliTest, ShowNeverPrintsRawEscapes) {
+    auto r = ea({"show", "0123", "--db", db_});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.find('\x1b'), std::string::npos);
+    EXPECT_EQ(r.out.find('\x07'), std::string::npos);
+    EXPECT_NE(r.out.find("printf \\e]0;owned\\x07"), std::string::npos) << r.out;
+    auto j = nlohmann::json::parse(ea({"show", "0123", "--db", db_, "--format", "json"}).out);
+    ASSERT_EQ(j["timeline"].size(), 1u);
+    EXPECT_EQ(j["timeline"][0]["argv"][1], "\x1b]0;owned\x07");  // JSON escapes it; the value is exact
+}
+
+TEST_F(CliTest, PlayCatRendersThroughTheEmulator) {
+    auto r = ea({"play", "0123456789abcdef", "--db", db_, "--cat"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "$ whoami\nroot\n");  // ESC c reset the screen; no escape reaches stdout
+}
+
+}  // namespace

@@ -1,0 +1,81 @@
+#include "storage/compression.h"
+#include "storage/io_frames.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+using namespace execaudit::storage;
+
+namespace {
+
+TEST(IoFrames, RoundTrip) {
+    ChunkEncoder enc;
+    enc.add_resize(100, 40, 120);
+    enc.add_bytes(150, FrameKind::output, std::string("\x1b[2J\0bin", 8));
+    enc.add_bytes(150, FrameKind::input, "ls\r");
+    enc.add_bytes(90, FrameKind::input_echo_off, "hunter2");  // earlier offset: clamped forward
+    enc.add_gap(5000, 2, 4096);
+    EXPECT_EQ(enc.frames(), 5u);
+    EXPECT_EQ(enc.output_bytes(), 8u);
+    EXPECT_EQ(enc.input_bytes(), 10u);
+    EXPECT_EQ(enc.first_offset_us(), 100u);
+    EXPECT_EQ(enc.last_offset_us(), 5000u);
+    std::string data = enc.take();
+    EXPECT_TRUE(enc.empty());
+
+    std::vector<Frame> frames;
+    std::vector<std::string> copies;
+    ASSERT_TRUE(decode_chunk(data, 100, [&](const Frame& f) {
+        frames.push_back(f);
+        copies.emplace_back(f.data);
+    }));
+    ASSERT_EQ(frames.size(), 5u);
+    EXPECT_EQ(frames[0].kind, FrameKind::resize);
+    EXPECT_EQ(frames[0].rows, 40u);
+    EXPECT_EQ(frames[0].cols, 120u);
+    EXPECT_EQ(copies[1], std::string("\x1b[2J\0bin", 8));
+    EXPECT_EQ(frames[1].offset_us, 150u);
+    EXPECT_EQ(frames[3].offset_us, 150u);
+    EXPECT_EQ(frames[3].kind, FrameKind::input_echo_off);
+    EXPECT_EQ(frames[4].kind, FrameKind::gap);
+    EXPECT_EQ(frames[4].lost_events, 2u);
+    EXPECT_EQ(frames[4].lost_bytes, 4096u);
+    EXPECT_EQ(frames[4].offset_us, 5000u);
+}
+
+TEST(IoFrames, DamagedDataIsAnError) {
+    ChunkEncoder enc;
+    enc.add_bytes(0, FrameKind::output, "hello world");
+    std::string data = enc.take();
+    auto cut = data.substr(0, data.size() - 3);
+    EXPECT_FALSE(decode_chunk(cut, 0, [](const Frame&) {}));
+    std::string bad_kind = data;
+    bad_kind[1] = static_cast<char>((11 << 3) | 7);
+    EXPECT_FALSE(decode_chunk(bad_kind, 0, [](const Frame&) {}));
+    EXPECT_FALSE(decode_chunk(std::string(20, '\xff'), 0, [](const Frame&) {}));
+}
+
+TEST(IoFrames, RandomBytesNeverCrash) {
+    std::mt19937 rng(11);
+    for (int i = 0; i < 20000; ++i) {
+        std::string data(rng() % 200, '\0');
+        for (auto& c : data) c = static_cast<char>(rng());
+        (void)decode_chunk(data, rng(), [](const Frame&) {});
+    }
+}
+
+TEST(Compression, RoundTripAndHostileInput) {
+    std::string raw;
+    for (int i = 0; i < 5000; ++i) raw += "line " + std::to_string(i) + "\r\n";
+    auto packed = zstd_compress(raw, 1);
+    EXPECT_LT(packed.size(), raw.size() / 3);
+    auto back = zstd_decompress(packed, raw.size());
+    ASSERT_TRUE(back);
+    EXPECT_EQ(*back, raw);
+    EXPECT_FALSE(zstd_decompress(packed, raw.size() - 1));           // wrong size recorded
+    EXPECT_FALSE(zstd_decompress(packed, size_t{1} << 40));          // absurd size: refused, no allocation
+    EXPECT_FALSE(zstd_decompress("not zstd at all", 100));
+}
+
+}  // namespace

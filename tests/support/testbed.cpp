@@ -1,0 +1,102 @@
+#include "tests/support/testbed.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <stdexcept>
+
+namespace execaudit::testing {
+namespace {
+
+std::string testbed_script() { return source_dir() + "/scripts/testbed"; }
+
+int next_run() {
+    static int run = 0;
+    return ++run;
+}
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+}  // namespace
+
+Testbed::Testbed() {
+    auto r = run({testbed_script(), "up", node_dir()}, 60s);
+    if (r.exit_code != 0) throw std::runtime_error("testbed up failed: " + r.err + r.out);
+    cgroup_root_ = trim(r.out);
+}
+
+Testbed::~Testbed() { run({testbed_script(), "down", node_dir()}, 60s); }
+
+std::string Testbed::run_container(const std::string& ns, const std::string& pod, const std::string& container,
+                                   const std::vector<std::string>& command, bool tty) {
+    std::vector<std::string> argv = {testbed_script(), "run", node_dir(), ns, pod, container};
+    if (tty) argv.push_back("--tty");
+    if (!command.empty()) {
+        argv.push_back("--");
+        argv.insert(argv.end(), command.begin(), command.end());
+    }
+    auto r = run(argv, 60s);
+    if (r.exit_code != 0) throw std::runtime_error("testbed run failed: " + r.err + r.out);
+    return trim(r.out);
+}
+
+std::vector<std::string> Testbed::ctr(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {testbed_script(), "ctr", node_dir()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+}
+
+std::vector<std::string> Testbed::exec_tty(const std::string& container_id, const std::string& exec_id,
+                                           const std::vector<std::string>& command) const {
+    std::vector<std::string> args = {"task", "exec", "-t", "--exec-id", exec_id, container_id};
+    args.insert(args.end(), command.begin(), command.end());
+    return ctr(args);
+}
+
+Recorder::Recorder(const Testbed& bed, const std::string& db_path, std::vector<std::string> extra_args)
+    : log_path_(db_path + ".recorder-" + std::to_string(next_run()) + ".log") {  // its own "ready" line
+    std::vector<std::string> argv = {execaudit_bin(), "record", "--db", db_path, "--cgroup-root", bed.cgroup_root(),
+                                     "--node-name", "test-node", "--pods-log-dir", bed.pods_log_dir(),
+                                     "--containers-log-dir", bed.containers_log_dir()};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    process_ = std::make_unique<Process>(argv, log_path_);
+    bool ready = eventually([&] { return log().find("execaudit record: ready") != std::string::npos || !process_->running(); }, 30s);
+    if (!ready || !process_->running()) throw std::runtime_error("recorder did not start:\n" + log());
+}
+
+Recorder::~Recorder() {
+    if (process_ && process_->running()) stop();
+}
+
+int Recorder::stop() {
+    process_->signal(SIGTERM);
+    auto code = process_->wait(30s);
+    return code.value_or(-1);
+}
+
+std::string Recorder::log() const { return read_file(log_path_); }
+
+nlohmann::json list_sessions(const std::string& db, const std::vector<std::string>& filters) {
+    std::vector<std::string> argv = {execaudit_bin(), "sessions", "--db", db, "--format", "json"};
+    argv.insert(argv.end(), filters.begin(), filters.end());
+    auto r = run(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out);
+}
+
+nlohmann::json show_session(const std::string& db, const std::string& id) {
+    auto r = run({execaudit_bin(), "show", id, "--db", db, "--format", "json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out);
+}
+
+std::string play_cat(const std::string& db, const std::string& id) {
+    auto r = run({execaudit_bin(), "play", id, "--cat", "--db", db});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+}
+
+}  // namespace execaudit::testing

@@ -1,0 +1,62 @@
+#pragma once
+// A private containerd with containers in the kubelet's layout (scripts/testbed), and the
+// recorder running against it as a real process, queried through the real CLI.
+
+#include "tests/support/environment.h"
+#include "tests/support/process.h"
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace execaudit::testing {
+
+class Testbed {
+public:
+    Testbed();  ///< starts containerd; throws with its log when it does not start
+    ~Testbed();  ///< kills every container and removes every cgroup, even after a failure
+
+    /// Runs a container; returns its id. `tty`: the workload gets a terminal of its own.
+    std::string run_container(const std::string& ns, const std::string& pod, const std::string& container,
+                              const std::vector<std::string>& command = {}, bool tty = false);
+    /// argv for `ctr ARGS...` against this containerd.
+    std::vector<std::string> ctr(const std::vector<std::string>& args) const;
+    /// argv for an interactive exec: ctr task exec -t --exec-id ID CONTAINER CMD...
+    std::vector<std::string> exec_tty(const std::string& container_id, const std::string& exec_id,
+                                      const std::vector<std::string>& command) const;
+
+    const std::string& cgroup_root() const { return cgroup_root_; }
+    std::string pods_log_dir() const { return dir_.path() + "/node/logs/pods"; }
+    std::string containers_log_dir() const { return dir_.path() + "/node/logs/containers"; }
+    std::string node_dir() const { return dir_.path() + "/node"; }
+
+private:
+    TempDir dir_;
+    std::string cgroup_root_;
+};
+
+class Recorder {
+public:
+    /// Starts `execaudit record` against the testbed and waits until it is ready.
+    Recorder(const Testbed& bed, const std::string& db_path, std::vector<std::string> extra_args = {});
+    ~Recorder();
+
+    /// SIGTERM, then the exit status (the contract: 0).
+    int stop();
+    std::string log() const;
+    pid_t pid() const { return process_->pid(); }
+    Process& process() { return *process_; }
+
+private:
+    std::string log_path_;
+    std::unique_ptr<Process> process_;
+};
+
+/// `execaudit sessions --format json` (with extra filters); fails the test on a non-zero exit.
+nlohmann::json list_sessions(const std::string& db, const std::vector<std::string>& filters = {});
+nlohmann::json show_session(const std::string& db, const std::string& id);
+std::string play_cat(const std::string& db, const std::string& id);
+
+}  // namespace execaudit::testing
