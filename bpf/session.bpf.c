@@ -53,6 +53,16 @@ int BPF_PROG(ea_process_exit, struct task_struct *task)
 	rec.task_start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	ea_output(&rec, sizeof(rec), st, 0);
 
+	/* Loss this process could not report yet (the ring is still full) would die with its map
+	 * entry: the session's leader owes it instead. */
+	if (st->lost_events && st->leader_tgid != tgid) {
+		__u32 leader = st->leader_tgid;
+		struct session_task *lt = bpf_map_lookup_elem(&ea_session_of, &leader);
+		if (lt) {
+			__sync_fetch_and_add(&lt->lost_events, __sync_lock_test_and_set(&st->lost_events, 0));
+			__sync_fetch_and_add(&lt->lost_bytes, __sync_lock_test_and_set(&st->lost_bytes, 0));
+		}
+	}
 	bpf_map_delete_elem(&ea_session_of, &tgid);
 	return 0;
 }

@@ -38,10 +38,13 @@ protected:
         base_ = "/execaudit-bpftest-" + std::to_string(getpid());
         for (const char* sub : {"/pods/ctr", "/outside"})
             std::filesystem::create_directories(cgroups_->mount_point() + base_ + sub);
-        capture_ = std::make_unique<Capture>(io_, Capture::Options{.roots = {cgroups_->root_from_argument(base_ + "/pods")}},
-                                             [this](std::span<const std::byte> batch) { collect(batch); });
+        capture_ = std::make_unique<Capture>(
+            io_, Capture::Options{.roots = {cgroups_->root_from_argument(base_ + "/pods")}, .ring_bytes = ring_bytes()},
+            [this](std::span<const std::byte> batch) { collect(batch); });
         capture_->start();
     }
+
+    virtual size_t ring_bytes() const { return 16u << 20; }
 
     void TearDown() override {
         capture_.reset();
@@ -69,6 +72,7 @@ protected:
             if (auto* x = std::get_if<TtyIoEvent>(&*e)) s.data = x->data, s.rows = x->rows, s.cols = x->cols;
             if (auto* x = std::get_if<ExitEvent>(&*e)) s.value = x->exit_code;
             if (auto* x = std::get_if<ExecResultEvent>(&*e)) s.value = x->retval;
+            if (auto* x = std::get_if<LostEvent>(&*e)) s.value = static_cast<int32_t>(x->lost_bytes);
             seen_.push_back(std::move(s));
         });
     }
@@ -188,6 +192,46 @@ TEST_F(BpfCapture, FailedExecHasItsErrno) {
             }
     }
     EXPECT_TRUE(found);
+}
+
+// A ring far too small for a flood, drained slowly: records are refused, and every refused
+// byte is accounted for in gap records. Nothing disappears silently.
+class BpfLoss : public BpfCapture {
+protected:
+    size_t ring_bytes() const override { return 64 * 1024; }
+};
+
+TEST_F(BpfLoss, EveryByteIsCapturedOrReportedLost) {
+    Process init(in_cgroup("/pods/ctr", {"/bin/sleep", "30"}), "/dev/null");
+    usleep(200000);
+    constexpr size_t kFlood = 4'000'000;
+    PtyProcess session(in_cgroup("/pods/ctr", {"/bin/bash", "-c",
+                                               "head -c " + std::to_string(kFlood) + " /dev/zero | tr '\\0' x; sleep 1; exit 0"}),
+                       24, 80);
+    // Drain only now and then while the flood runs, then keep draining until the end.
+    auto leader_exit = [&] {
+        return std::any_of(seen_.begin(), seen_.end(), [](const Seen& s) { return s.type == EA_EV_EXIT && (s.flags & EA_EXIT_LEADER); });
+    };
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!leader_exit() && std::chrono::steady_clock::now() < deadline) {
+        session.wait_for("\x01never\x01", 100ms);  // keeps reading the terminal
+        io_.run_for(std::chrono::milliseconds(session.output().size() < kFlood ? 3 : 50));
+    }
+    ASSERT_TRUE(leader_exit());
+    pump(session, 200ms);
+
+    uint64_t captured = 0, lost = 0, gaps = 0;
+    for (const auto& s : seen_) {
+        if (s.type == EA_EV_TTY_IO && !(s.flags & EA_IO_INPUT)) captured += s.data.size();
+        if (s.type == EA_EV_LOST) {
+            ++gaps;
+            lost += s.value;
+        }
+    }
+    auto drops = capture_->drops();
+    EXPECT_GT(gaps, 0u) << "the flood should not fit a 64 KiB ring";
+    EXPECT_GT(drops.events, 0u);
+    EXPECT_EQ(captured + lost, kFlood) << captured << " captured + " << lost << " reported lost";
 }
 
 }  // namespace
