@@ -109,7 +109,7 @@ void print_sessions_json(std::ostream& out, const std::vector<storage::SessionRe
         j.erase("timeline");  // `show` has it
         arr.push_back(std::move(j));
     }
-    out << arr.dump(2) << '\n';
+    out << arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
 void print_sessions_csv(std::ostream& out, const std::vector<storage::SessionRecord>& sessions) {
@@ -167,7 +167,7 @@ void print_session_table(std::ostream& out, const storage::SessionRecord& s,
 
 void print_session_json(std::ostream& out, const storage::SessionRecord& s,
                         const std::vector<storage::CommandRecord>& timeline) {
-    out << proto::to_json(storage::to_proto(s, timeline)).dump(2) << '\n';
+    out << proto::to_json(storage::to_proto(s, timeline)).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
 }  // namespace execaudit::cli

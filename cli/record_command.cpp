@@ -1,0 +1,41 @@
+// `execaudit record` and `execaudit trace`: the kernel side's two front doors.
+#include "cli/command.h"
+#include "recorder/recorder.h"
+#include "recorder/trace.h"
+
+namespace execaudit::cli {
+
+void add_record_command(CLI::App& app, Commands& commands) {
+    auto options = std::make_shared<recorder::RecordOptions>();
+    options->db_path = default_db();
+    auto* rec = app.add_subcommand("record", "The node agent: loads the BPF programs and records every exec session into "
+                                             "the pod containers until SIGTERM/SIGINT, then flushes and exits 0");
+    add_db_option(rec, options->db_path);
+    rec->add_option("--cgroup-root", options->cgroup_roots,
+                    "Pod cgroup root to watch, relative to the cgroup2 mount (/kubepods) or absolute; repeatable. "
+                    "Default: the kubelet's (/kubepods.slice, /kubepods)")
+        ->type_name("PATH");
+    rec->add_option("--node-name", options->node_name, "Node name stored with each session (default: hostname)");
+    rec->add_option("--pods-log-dir", options->pods_log_dir, "The kubelet's pod log directory")->capture_default_str();
+    rec->add_option("--containers-log-dir", options->containers_log_dir, "The kubelet's container log symlinks")
+        ->capture_default_str();
+    rec->add_option("--ring-buffer-mb", options->ring_buffer_mb,
+                    "Kernel ring buffer size in MiB (rounded up to a power of two)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
+    rec->footer("Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN), Linux 5.17+ with BTF, cgroup v2 mounted.\n"
+                "Logs go to stderr; `execaudit record: ready` marks the start of recording.");
+    commands.push_back({rec, [options] { return recorder::run_record(*options); }});
+}
+
+void add_trace_command(CLI::App& app, Commands& commands) {
+    auto options = std::make_shared<recorder::TraceOptions>();
+    auto* tr = app.add_subcommand("trace", "Debugging: print the raw kernel events as JSON lines until interrupted (stores nothing)");
+    tr->add_option("--cgroup-root", options->cgroup_roots, "As for record; repeatable")->type_name("PATH");
+    tr->add_option("--ring-buffer-mb", options->ring_buffer_mb, "Kernel ring buffer size in MiB")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
+    commands.push_back({tr, [options] { return recorder::run_trace(*options); }});
+}
+
+}  // namespace execaudit::cli
