@@ -180,6 +180,45 @@ static __always_inline void ea_report_loss(struct session_task *st)
 	}
 }
 
+#define EA_S_IFMT 00170000
+#define EA_S_IFCHR 0020000
+#define EA_PTY_SLAVE_MAJOR_MIN 136
+#define EA_PTY_SLAVE_MAJOR_MAX 143
+#define EA_TTYAUX_MAJOR 5
+#define EA_MINORBITS 20
+
+static __always_inline struct file *ea_file_of_fd(struct task_struct *task, __u32 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+/* A pty slave (char device, majors 136-143) or /dev/tty (5:0, which leads to the same tty). */
+static __always_inline bool ea_terminal_inode(struct inode *inode, __u32 *rdev, bool *pty_slave)
+{
+	if (!inode || (BPF_CORE_READ(inode, i_mode) & EA_S_IFMT) != EA_S_IFCHR)
+		return false;
+	*rdev = BPF_CORE_READ(inode, i_rdev);
+	__u32 major = *rdev >> EA_MINORBITS;
+	*pty_slave = major >= EA_PTY_SLAVE_MAJOR_MIN && major <= EA_PTY_SLAVE_MAJOR_MAX;
+	return *pty_slave || *rdev == (EA_TTYAUX_MAJOR << EA_MINORBITS);
+}
+
+static __always_inline bool ea_fd_is_terminal(struct task_struct *task, __u32 fd)
+{
+	struct file *file = ea_file_of_fd(task, fd);
+	__u32 rdev;
+	bool pty_slave;
+
+	return file && ea_terminal_inode(BPF_CORE_READ(file, f_inode), &rdev, &pty_slave);
+}
+
 static __always_inline struct session_task *ea_session_of_current(void)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;

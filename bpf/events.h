@@ -31,6 +31,7 @@ enum ea_event_type {
 #define EA_EXEC_EXECVEAT (1u << 1)      /* execveat(2); filename is relative to a dirfd */
 #define EA_EXEC_ARGV_TRUNCATED (1u << 2)
 #define EA_EXEC_FILENAME_TRUNCATED (1u << 3)
+#define EA_EXEC_STDIO_TTY (1u << 4) /* session start: stdin or stdout is a terminal (kubectl exec -t) */
 
 /* ea_header.flags for EA_EV_TTY_IO */
 #define EA_IO_INPUT (1u << 0)     /* read(2) by the session: keystrokes; otherwise output */

@@ -108,6 +108,9 @@ static __always_inline int on_exec_enter(const char *filename, const char *const
 		return 0;
 	struct ea_exec *e = &scratch->exec;
 
+	/* kubectl exec -t gives the session a terminal; correlation matches on it */
+	if ((flags & EA_EXEC_SESSION_START) && (ea_fd_is_terminal(task, 0) || ea_fd_is_terminal(task, 1)))
+		flags |= EA_EXEC_STDIO_TTY;
 	ea_fill_header(&e->hdr, EA_EV_EXEC, flags, st->session_id);
 	e->task_start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	e->parent_cgroup_id = parent_cgid;

@@ -13,15 +13,9 @@
  */
 #include "common.bpf.h"
 
-#define EA_S_IFMT 00170000
-#define EA_S_IFCHR 0020000
 #define EA_TERMIOS_ECHO 0000010
 #define EA_TERMIOS_OPOST 0000001
 #define EA_TERMIOS_ONLCR 0000004
-#define EA_PTY_SLAVE_MAJOR_MIN 136
-#define EA_PTY_SLAVE_MAJOR_MAX 143
-#define EA_TTYAUX_MAJOR 5
-#define EA_MINORBITS 20
 #define EA_IOV_MAX_SEEN 16 /* iovecs of one readv/writev followed; the rest count as lost */
 
 struct io_stash {
@@ -41,18 +35,6 @@ struct {
 	__type(value, struct io_stash);
 } ea_io_stash SEC(".maps");
 
-static __always_inline struct file *file_of_fd(struct task_struct *task, __u32 fd)
-{
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *file = NULL;
-
-	if (fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
-	return file;
-}
-
 static __always_inline int on_io_enter(__u32 fd, __u64 buf, __u64 iov, __u32 iovcnt, __u16 flags)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -61,17 +43,13 @@ static __always_inline int on_io_enter(__u32 fd, __u64 buf, __u64 iov, __u32 iov
 	if (!bpf_map_lookup_elem(&ea_session_of, &tgid))
 		return 0;
 
-	struct file *file = file_of_fd((struct task_struct *)bpf_get_current_task(), fd);
+	struct file *file = ea_file_of_fd((struct task_struct *)bpf_get_current_task(), fd);
 	if (!file)
 		return 0;
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	if ((BPF_CORE_READ(inode, i_mode) & EA_S_IFMT) != EA_S_IFCHR)
-		return 0;
-	__u32 rdev = BPF_CORE_READ(inode, i_rdev);
-	__u32 major = rdev >> EA_MINORBITS;
-	bool pty_slave = major >= EA_PTY_SLAVE_MAJOR_MIN && major <= EA_PTY_SLAVE_MAJOR_MAX;
-	bool dev_tty = rdev == (EA_TTYAUX_MAJOR << EA_MINORBITS);
-	if (!pty_slave && !dev_tty)
+	__u32 rdev = 0;
+	bool pty_slave = false;
+	if (!ea_terminal_inode(inode, &rdev, &pty_slave))
 		return 0;
 
 	/* tty files keep a tty_file_private in private_data (tty_alloc_file) */

@@ -23,6 +23,30 @@ void add_record_command(CLI::App& app, Commands& commands) {
                     "Kernel ring buffer size in MiB (rounded up to a power of two)")
         ->capture_default_str()
         ->check(CLI::Range(1, 1024));
+    rec->add_option("--audit-webhook", options->audit_webhook,
+                    "Serve the API server's audit webhook backend (EventList POSTs) on ADDR:PORT")
+        ->type_name("ADDR:PORT");
+    rec->add_option("--admission-webhook", options->admission_webhook,
+                    "Serve a validating admission webhook for pods/exec and pods/attach on ADDR:PORT (managed "
+                    "clusters without audit flags; it always allows)")
+        ->type_name("ADDR:PORT");
+    rec->add_option("--tls-cert", options->tls_cert, "Certificate (PEM) for both webhooks; without it they serve plain HTTP")
+        ->type_name("FILE");
+    rec->add_option("--tls-key", options->tls_key, "Private key (PEM) for --tls-cert")->type_name("FILE");
+    rec->add_option("--client-ca", options->client_ca, "Require client certificates signed by this CA (PEM)")->type_name("FILE");
+    rec->add_option("--audit-log", options->audit_log,
+                    "Follow the API server's audit log file (--audit-log-path; rotation is followed)")
+        ->type_name("PATH");
+    rec->add_option("--audit-skew", options->audit_skew_s, "Clock difference tolerated between API server and node, seconds")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    rec->add_option("--audit-grace", options->audit_grace_s,
+                    "Seconds a session waits for its API request before it is reported unattributed")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    rec->add_option("--webhook-body-limit-mb", options->webhook_body_limit_mb, "Larger webhook bodies get 413")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
     rec->footer("Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN), Linux 5.17+ with BTF, cgroup v2 mounted.\n"
                 "Logs go to stderr; `execaudit record: ready` marks the start of recording.");
     commands.push_back({rec, [options] { return recorder::run_record(*options); }});

@@ -31,8 +31,8 @@ std::string duration_of(const storage::SessionRecord& s) {
 
 std::string user_of(const storage::SessionRecord& s) {
     if (s.user) return terminal_safe(*s.user);
-    if (s.attribution == "unattributed") return "(unattributed)";
-    return "-";
+    if (s.attribution == "unattributed" || s.attribution == "ambiguous") return "(" + s.attribution + ")";
+    return "-";  // pending
 }
 
 std::string pod_of(const storage::SessionRecord& s) {
@@ -76,6 +76,50 @@ void print_table(std::ostream& out, const std::vector<std::string>& header, cons
     };
     line(header);
     for (const auto& row : rows) line(row);
+}
+
+std::string list_of(const std::string& json_array) {
+    auto parsed = nlohmann::json::parse(json_array, nullptr, false);
+    std::string out;
+    if (parsed.is_array())
+        for (const auto& v : parsed)
+            if (v.is_string()) out += (out.empty() ? "" : ", ") + terminal_safe(v.get<std::string>());
+    return out.empty() ? "-" : out;
+}
+
+std::string requester_line(const storage::ExecRequestRecord& r) {
+    return fmt::format("{} from {} ({}, request {})", terminal_safe(r.requester.user), list_of(r.requester.source_ips_json),
+                       terminal_safe(r.requester.user_agent), terminal_safe(r.id));
+}
+
+// Who asked, in full: the matched request's identity, or what is known when nobody did.
+void print_who(std::ostream& out, const storage::SessionRecord& s, const std::vector<storage::ExecRequestRecord>& requests) {
+    auto row = [&](std::string_view key, const std::string& value) { out << fmt::format("{:<13}{}\n", key, value); };
+    const storage::ExecRequestRecord* matched = nullptr;
+    for (const auto& r : requests)
+        if (r.id == s.audit_id) matched = &r;
+    if ((s.attribution == "audit" || s.attribution == "admission") && matched) {
+        const auto& who = matched->requester;
+        row("Who", fmt::format("{}  ({} {}, {})", terminal_safe(who.user), s.attribution == "audit" ? "audit event" : "admission review",
+                               terminal_safe(matched->id), terminal_safe(matched->verb)));
+        row("  groups", list_of(who.groups_json));
+        if (!who.user_uid.empty()) row("  uid", terminal_safe(who.user_uid));
+        if (who.user_extra_json != "{}" && !who.user_extra_json.empty()) row("  extra", terminal_safe(who.user_extra_json));
+        if (!who.impersonated_user.empty())
+            row("  acting as", fmt::format("{} (groups {}), impersonated", terminal_safe(who.impersonated_user),
+                                           list_of(who.impersonated_groups_json)));
+        row("  from", list_of(who.source_ips_json) + "  " + terminal_safe(who.user_agent));
+        if (!who.authz_decision.empty())
+            row("  authorized", terminal_safe(who.authz_decision) + (who.authz_reason.empty() ? "" : ": " + terminal_safe(who.authz_reason)));
+    } else if (s.attribution == "unattributed") {
+        row("Who", "NOBODY ASKED THE API SERVER: no audit event or admission review matches this session;");
+        row("", "someone entered the container from the node (crictl, ctr, nsenter, the kubelet API)");
+    } else if (s.attribution == "ambiguous") {
+        row("Who", fmt::format("ambiguous: {} requests fit this session equally, one of:", requests.size()));
+        for (const auto& r : requests) row("", requester_line(r));
+    } else {
+        row("Who", "(pending: waiting for the API server's audit event)");
+    }
 }
 
 }  // namespace
@@ -130,7 +174,8 @@ void print_sessions_csv(std::ostream& out, const std::vector<storage::SessionRec
 }
 
 void print_session_table(std::ostream& out, const storage::SessionRecord& s,
-                         const std::vector<storage::CommandRecord>& timeline) {
+                         const std::vector<storage::CommandRecord>& timeline,
+                         const std::vector<storage::ExecRequestRecord>& requests) {
     auto row = [&](std::string_view key, const std::string& value) { out << fmt::format("{:<13}{}\n", key, value); };
     row("Session", s.id);
     row("Node", terminal_safe(s.node));
@@ -148,7 +193,7 @@ void print_session_table(std::ostream& out, const storage::SessionRecord& s,
     if (s.exit_code) status += fmt::format(", exit code {}", *s.exit_code);
     if (s.exit_signal) status += fmt::format(" (killed by signal {})", *s.exit_signal);
     row("Status", status);
-    row("Who", s.user ? terminal_safe(*s.user) : "(" + s.attribution + ")");
+    print_who(out, s, requests);
     row("Entered via", terminal_safe(s.entered_via) + fmt::format("  (leader pid {})", s.leader_pid));
     row("Terminal", s.tty ? fmt::format("yes, {}x{}", s.cols, s.rows) : "no");
     row("Bytes", fmt::format("{} out, {} in", s.output_bytes, s.input_bytes));
@@ -166,8 +211,47 @@ void print_session_table(std::ostream& out, const storage::SessionRecord& s,
 }
 
 void print_session_json(std::ostream& out, const storage::SessionRecord& s,
-                        const std::vector<storage::CommandRecord>& timeline) {
-    out << proto::to_json(storage::to_proto(s, timeline)).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+                        const std::vector<storage::CommandRecord>& timeline,
+                        const std::vector<storage::ExecRequestRecord>& requests) {
+    out << proto::to_json(storage::to_proto(s, timeline, requests)).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+}
+
+}  // namespace execaudit::cli
+
+namespace execaudit::cli {
+
+void print_requests_table(std::ostream& out, const std::vector<storage::ExecRequestRecord>& requests) {
+    if (requests.empty()) {
+        out << "no API requests match\n";
+        return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& r : requests) {
+        rows.push_back({short_time(r.received_ns), r.state, terminal_safe(r.requester.user.empty() ? "-" : r.requester.user),
+                        terminal_safe(r.namespace_name) + "/" + terminal_safe(r.pod), terminal_safe(r.container.empty() ? "-" : r.container),
+                        r.kind, r.response_code ? std::to_string(r.response_code) : "-",
+                        r.session_id ? *r.session_id : "-", terminal_safe(join_argv(lossy(r.command)))});
+    }
+    print_table(out, {"RECEIVED (UTC)", "STATE", "USER", "NAMESPACE/POD", "CONTAINER", "KIND", "CODE", "SESSION", "COMMAND"}, rows);
+}
+
+void print_requests_json(std::ostream& out, const std::vector<storage::ExecRequestRecord>& requests) {
+    auto arr = nlohmann::json::array();
+    for (const auto& r : requests) arr.push_back(proto::to_json(storage::to_proto(r)));
+    out << arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+}
+
+void print_requests_csv(std::ostream& out, const std::vector<storage::ExecRequestRecord>& requests) {
+    out << "id,source,kind,state,received,user,namespace,pod,container,command,tty,response_code,session_id\n";
+    for (const auto& r : requests) {
+        std::vector<std::string> f = {r.id, r.source, r.kind, r.state, format_rfc3339_us(r.received_ns), utf8_lossy(r.requester.user),
+                                      utf8_lossy(r.namespace_name), utf8_lossy(r.pod), utf8_lossy(r.container),
+                                      join_argv(lossy(r.command)), r.tty ? "true" : "false", std::to_string(r.response_code),
+                                      r.session_id.value_or("")};
+        std::string line;
+        for (size_t i = 0; i < f.size(); ++i) line += (i ? "," : "") + csv_field(f[i]);
+        out << line << '\n';
+    }
 }
 
 }  // namespace execaudit::cli

@@ -3,6 +3,7 @@
 #include "cli/session_output.h"
 #include "common/errors.h"
 #include "common/time_format.h"
+#include "storage/request_store.h"
 #include "storage/session_store.h"
 
 #include <fmt/format.h>
@@ -66,8 +67,9 @@ int run_show(const ShowArgs& a) {
     auto session = store.find(a.id);
     if (!session) throw UsageError(session.error());
     auto timeline = store.commands(session->id);
-    if (a.format == "json") print_session_json(std::cout, *session, timeline);
-    else print_session_table(std::cout, *session, timeline);
+    auto requests = storage::RequestStore(db).requests_of_session(session->id);
+    if (a.format == "json") print_session_json(std::cout, *session, timeline, requests);
+    else print_session_table(std::cout, *session, timeline, requests);
     return 0;
 }
 

@@ -24,6 +24,7 @@ struct ExecEvent {
     std::string_view comm, parent_comm, filename;
     std::vector<std::string_view> argv;
     bool session_start() const { return hdr.flags & EA_EXEC_SESSION_START; }
+    bool stdio_tty() const { return hdr.flags & EA_EXEC_STDIO_TTY; }
     bool argv_truncated() const { return hdr.flags & (EA_EXEC_ARGV_TRUNCATED | EA_EXEC_FILENAME_TRUNCATED); }
 };
 

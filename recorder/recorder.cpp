@@ -3,13 +3,19 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/time_format.h"
+#include "recorder/admission_webhook.h"
+#include "recorder/attribution.h"
+#include "recorder/audit_log_tail.h"
+#include "recorder/audit_webhook.h"
 #include "recorder/boot_clock.h"
+#include "recorder/http_server.h"
 #include "recorder/capture.h"
 #include "recorder/event_decoder.h"
 #include "recorder/pod_resolver.h"
 #include "recorder/scope.h"
 #include "recorder/session_tracker.h"
 #include "recorder/tracefs.h"
+#include "storage/request_store.h"
 #include "storage/store_writer.h"
 
 #include <boost/asio/signal_set.hpp>
@@ -33,9 +39,19 @@ std::string describe_roots(const std::vector<CgroupRoot>& roots) {
     return out;
 }
 
+std::optional<TlsFiles> tls_of(const RecordOptions& o) {
+    if (o.tls_cert.empty() != o.tls_key.empty()) throw UsageError("--tls-cert and --tls-key go together");
+    if (!o.client_ca.empty() && o.tls_cert.empty())
+        throw UsageError("--client-ca needs --tls-cert and --tls-key (client certificates are checked over TLS)");
+    if (o.tls_cert.empty()) return std::nullopt;
+    return TlsFiles{o.tls_cert, o.tls_key, o.client_ca};
+}
+
 }  // namespace
 
 int run_record(const RecordOptions& options) {
+    auto tls = tls_of(options);
+    if (options.audit_skew_s < 0 || options.audit_grace_s < 0) throw UsageError("--audit-skew and --audit-grace cannot be negative");
     CgroupFs cgroups = CgroupFs::discover();
     auto roots = choose_roots(cgroups, options.cgroup_roots);
     std::string node = options.node_name.empty() ? hostname() : options.node_name;
@@ -43,6 +59,7 @@ int run_record(const RecordOptions& options) {
     auto db = storage::Database::open(options.db_path, storage::Database::Mode::read_write);
     if (int n = storage::close_abandoned_sessions(db))
         log::warn("{} sessions were left open by a recorder that did not stop cleanly; marked interrupted", n);
+    auto reader = storage::Database::open(options.db_path, storage::Database::Mode::read_only);
     storage::StoreWriter writer(std::move(db), {});
 
     ensure_tracefs();
@@ -53,6 +70,39 @@ int run_record(const RecordOptions& options) {
         SessionTracker::Options{.node = node, .boot_id = read_boot_id()},
         [&](uint64_t cgroup_id) { return resolver.resolve(cgroup_id); },
         [&](storage::WriteOp op) { writer.submit(std::move(op)); }, clock);
+
+    Correlator::Options correlation;
+    correlation.skew_ns = static_cast<int64_t>(options.audit_skew_s * 1e9);
+    correlation.grace_ns = static_cast<int64_t>(options.audit_grace_s * 1e9);
+    Attribution attribution(io, correlation, writer);
+    attribution.reload(reader, wall_clock_ns());
+    tracker.set_observer([&](const storage::SessionRecord& session, bool ended) {
+        if (ended) attribution.session_ended(session);
+        else attribution.session_started(session);
+    });
+
+    std::vector<std::unique_ptr<HttpServer>> servers;
+    if (!tls && (!options.audit_webhook.empty() || !options.admission_webhook.empty()))
+        log::warn("webhooks serve plain HTTP: fine for a sidecar or a test, not across a network (give --tls-cert/--tls-key)");
+    size_t body_limit = options.webhook_body_limit_mb << 20;
+    if (!options.audit_webhook.empty())
+        servers.push_back(std::make_unique<HttpServer>(
+            io, HttpServerOptions{"audit webhook", options.audit_webhook, tls, body_limit}, make_audit_webhook(attribution)));
+    if (!options.admission_webhook.empty())
+        servers.push_back(std::make_unique<HttpServer>(
+            io, HttpServerOptions{"admission webhook", options.admission_webhook, tls, body_limit},
+            make_admission_webhook(attribution)));
+    std::unique_ptr<AuditLogTail> audit_log;
+    if (!options.audit_log.empty()) {
+        storage::RequestStore requests(reader);
+        audit_log = std::make_unique<AuditLogTail>(io, options.audit_log, requests.log_cursor(options.audit_log),
+                                                   [&](AuditLogTail::Batch batch) {
+                                                       attribution.ingest(std::move(batch.events), "log", batch.cursor, nullptr);
+                                                   });
+    }
+    if (servers.empty() && !audit_log)
+        log::warn("no audit source (--audit-webhook, --audit-log, --admission-webhook): sessions will say who ran them only "
+                  "once one is configured; after --audit-grace they are reported as unattributed");
 
     uint64_t malformed = 0;
     auto on_batch = [&](std::span<const std::byte> batch) {
@@ -73,6 +123,8 @@ int run_record(const RecordOptions& options) {
         if (ec) return;
         log::info("signal {}: stopping, flushing every session", signo);
         tick.cancel();
+        for (auto& server : servers) server->stop();
+        if (audit_log) audit_log->stop();
         capture.stop();  // detaches, then drains what the kernel still holds
         tracker.interrupt_all(wall_clock_ns());
         io.stop();
@@ -80,6 +132,7 @@ int run_record(const RecordOptions& options) {
 
     seed_running_containers(capture, cgroups, roots);
     capture.start();
+    if (audit_log) audit_log->start();
     log::info("recording on node {}: {} programs attached, pod cgroups {}, database {}", node,
               capture.programs_attached(), describe_roots(roots), options.db_path);
     log::info("execaudit record: ready");
@@ -91,6 +144,7 @@ int run_record(const RecordOptions& options) {
             if (ec) return;
             if (++ticks % 100 == 0) clock.resync();  // follow NTP adjustments
             tracker.on_tick();
+            if (ticks % 10 == 0) attribution.tick();
             schedule_tick();
         });
     };
@@ -107,6 +161,10 @@ int run_record(const RecordOptions& options) {
               "({} terminal bytes); {} malformed records; {} database transactions",
               st.sessions_started, st.sessions_ended, st.commands, st.output_bytes, st.input_bytes, drops.events,
               drops.bytes, malformed, ws.transactions);
+    const auto& as = attribution.stats();
+    log::info("attribution: {} audit stages, {} admission reviews; {} sessions attributed, {} ambiguous, {} unattributed; "
+              "{} requests unrecorded, {} denied",
+              as.stages, as.admission_reviews, as.attributed, as.ambiguous, as.unattributed, as.unrecorded, as.denied);
     return 0;
 }
 

@@ -15,6 +15,16 @@ struct RecordOptions {
     std::string pods_log_dir = "/var/log/pods";
     std::string containers_log_dir = "/var/log/containers";
     size_t ring_buffer_mb = 16;
+
+    // Who ran it: the API server's audit backends and an admission webhook.
+    std::string audit_webhook;      ///< ADDR:PORT for the audit webhook backend; empty: off
+    std::string admission_webhook;  ///< ADDR:PORT for the ValidatingWebhookConfiguration; empty: off
+    std::string tls_cert, tls_key;  ///< HTTPS for both; without them, plain HTTP (a warning)
+    std::string client_ca;          ///< require client certificates signed by this CA
+    std::string audit_log;          ///< the log backend's file to follow; empty: off
+    double audit_skew_s = 2;        ///< API server vs node clock tolerance
+    double audit_grace_s = 60;      ///< how long a session waits for its request
+    size_t webhook_body_limit_mb = 32;
 };
 
 /// Runs until a signal. Throws UsageError / RuntimeError for start-up failures.

@@ -68,6 +68,7 @@ SessionTracker::Tracked& SessionTracker::start_session(const ea_header& hdr, con
         r.leader_start_ns = start->task_start_ns;
         r.command = to_strings(start->argv);
         r.entered_via = std::string(start->parent_comm);
+        r.tty = start->stdio_tty();
     } else {
         // The session's first record never arrived (ring buffer full): keep what this one says.
         r.start_lost = true;
@@ -86,6 +87,7 @@ SessionTracker::Tracked& SessionTracker::start_session(const ea_header& hdr, con
               r.container, r.leader_pid, terminal_safe(r.entered_via), r.start_lost ? " (start record lost)" : "",
               terminal_safe(join_argv(r.command)));
     write_session(s);
+    if (observer_) observer_(r, false);
     return s;
 }
 
@@ -241,6 +243,7 @@ void SessionTracker::end_session(Tracked& s, uint64_t boot_ns, std::optional<int
               r.exit_code ? std::to_string(*r.exit_code) : "unknown", r.commands, r.output_bytes, r.input_bytes,
               r.lost_bytes);
     write_session(s);
+    if (observer_) observer_(r, true);
 }
 
 void SessionTracker::seal_chunk(Tracked& s) {
@@ -315,6 +318,7 @@ void SessionTracker::interrupt_all(int64_t now_wall_ns) {
             s.record.end_ns = std::max(now_wall_ns, s.record.start_ns);
             log::info("session {} interrupted: the recorder is stopping while it runs", s.record.id);
             write_session(s);
+            if (observer_) observer_(s.record, true);
         } else {
             flush_pending_execs(s, std::nullopt);
             seal_chunk(s);

@@ -44,8 +44,12 @@ public:
     };
     using Sink = std::function<void(storage::WriteOp)>;
     using Resolver = std::function<PodIdentity(uint64_t cgroup_id)>;
+    /// Told when a session starts (ended = false) and when it ends or is interrupted.
+    using Observer = std::function<void(const storage::SessionRecord& session, bool ended)>;
 
     SessionTracker(Options options, Resolver resolver, Sink sink, const BootClock& clock);
+
+    void set_observer(Observer observer) { observer_ = std::move(observer); }
 
     void on_event(const Event& event);
     /// Periodic work (every ~100 ms): seals old chunks, writes changed sessions, notices dead
@@ -92,6 +96,7 @@ private:
     Options options_;
     Resolver resolver_;
     Sink sink_;
+    Observer observer_;
     const BootClock& clock_;
     std::unordered_map<uint64_t, Tracked> sessions_;  ///< by kernel session id
     Stats stats_;

@@ -76,4 +76,55 @@ struct ChunkRecord {
     std::string frames_data;
 };
 
+/// One stage of an audit event (or one admission review), as received.
+struct AuditStageRecord {
+    std::string audit_id;
+    std::string stage;
+    std::string source;  ///< webhook | log | admission
+    int64_t received_ns = 0;
+    int64_t stage_ns = 0;
+    int64_t ingested_ns = 0;
+    std::string raw_json;
+};
+
+/// Who asked for a request, as authenticated and authorized by the API server.
+struct RequesterRecord {
+    std::string user;
+    std::string user_uid;
+    std::string groups_json = "[]";
+    std::string user_extra_json = "{}";
+    std::string impersonated_user;
+    std::string impersonated_groups_json = "[]";
+    std::string source_ips_json = "[]";
+    std::string user_agent;
+    std::string authz_decision;
+    std::string authz_reason;
+};
+
+/// One exec/attach request with its stages merged, and its correlation state.
+struct ExecRequestRecord {
+    std::string id;
+    std::string source;  ///< audit | admission
+    std::string kind;
+    std::string verb;
+    std::string namespace_name, pod, container;
+    std::vector<std::string> command;
+    bool tty = false, stdin = false;
+    RequesterRecord requester;
+    int response_code = 0;
+    std::string response_message;
+    int64_t received_ns = 0;
+    std::optional<int64_t> started_ns, completed_ns;
+    std::string state = "pending";
+    std::optional<std::string> session_id;
+    int64_t updated_ns = 0;
+};
+
+/// Where the audit log tail stands.
+struct LogCursorRecord {
+    std::string path;
+    uint64_t inode = 0;
+    uint64_t offset = 0;
+};
+
 }  // namespace execaudit::storage

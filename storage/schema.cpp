@@ -92,6 +92,72 @@ CREATE TABLE io_chunks (
     PRIMARY KEY (session_id, seq)
 );
 )sql",
+
+    // v2: who asked (audit webhook/log, admission webhook) and the correlation verdicts.
+    R"sql(
+-- Every stage of every exec-like request, as received: the record of what the API server said.
+CREATE TABLE audit_events (
+    audit_id    TEXT NOT NULL,
+    stage       TEXT NOT NULL,
+    source      TEXT NOT NULL,        -- webhook | log | admission
+    received_ns INTEGER NOT NULL,     -- requestReceivedTimestamp (API server clock)
+    stage_ns    INTEGER NOT NULL,
+    ingested_ns INTEGER NOT NULL,     -- when this node stored it
+    raw_json    TEXT NOT NULL,
+    PRIMARY KEY (audit_id, stage)     -- webhook retries and log re-reads are idempotent
+) WITHOUT ROWID;
+
+-- One row per request (its stages merged) and where correlation put it.
+CREATE TABLE exec_requests (
+    id               TEXT PRIMARY KEY,  -- auditID, or the admission review's uid
+    source           TEXT NOT NULL CHECK (source IN ('audit', 'admission')),
+    kind             TEXT NOT NULL,     -- exec | attach | ephemeralcontainers
+    verb             TEXT NOT NULL DEFAULT '',
+    namespace        TEXT NOT NULL,
+    pod              TEXT NOT NULL,
+    container        TEXT NOT NULL DEFAULT '',
+    command          BLOB NOT NULL DEFAULT x'',
+    command_text     TEXT NOT NULL DEFAULT '',
+    tty              INTEGER NOT NULL DEFAULT 0,
+    stdin            INTEGER NOT NULL DEFAULT 0,
+    user             TEXT NOT NULL DEFAULT '',
+    user_uid         TEXT NOT NULL DEFAULT '',
+    groups_json      TEXT NOT NULL DEFAULT '[]',
+    user_extra_json  TEXT NOT NULL DEFAULT '{}',
+    impersonated_user TEXT NOT NULL DEFAULT '',
+    impersonated_groups_json TEXT NOT NULL DEFAULT '[]',
+    source_ips_json  TEXT NOT NULL DEFAULT '[]',
+    user_agent       TEXT NOT NULL DEFAULT '',
+    authz_decision   TEXT NOT NULL DEFAULT '',
+    authz_reason     TEXT NOT NULL DEFAULT '',
+    response_code    INTEGER NOT NULL DEFAULT 0,
+    response_message TEXT NOT NULL DEFAULT '',
+    received_ns      INTEGER NOT NULL,
+    started_ns       INTEGER,
+    completed_ns     INTEGER,
+    state            TEXT NOT NULL CHECK (state IN
+                     ('pending', 'matched', 'ambiguous', 'unrecorded', 'denied', 'failed', 'observed')),
+    session_id       TEXT,
+    updated_ns       INTEGER NOT NULL
+);
+CREATE INDEX exec_requests_state ON exec_requests (state, received_ns);
+CREATE INDEX exec_requests_session ON exec_requests (session_id);
+
+-- An ambiguous session's candidates: every request that fits it equally.
+CREATE TABLE session_candidates (
+    session_id TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    PRIMARY KEY (session_id, request_id)
+) WITHOUT ROWID;
+
+-- Where the audit log tail resumes after a restart.
+CREATE TABLE audit_log_cursor (
+    path       TEXT PRIMARY KEY,
+    inode      INTEGER NOT NULL,
+    offset     INTEGER NOT NULL,
+    updated_ns INTEGER NOT NULL
+);
+)sql",
 };
 
 }  // namespace

@@ -85,9 +85,72 @@ execaudit::v1::Command to_proto(const CommandRecord& r) {
     return c;
 }
 
-execaudit::v1::Session to_proto(const SessionRecord& session, const std::vector<CommandRecord>& timeline) {
+namespace {
+
+void add_extra(const std::string& json_text, google::protobuf::Map<std::string, execaudit::v1::StringList>* out) {
+    auto parsed = nlohmann::json::parse(json_text, nullptr, false);
+    if (!parsed.is_object()) return;
+    for (const auto& [key, values] : parsed.items()) {
+        auto& list = (*out)[utf8_lossy(key)];
+        if (values.is_array())
+            for (const auto& v : values)
+                if (v.is_string()) list.add_values(utf8_lossy(v.get<std::string>()));
+    }
+}
+
+}  // namespace
+
+execaudit::v1::Request to_proto(const ExecRequestRecord& r) {
+    execaudit::v1::Request q;
+    q.set_id(utf8_lossy(r.id));
+    q.set_source(r.source);
+    q.set_kind(utf8_lossy(r.kind));
+    q.set_verb(utf8_lossy(r.verb));
+    q.set_namespace_(utf8_lossy(r.namespace_name));
+    q.set_pod(utf8_lossy(r.pod));
+    q.set_container(utf8_lossy(r.container));
+    for (const auto& a : r.command) q.add_command(utf8_lossy(a));
+    q.set_tty(r.tty);
+    q.set_stdin(r.stdin);
+    const auto& who = r.requester;
+    q.set_user(utf8_lossy(who.user));
+    q.set_user_uid(utf8_lossy(who.user_uid));
+    add_json_strings(who.groups_json, q.mutable_groups());
+    add_extra(who.user_extra_json, q.mutable_user_extra());
+    q.set_impersonated_user(utf8_lossy(who.impersonated_user));
+    add_json_strings(who.impersonated_groups_json, q.mutable_impersonated_groups());
+    add_json_strings(who.source_ips_json, q.mutable_source_ips());
+    q.set_user_agent(utf8_lossy(who.user_agent));
+    q.set_authz_decision(utf8_lossy(who.authz_decision));
+    q.set_authz_reason(utf8_lossy(who.authz_reason));
+    q.set_response_code(r.response_code);
+    q.set_response_message(utf8_lossy(r.response_message));
+    q.set_received(format_rfc3339_us(r.received_ns));
+    if (r.started_ns) q.set_started(format_rfc3339_us(*r.started_ns));
+    if (r.completed_ns) q.set_completed(format_rfc3339_us(*r.completed_ns));
+    q.set_state(r.state);
+    if (r.session_id) q.set_session_id(*r.session_id);
+    return q;
+}
+
+execaudit::v1::Session to_proto(const SessionRecord& session, const std::vector<CommandRecord>& timeline,
+                                const std::vector<ExecRequestRecord>& requests) {
     auto s = to_proto(session);
     for (const auto& c : timeline) *s.add_timeline() = to_proto(c);
+    for (const auto& r : requests) {
+        if (r.session_id == session.id && r.id == session.audit_id) {
+            const auto& who = r.requester;
+            s.set_user_uid(utf8_lossy(who.user_uid));
+            add_extra(who.user_extra_json, s.mutable_user_extra());
+            s.set_impersonated_user(utf8_lossy(who.impersonated_user));
+            add_json_strings(who.impersonated_groups_json, s.mutable_impersonated_groups());
+            s.set_authz_decision(utf8_lossy(who.authz_decision));
+            s.set_authz_reason(utf8_lossy(who.authz_reason));
+            s.set_request_verb(utf8_lossy(r.verb));
+        } else if (session.attribution == "ambiguous") {
+            *s.add_candidates() = to_proto(r);
+        }
+    }
     return s;
 }
 

@@ -11,7 +11,10 @@ namespace execaudit::storage {
 
 execaudit::v1::Session to_proto(const SessionRecord& session);
 execaudit::v1::Command to_proto(const CommandRecord& command);
-/// The session with its `timeline` (what `show` prints).
-execaudit::v1::Session to_proto(const SessionRecord& session, const std::vector<CommandRecord>& timeline);
+execaudit::v1::Request to_proto(const ExecRequestRecord& request);
+/// The session with its `timeline` and, from its matched request or its candidates, the whole
+/// identity of who asked (what `show` prints).
+execaudit::v1::Session to_proto(const SessionRecord& session, const std::vector<CommandRecord>& timeline,
+                                const std::vector<ExecRequestRecord>& requests);
 
 }  // namespace execaudit::storage

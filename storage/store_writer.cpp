@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "common/text.h"
+#include "common/time_format.h"
 #include "storage/compression.h"
 
 #include <chrono>
@@ -55,6 +56,40 @@ INSERT OR REPLACE INTO io_chunks (session_id, seq, first_offset_us, last_offset_
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
 )sql";
 
+constexpr const char* kInsertAuditStage = R"sql(
+INSERT OR IGNORE INTO audit_events (audit_id, stage, source, received_ns, stage_ns, ingested_ns, raw_json)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+)sql";
+
+constexpr const char* kUpsertLogCursor = R"sql(
+INSERT INTO audit_log_cursor (path, inode, offset, updated_ns) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (path) DO UPDATE SET inode = excluded.inode, offset = excluded.offset, updated_ns = excluded.updated_ns
+)sql";
+
+constexpr const char* kUpsertRequest = R"sql(
+INSERT INTO exec_requests (id, source, kind, verb, namespace, pod, container, command, command_text, tty, stdin, user,
+    user_uid, groups_json, user_extra_json, impersonated_user, impersonated_groups_json, source_ips_json, user_agent,
+    authz_decision, authz_reason, response_code, response_message, received_ns, started_ns, completed_ns, state,
+    session_id, updated_ns)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24,
+    ?25, ?26, ?27, ?28, ?29)
+ON CONFLICT (id) DO UPDATE SET verb = excluded.verb, namespace = excluded.namespace, pod = excluded.pod,
+    container = excluded.container, command = excluded.command, command_text = excluded.command_text,
+    tty = excluded.tty, stdin = excluded.stdin, user = excluded.user, user_uid = excluded.user_uid,
+    groups_json = excluded.groups_json, user_extra_json = excluded.user_extra_json,
+    impersonated_user = excluded.impersonated_user, impersonated_groups_json = excluded.impersonated_groups_json,
+    source_ips_json = excluded.source_ips_json, user_agent = excluded.user_agent,
+    authz_decision = excluded.authz_decision, authz_reason = excluded.authz_reason,
+    response_code = excluded.response_code, response_message = excluded.response_message,
+    received_ns = excluded.received_ns, started_ns = excluded.started_ns, completed_ns = excluded.completed_ns,
+    state = excluded.state, session_id = excluded.session_id, updated_ns = excluded.updated_ns
+)sql";
+
+constexpr const char* kUpdateAttribution = R"sql(
+UPDATE sessions SET attribution = ?2, user = ?3, groups_json = ?4, source_ips_json = ?5, user_agent = ?6,
+    audit_id = ?7 WHERE id = ?1
+)sql";
+
 }  // namespace
 
 StoreWriter::StoreWriter(Database db, Options options)
@@ -62,7 +97,13 @@ StoreWriter::StoreWriter(Database db, Options options)
       options_(options),
       upsert_session_(db_.prepare(kUpsertSession)),
       insert_command_(db_.prepare(kInsertCommand)),
-      insert_chunk_(db_.prepare(kInsertChunk)) {
+      insert_chunk_(db_.prepare(kInsertChunk)),
+      insert_audit_stage_(db_.prepare(kInsertAuditStage)),
+      upsert_log_cursor_(db_.prepare(kUpsertLogCursor)),
+      upsert_request_(db_.prepare(kUpsertRequest)),
+      update_attribution_(db_.prepare(kUpdateAttribution)),
+      delete_candidates_(db_.prepare("DELETE FROM session_candidates WHERE session_id = ?1")),
+      insert_candidate_(db_.prepare("INSERT OR IGNORE INTO session_candidates (session_id, request_id) VALUES (?1, ?2)")) {
     thread_ = std::thread([this] { run(); });
 }
 
@@ -70,6 +111,11 @@ StoreWriter::~StoreWriter() { stop(); }
 
 size_t StoreWriter::cost(const WriteOp& op) {
     if (const auto* c = std::get_if<WriteChunk>(&op)) return c->record.frames_data.size() + 256;
+    if (const auto* a = std::get_if<WriteAuditStages>(&op)) {
+        size_t n = 256;
+        for (const auto& st : a->stages) n += st.raw_json.size() + 128;
+        return n;
+    }
     return 512;
 }
 
@@ -136,6 +182,10 @@ void StoreWriter::run() {
             }
         }
 
+        // Barriers fire after the commit that made everything before them durable.
+        for (auto& op : batch)
+            if (auto* b = std::get_if<WriteBarrier>(&op); b && b->on_committed) b->on_committed();
+
         std::lock_guard lock(mutex_);
         committed_ += batch.size();
         stats_.ops += batch.size();
@@ -191,6 +241,49 @@ void StoreWriter::apply(WriteOp& op) {
         std::lock_guard lock(mutex_);
         stats_.chunk_raw_bytes += r.frames_data.size();
         stats_.chunk_stored_bytes += compressed ? packed.size() : r.frames_data.size();
+    } else if (auto* a = std::get_if<WriteAuditStages>(&op)) {
+        for (const auto& r : a->stages) {
+            auto& st = insert_audit_stage_;
+            st.bind(1, r.audit_id).bind(2, r.stage).bind(3, r.source).bind(4, r.received_ns).bind(5, r.stage_ns);
+            st.bind(6, r.ingested_ns).bind(7, r.raw_json);
+            st.run();
+        }
+        if (a->cursor) {
+            auto& st = upsert_log_cursor_;
+            st.bind(1, a->cursor->path).bind(2, static_cast<int64_t>(a->cursor->inode));
+            st.bind(3, static_cast<int64_t>(a->cursor->offset)).bind(4, wall_clock_ns());
+            st.run();
+        }
+    } else if (auto* q = std::get_if<WriteExecRequest>(&op)) {
+        const ExecRequestRecord& r = q->record;
+        const RequesterRecord& who = r.requester;
+        auto& st = upsert_request_;
+        st.bind(1, r.id).bind(2, r.source).bind(3, r.kind).bind(4, r.verb).bind(5, r.namespace_name).bind(6, r.pod);
+        st.bind(7, r.container).bind_blob(8, join_nul(r.command)).bind(9, join_argv(lossy_all(r.command)));
+        st.bind(10, int64_t{r.tty}).bind(11, int64_t{r.stdin}).bind(12, who.user).bind(13, who.user_uid);
+        st.bind(14, who.groups_json).bind(15, who.user_extra_json).bind(16, who.impersonated_user);
+        st.bind(17, who.impersonated_groups_json).bind(18, who.source_ips_json).bind(19, who.user_agent);
+        st.bind(20, who.authz_decision).bind(21, who.authz_reason).bind(22, int64_t{r.response_code});
+        st.bind(23, r.response_message).bind(24, r.received_ns).bind(25, r.started_ns).bind(26, r.completed_ns);
+        st.bind(27, r.state).bind(28, r.session_id).bind(29, r.updated_ns);
+        st.run();
+    } else if (auto* t = std::get_if<WriteAttribution>(&op)) {
+        auto& st = update_attribution_;
+        st.bind(1, t->session_id).bind(2, t->attribution);
+        if (t->requester) {
+            st.bind(3, t->requester->user).bind(4, t->requester->groups_json).bind(5, t->requester->source_ips_json);
+            st.bind(6, t->requester->user_agent);
+        } else {
+            st.bind_null(3).bind(4, std::string_view("[]")).bind(5, std::string_view("[]")).bind(6, std::string_view(""));
+        }
+        st.bind(7, std::string_view(t->request_id ? *t->request_id : std::string()));
+        st.run();
+        delete_candidates_.bind(1, t->session_id);
+        delete_candidates_.run();
+        for (const auto& c : t->candidates) {
+            insert_candidate_.bind(1, t->session_id).bind(2, c);
+            insert_candidate_.run();
+        }
     }
 }
 

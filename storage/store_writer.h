@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <variant>
@@ -25,7 +26,30 @@ struct WriteCommand {
 struct WriteChunk {
     ChunkRecord record;
 };
-using WriteOp = std::variant<WriteSession, WriteCommand, WriteChunk>;
+/// Raw audit stages (duplicates ignored), and optionally where the log tail now stands.
+struct WriteAuditStages {
+    std::vector<AuditStageRecord> stages;
+    std::optional<LogCursorRecord> cursor;
+};
+/// Insert or update a request and its correlation state.
+struct WriteExecRequest {
+    ExecRequestRecord record;
+};
+/// A session's attribution: who asked (or that nobody did), and the candidates when ambiguous.
+struct WriteAttribution {
+    std::string session_id;
+    std::string attribution;  ///< pending | audit | admission | ambiguous | unattributed
+    std::optional<std::string> request_id;
+    std::optional<RequesterRecord> requester;
+    std::vector<std::string> candidates;
+};
+/// Calls back (on the writer thread) once everything submitted before it is committed:
+/// "durably stored" for the audit webhook's 200.
+struct WriteBarrier {
+    std::function<void()> on_committed;
+};
+using WriteOp = std::variant<WriteSession, WriteCommand, WriteChunk, WriteAuditStages, WriteExecRequest, WriteAttribution,
+                             WriteBarrier>;
 
 class StoreWriter {
 public:
@@ -64,6 +88,12 @@ private:
     Statement upsert_session_;
     Statement insert_command_;
     Statement insert_chunk_;
+    Statement insert_audit_stage_;
+    Statement upsert_log_cursor_;
+    Statement upsert_request_;
+    Statement update_attribution_;
+    Statement delete_candidates_;
+    Statement insert_candidate_;
 
     mutable std::mutex mutex_;
     std::condition_variable wake_writer_;

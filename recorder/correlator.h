@@ -1,0 +1,104 @@
+#pragma once
+// Joins sessions (what the node saw) with API requests (who asked): namespace + pod + container +
+// exact argv + tty, the session's start inside [received - skew, (started or received) + slack +
+// skew]. One-to-one. Several concurrent twins (same command into the same container) are paired
+// in FIFO order and confirmed by completion order; when that cannot be confirmed, every
+// candidate is kept and the verdict is `ambiguous` rather than a guess.
+//
+// Verdicts are recomputed whenever a session or request arrives or changes, so a late event
+// fixes an earlier verdict (unattributed -> audit). After the grace period a session with no
+// request is `unattributed` (someone entered around the API server), and an allowed exec with
+// no session is `unrecorded`. Pure logic: time is passed in, output goes to two callbacks.
+
+#include "recorder/exec_request.h"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace execaudit::recorder {
+
+/// What correlation needs to know about a session.
+struct SessionFacts {
+    std::string id;
+    std::string namespace_name, pod, container;
+    std::vector<std::string> command;
+    bool tty = false;
+    int64_t start_ns = 0;
+    std::optional<int64_t> end_ns;
+};
+
+struct SessionVerdict {
+    std::string session_id;
+    std::string attribution;  ///< pending | audit | admission | ambiguous | unattributed
+    const ExecRequest* request = nullptr;       ///< audit/admission: the request
+    std::vector<const ExecRequest*> candidates;  ///< ambiguous: every request that fits
+};
+
+struct RequestVerdict {
+    const ExecRequest* request = nullptr;
+    RequestState state = RequestState::pending;
+    std::string session_id;  ///< matched
+};
+
+class Correlator {
+public:
+    struct Options {
+        int64_t skew_ns = 2'000'000'000;     ///< --audit-skew: API server vs node clocks
+        int64_t slack_ns = 5'000'000'000;    ///< a session starts this long after the upgrade at most
+        int64_t grace_ns = 60'000'000'000;   ///< --audit-grace: how long a session waits for its request
+        int64_t retention_ns = 3600'000'000'000;  ///< forget settled items after this long
+    };
+    using SessionSink = std::function<void(const SessionVerdict&)>;
+    using RequestSink = std::function<void(const RequestVerdict&)>;
+
+    Correlator(Options options, SessionSink on_session, RequestSink on_request);
+
+    void add_session(const SessionFacts& session, int64_t now_ns);
+    void end_session(const std::string& session_id, int64_t end_ns, int64_t now_ns);
+    /// One audit stage: merged into its request by auditID.
+    void add_audit_event(const AuditEvent& event, int64_t now_ns);
+    /// A whole request (admission reviews, or requests reloaded after a restart).
+    void add_request(ExecRequest request, int64_t now_ns);
+    /// Applies the grace period and forgets what has settled.
+    void tick(int64_t now_ns);
+
+    const ExecRequest* request(const std::string& id) const;
+    size_t sessions_tracked() const { return sessions_.size(); }
+    size_t requests_tracked() const { return requests_.size(); }
+
+private:
+    struct TrackedSession {
+        SessionFacts facts;
+        SessionVerdict last;  ///< what was last reported (only changes are reported)
+        std::vector<std::string> last_candidates;
+        std::string last_request;
+    };
+    struct TrackedRequest {
+        ExecRequest request;
+        RequestState last_state = RequestState::pending;
+        std::string last_session;
+        bool reported = false;
+    };
+    using GroupKey = std::string;
+
+    static GroupKey group_of(const std::string& ns, const std::string& pod, const std::vector<std::string>& argv, bool tty);
+    bool fits(const SessionFacts& s, const ExecRequest& r) const;
+    void correlate(const GroupKey& group, int64_t now_ns);
+    void report_session(TrackedSession& s, const std::string& attribution, const ExecRequest* request,
+                        std::vector<const ExecRequest*> candidates);
+    void report_request(TrackedRequest& r, RequestState state, const std::string& session_id);
+
+    Options options_;
+    SessionSink on_session_;
+    RequestSink on_request_;
+    std::map<std::string, TrackedSession> sessions_;
+    std::map<std::string, TrackedRequest> requests_;
+    std::multimap<GroupKey, std::string> session_groups_;
+    std::multimap<GroupKey, std::string> request_groups_;
+};
+
+}  // namespace execaudit::recorder

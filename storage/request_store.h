@@ -1,0 +1,39 @@
+#pragma once
+// The read side of correlation: API requests (exec, attach, ...) and their states, a session's
+// candidates, the audit log cursor, and what is still unsettled after a restart.
+
+#include "storage/database.h"
+#include "storage/records.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace execaudit::storage {
+
+struct RequestFilter {
+    std::vector<std::string> states;  ///< empty: all
+    std::optional<int64_t> since_ns, until_ns;  ///< on the request's receive time
+    std::optional<std::string> namespace_name, pod, user;
+    std::optional<size_t> limit;
+};
+
+class RequestStore {
+public:
+    explicit RequestStore(Database& db) : db_(db) {}
+
+    /// Newest first.
+    std::vector<ExecRequestRecord> list(const RequestFilter& filter);
+    std::optional<ExecRequestRecord> get(const std::string& id);
+    /// The request a session was matched to, or every candidate of an ambiguous one.
+    std::vector<ExecRequestRecord> requests_of_session(const std::string& session_id);
+    std::optional<LogCursorRecord> log_cursor(const std::string& path);
+    /// Sessions whose attribution may still change (pending, unattributed, ambiguous) that
+    /// started after `since_ns`: the correlator reloads them after a restart.
+    std::vector<SessionRecord> unsettled_sessions(int64_t since_ns);
+
+private:
+    Database& db_;
+};
+
+}  // namespace execaudit::storage
