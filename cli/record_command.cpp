@@ -47,6 +47,8 @@ void add_record_command(CLI::App& app, Commands& commands) {
     rec->add_option("--webhook-body-limit-mb", options->webhook_body_limit_mb, "Larger webhook bodies get 413")
         ->capture_default_str()
         ->check(CLI::Range(1, 1024));
+    rec->add_option("--metrics", options->metrics, "Serve Prometheus /metrics and /healthz on ADDR:PORT (plain HTTP)")
+        ->type_name("ADDR:PORT");
     rec->footer("Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN), Linux 5.17+ with BTF, cgroup v2 mounted.\n"
                 "Logs go to stderr; `execaudit record: ready` marks the start of recording.");
     commands.push_back({rec, [options] { return recorder::run_record(*options); }});

@@ -25,6 +25,7 @@ struct RecordOptions {
     double audit_skew_s = 2;        ///< API server vs node clock tolerance
     double audit_grace_s = 60;      ///< how long a session waits for its request
     size_t webhook_body_limit_mb = 32;
+    std::string metrics;  ///< ADDR:PORT for /metrics (Prometheus) and /healthz; empty: off
 };
 
 /// Runs until a signal. Throws UsageError / RuntimeError for start-up failures.

@@ -246,7 +246,9 @@ TEST_F(Attribution, TwoUsersSameCommandAtTheSameTime) {
 
 TEST_F(Attribution, UnattributedUntilALateEventArrives) {
     recorder_ = std::make_unique<Recorder>(*bed_, db_,
-                                           std::vector<std::string>{"--audit-webhook", "127.0.0.1:0", "--audit-grace", "2"});
+                                           std::vector<std::string>{"--audit-webhook", "127.0.0.1:0", "--audit-grace", "2",
+                                                                    "--metrics", "127.0.0.1:0"});
+    std::string metrics_url = "http://127.0.0.1:" + std::to_string(logged_port(recorder_->log(), "metrics"));
     auto late = call("late-0001", "grace", {"/bin/sh", "-c", "echo late-xyz"}, now_ns());
     auto r = run(bed_->ctr({"task", "exec", "--exec-id", "late-1", container_, "/bin/sh", "-c", "echo late-xyz"}));
     ASSERT_EQ(r.exit_code, 0);
@@ -257,6 +259,12 @@ TEST_F(Attribution, UnattributedUntilALateEventArrives) {
     EXPECT_TRUE(s["user"].is_null());
     auto table = run({execaudit_bin(), "show", s["id"], "--db", db_});
     EXPECT_NE(table.out.find("NOBODY ASKED THE API SERVER"), std::string::npos) << table.out;
+    // and counted where monitoring looks
+    auto metrics = run({"curl", "-s", metrics_url + "/metrics"});
+    EXPECT_NE(metrics.out.find("\nexecaudit_sessions_unattributed_total 1\n"), std::string::npos) << metrics.out;
+    EXPECT_NE(metrics.out.find("\nexecaudit_sessions_started_total 1\n"), std::string::npos) << metrics.out;
+    EXPECT_NE(metrics.out.find("# TYPE execaudit_sessions_open gauge"), std::string::npos);
+    EXPECT_EQ(run({"curl", "-s", metrics_url + "/healthz"}).out, "ok\n");
     // then the webhook batch arrives, late: the verdict is fixed
     late.tty = false;
     ASSERT_EQ(post({audit_stage(late, "ResponseStarted", late.received_ns + 10 * kMs, 101)}).status, 200);
