@@ -183,15 +183,9 @@ void SessionTracker::on_tty(const TtyIoEvent& e) {
         s.chunk.add_bytes(at, e.echo_off() ? storage::FrameKind::input_echo_off : storage::FrameKind::input, e.data);
         s.record.input_bytes += e.data.size();
         stats_.input_bytes += e.data.size();
-    } else if (e.onlcr() && e.data.find('\n') != std::string_view::npos) {
-        // What the terminal received: the tty turned each \n into \r\n after the write.
-        std::string shown;
-        shown.reserve(e.data.size() + 64);
-        for (char c : e.data) {
-            if (c == '\n') shown += '\r';
-            shown += c;
-        }
-        s.chunk.add_bytes(at, storage::FrameKind::output, shown);
+    } else if (e.onlcr()) {
+        // What the terminal received: the tty turns each \n into \r\n after the write.
+        s.chunk.add_output_onlcr(at, e.data);
         s.record.output_bytes += e.data.size();
         stats_.output_bytes += e.data.size();
     } else {

@@ -5,6 +5,21 @@
 
 namespace execaudit::storage {
 
+void ZstdCompressor::FreeContext::operator()(ZSTD_CCtx* ctx) const { ZSTD_freeCCtx(ctx); }
+
+ZstdCompressor::ZstdCompressor(int level) : ctx_(ZSTD_createCCtx()), level_(level) {}
+
+std::optional<std::string_view> ZstdCompressor::compress(std::string_view raw) {
+    size_t bound = ZSTD_compressBound(raw.size());
+    if (bound > capacity_) {
+        buffer_ = std::make_unique_for_overwrite<char[]>(bound);
+        capacity_ = bound;
+    }
+    size_t n = ZSTD_compressCCtx(ctx_.get(), buffer_.get(), capacity_, raw.data(), raw.size(), level_);
+    if (ZSTD_isError(n) || n >= raw.size()) return std::nullopt;
+    return std::string_view(buffer_.get(), n);
+}
+
 std::string zstd_compress(std::string_view raw, int level) {
     std::string out(ZSTD_compressBound(raw.size()), '\0');
     size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), level);

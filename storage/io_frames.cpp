@@ -54,6 +54,17 @@ void ChunkEncoder::add_bytes(uint64_t offset_us, FrameKind kind, std::string_vie
     (kind == FrameKind::output ? output_bytes_ : input_bytes_) += bytes.size();
 }
 
+void ChunkEncoder::add_output_onlcr(uint64_t offset_us, std::string_view bytes) {
+    size_t newlines = static_cast<size_t>(std::count(bytes.begin(), bytes.end(), '\n'));
+    output_bytes_ += bytes.size();  // as written by the process, like the session's counters
+    begin_frame(offset_us, FrameKind::output, bytes.size() + newlines);
+    for (size_t nl; (nl = bytes.find('\n')) != std::string_view::npos; bytes.remove_prefix(nl + 1)) {
+        data_.append(bytes.data(), nl);
+        data_ += "\r\n";
+    }
+    data_.append(bytes);
+}
+
 void ChunkEncoder::add_resize(uint64_t offset_us, uint32_t rows, uint32_t cols) {
     begin_frame(offset_us, FrameKind::resize, varint_size(rows) + varint_size(cols));
     put_varint(data_, rows);

@@ -32,6 +32,9 @@ struct Frame {
 class ChunkEncoder {
 public:
     void add_bytes(uint64_t offset_us, FrameKind kind, std::string_view bytes);
+    /// Output as the terminal received it when the tty maps \n to \r\n (OPOST|ONLCR): the
+    /// conversion happens while appending, with no intermediate copy.
+    void add_output_onlcr(uint64_t offset_us, std::string_view bytes);
     void add_resize(uint64_t offset_us, uint32_t rows, uint32_t cols);
     void add_gap(uint64_t offset_us, uint64_t lost_events, uint64_t lost_bytes);
 

@@ -95,6 +95,7 @@ UPDATE sessions SET attribution = ?2, user = ?3, groups_json = ?4, source_ips_js
 StoreWriter::StoreWriter(Database db, Options options)
     : db_(std::move(db)),
       options_(options),
+      compressor_(options.zstd_level),
       upsert_session_(db_.prepare(kUpsertSession)),
       insert_command_(db_.prepare(kInsertCommand)),
       insert_chunk_(db_.prepare(kInsertChunk)),
@@ -126,7 +127,7 @@ void StoreWriter::submit(WriteOp op) {
     queued_bytes_ += c;
     queue_.push_back(std::move(op));
     ++submitted_;
-    wake_writer_.notify_one();
+    if (writer_idle_) wake_writer_.notify_one();  // otherwise it takes this with its next batch
 }
 
 void StoreWriter::flush() {
@@ -156,7 +157,9 @@ void StoreWriter::run() {
     for (;;) {
         {
             std::unique_lock lock(mutex_);
+            writer_idle_ = true;
             wake_writer_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+            writer_idle_ = false;
             if (queue_.empty() && stopping_) return;
             batch.swap(queue_);
         }
@@ -228,19 +231,19 @@ void StoreWriter::apply(WriteOp& op) {
         st.run();
     } else if (auto* k = std::get_if<WriteChunk>(&op)) {
         const ChunkRecord& r = k->record;
-        std::string packed = zstd_compress(r.frames_data, options_.zstd_level);
-        bool compressed = packed.size() < r.frames_data.size();
+        auto packed = compressor_.compress(r.frames_data);
+        bool compressed = packed.has_value();
         auto& st = insert_chunk_;
         st.bind(1, r.session_id).bind(2, static_cast<int64_t>(r.seq));
         st.bind(3, static_cast<int64_t>(r.first_offset_us)).bind(4, static_cast<int64_t>(r.last_offset_us));
         st.bind(5, static_cast<int64_t>(r.frames)).bind(6, static_cast<int64_t>(r.output_bytes));
         st.bind(7, static_cast<int64_t>(r.input_bytes)).bind(8, int64_t{compressed ? 1 : 0});
         st.bind(9, static_cast<int64_t>(r.frames_data.size()));
-        st.bind_blob(10, compressed ? std::string_view(packed) : std::string_view(r.frames_data));
+        st.bind_blob(10, compressed ? *packed : std::string_view(r.frames_data));
         st.run();
         std::lock_guard lock(mutex_);
         stats_.chunk_raw_bytes += r.frames_data.size();
-        stats_.chunk_stored_bytes += compressed ? packed.size() : r.frames_data.size();
+        stats_.chunk_stored_bytes += compressed ? packed->size() : r.frames_data.size();
     } else if (auto* a = std::get_if<WriteAuditStages>(&op)) {
         for (const auto& r : a->stages) {
             auto& st = insert_audit_stage_;

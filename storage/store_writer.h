@@ -3,6 +3,7 @@
 // Producers (the recorder's event loop) never touch SQLite; when the queue is full, submit()
 // blocks, which backs pressure up into the kernel's ring buffer, where loss is counted.
 
+#include "storage/compression.h"
 #include "storage/database.h"
 #include "storage/records.h"
 
@@ -85,6 +86,7 @@ private:
 
     Database db_;
     Options options_;
+    ZstdCompressor compressor_;
     Statement upsert_session_;
     Statement insert_command_;
     Statement insert_chunk_;
@@ -103,6 +105,7 @@ private:
     uint64_t submitted_ = 0;
     uint64_t committed_ = 0;
     bool stopping_ = false;
+    bool writer_idle_ = false;  ///< waiting for work: the only time a submit needs to wake it
     Stats stats_;
     std::thread thread_;
 };

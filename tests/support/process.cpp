@@ -164,7 +164,9 @@ void PtyProcess::pump(std::chrono::milliseconds timeout) {
     for (;;) {
         ssize_t n = read(master_, buf, sizeof(buf));
         if (n <= 0) break;
-        output_.append(buf, static_cast<size_t>(n));
+        if (!first_output_) first_output_ = std::chrono::steady_clock::now();
+        received_ += static_cast<size_t>(n);
+        if (keep_output_) output_.append(buf, static_cast<size_t>(n));
     }
 }
 

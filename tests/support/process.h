@@ -53,8 +53,13 @@ public:
     size_t type(std::string_view keys);
     /// Reads output until `needle` appears after `from` (an offset in output()); false on timeout.
     bool wait_for(std::string_view needle, std::chrono::milliseconds timeout = 20s, size_t from = 0);
-    /// Everything the terminal received so far.
+    /// Everything the terminal received so far (unless discarding).
     const std::string& output() const { return output_; }
+    /// Count output without keeping it (benchmarks that print hundreds of megabytes).
+    void discard_output() { keep_output_ = false; }
+    size_t bytes_received() const { return received_; }
+    /// When the first output byte arrived (steady clock), once it has.
+    std::optional<std::chrono::steady_clock::time_point> first_output() const { return first_output_; }
     std::optional<int> wait(std::chrono::milliseconds timeout);
     pid_t pid() const { return pid_; }
 
@@ -64,6 +69,9 @@ private:
     pid_t pid_ = -1;
     int master_ = -1;
     std::string output_;
+    bool keep_output_ = true;
+    size_t received_ = 0;
+    std::optional<std::chrono::steady_clock::time_point> first_output_;
     std::optional<int> status_;
 };
 

@@ -1,0 +1,13 @@
+#pragma once
+// The benchmark's figures, by where they are measured.
+
+#include "bench/harness.h"
+
+namespace execaudit::bench {
+
+/// On the real node path: containers, the recorder process, the peers. Needs root.
+void node_figures(const Scale& scale, Report& report);
+/// In-process: the session tracker and the database writer, fed as fast as they take it.
+void ingest_figures(const Scale& scale, Report& report);
+
+}  // namespace execaudit::bench
