@@ -146,12 +146,15 @@ static __always_inline void ea_count_drop(struct session_task *st, __u64 bytes)
 
 /* Put one record in the ring. On failure, count it (bytes: terminal bytes it carried) so that a
  * gap record reports it later. Never wakes the consumer unless the ring passed the fill mark. */
+static __always_inline __u64 ea_wakeup_flags(void)
+{
+	return bpf_ringbuf_query(&ea_events, BPF_RB_AVAIL_DATA) > ea_wakeup_mark ? BPF_RB_FORCE_WAKEUP
+										 : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline long ea_output(void *rec, __u64 size, struct session_task *st, __u64 bytes)
 {
-	__u64 flags = bpf_ringbuf_query(&ea_events, BPF_RB_AVAIL_DATA) > ea_wakeup_mark
-			      ? BPF_RB_FORCE_WAKEUP
-			      : BPF_RB_NO_WAKEUP;
-	long err = bpf_ringbuf_output(&ea_events, rec, size, flags);
+	long err = bpf_ringbuf_output(&ea_events, rec, size, ea_wakeup_flags());
 
 	if (err)
 		ea_count_drop(st, bytes);

@@ -127,20 +127,38 @@ static long copy_one(__u32 index, void *unused)
 		return 0;
 	}
 
-	struct ea_tty_io *e = &scratch->io;
 	__u64 n = c->seg_len < c->remaining ? c->seg_len : c->remaining;
-	if (n > EA_IO_CHUNK)
+	if (n >= EA_IO_CHUNK) {
+		/* A full chunk (floods are made of these): read straight into the ring, one copy. */
 		n = EA_IO_CHUNK;
-	if (bpf_probe_read_user(e->data, n, (void *)c->seg_base))
-		return 1; /* unreadable: the rest is counted as lost by the caller */
-
-	ea_fill_header(&e->hdr, EA_EV_TTY_IO, c->stash.flags | c->continued, st->session_id);
-	e->hdr.size = offsetof(struct ea_tty_io, data) + n;
-	e->tty_id = c->stash.tty_id;
-	e->rows = c->stash.rows;
-	e->cols = c->stash.cols;
-	e->len = n;
-	ea_output(e, offsetof(struct ea_tty_io, data) + n, st, n);
+		struct ea_tty_io *r = bpf_ringbuf_reserve(&ea_events, sizeof(*r), 0);
+		if (!r) {
+			ea_count_drop(st, n);
+		} else if (bpf_probe_read_user(r->data, EA_IO_CHUNK, (void *)c->seg_base)) {
+			bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
+			return 1; /* unreadable: the rest is counted as lost by the caller */
+		} else {
+			ea_fill_header(&r->hdr, EA_EV_TTY_IO, c->stash.flags | c->continued, st->session_id);
+			r->hdr.size = sizeof(*r);
+			r->tty_id = c->stash.tty_id;
+			r->rows = c->stash.rows;
+			r->cols = c->stash.cols;
+			r->len = EA_IO_CHUNK;
+			bpf_ringbuf_submit(r, ea_wakeup_flags());
+		}
+	} else {
+		/* A partial chunk: built in the scratch area so it takes only its size in the ring. */
+		struct ea_tty_io *e = &scratch->io;
+		if (bpf_probe_read_user(e->data, n, (void *)c->seg_base))
+			return 1;
+		ea_fill_header(&e->hdr, EA_EV_TTY_IO, c->stash.flags | c->continued, st->session_id);
+		e->hdr.size = offsetof(struct ea_tty_io, data) + n;
+		e->tty_id = c->stash.tty_id;
+		e->rows = c->stash.rows;
+		e->cols = c->stash.cols;
+		e->len = n;
+		ea_output(e, offsetof(struct ea_tty_io, data) + n, st, n);
+	}
 
 	c->continued = EA_IO_CONTINUED;
 	c->seg_base += n;
