@@ -97,6 +97,14 @@ public:
         write_text_file(flood_, scale_.flood_mb << 20);
     }
 
+    // `measure` with a recorder running, started and stopped around it: one traced run.
+    double traced(const std::string& name, const std::function<double()>& measure) {
+        auto rec = recorder(name);
+        double v = measure();
+        rec->stop();
+        return v;
+    }
+
     std::unique_ptr<Recorder> recorder(const std::string& name) {
         return std::make_unique<Recorder>(bed_, dir_.file(name + ".db"), std::vector<std::string>{"--ring-buffer-mb", std::to_string(kRingMb)});
     }
@@ -142,18 +150,11 @@ public:
     }
 
     void throughput(Report& report) {
-        std::unique_ptr<Recorder> rec;
         // the recorder starts and stops around each traced run: the two sides alternate
-        auto [plain, traced] = alternate(
+        auto [plain, recorded] = alternate(
             scale_.runs, [&] { return container_pty_mb_s("/tmp/bench.txt"); },
-            [&] {
-                rec = recorder("pty");
-                double v = container_pty_mb_s("/tmp/bench.txt");
-                rec->stop();
-                rec.reset();
-                return v;
-            });
-        pty_ratio_ = traced / plain;
+            [&] { return traced("pty", [&] { return container_pty_mb_s("/tmp/bench.txt"); }); });
+        pty_ratio_ = recorded / plain;
         report.add({"pty_throughput_mb_s_untraced", plain, "MB/s", std::nullopt, "container exec -t, cat of a log-like file"});
         report.add({"pty_throughput_ratio", pty_ratio_, "", Target{Target::Op::at_least, 0.90},
                     fmt::format("{} MB, median of {} alternated runs", scale_.pty_mb, scale_.runs)});
@@ -182,29 +183,16 @@ public:
     }
 
     void exec_rates(Report& report) {
-        std::unique_ptr<Recorder> rec;
-        auto [plain, traced] = alternate(
+        auto [plain, recorded] = alternate(
             scale_.runs, [&] { return container_exec_rate(); },
-            [&] {
-                rec = recorder("exec");
-                double v = container_exec_rate();
-                rec->stop();
-                rec.reset();
-                return v;
-            });
+            [&] { return traced("exec", [&] { return container_exec_rate(); }); });
         report.add({"exec_rate_untraced", plain, "execs/s", std::nullopt, "container exec -t, bash loop of /bin/true"});
-        report.add({"exec_rate_ratio", traced / plain, "", Target{Target::Op::at_least, 0.97},
+        report.add({"exec_rate_ratio", recorded / plain, "", Target{Target::Op::at_least, 0.97},
                     fmt::format("{} execs, median of {} alternated runs", scale_.execs, scale_.runs)});
-        auto [host_plain, host_traced] = alternate(
+        auto [host_plain, host_recorded] = alternate(
             scale_.runs, [&] { return host_exec_rate(); },
-            [&] {
-                rec = recorder("unscoped");
-                double v = host_exec_rate();
-                rec->stop();
-                rec.reset();
-                return v;
-            });
-        report.add({"unscoped_exec_rate_ratio", host_traced / host_plain, "", Target{Target::Op::at_least, 0.98},
+            [&] { return traced("unscoped", [&] { return host_exec_rate(); }); });
+        report.add({"unscoped_exec_rate_ratio", host_recorded / host_plain, "", Target{Target::Op::at_least, 0.98},
                     "the same loop outside any pod cgroup, recorder running vs not"});
     }
 

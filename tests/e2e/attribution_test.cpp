@@ -2,7 +2,7 @@
 // to the recorder's webhook over HTTPS with a client certificate (by curl), appended to a log
 // file that rotates, and admission reviews; asserted through the CLI.
 #include "tests/support/audit_fixtures.h"
-#include "tests/support/testbed.h"
+#include "tests/support/node_test.h"
 
 #include <gtest/gtest.h>
 
@@ -16,21 +16,9 @@ namespace {
 
 constexpr int64_t kMs = 1'000'000;
 
-class Attribution : public ::testing::Test {
+class Attribution : public NodeTest {
 protected:
-    void SetUp() override {
-        EA_REQUIRE(missing_privileges());
-        EA_REQUIRE(missing_program("containerd"));
-        EA_REQUIRE(missing_program("curl"));
-        EA_REQUIRE(missing_program("openssl"));
-        bed_ = std::make_unique<Testbed>();
-        container_ = bed_->run_container("shop", "web-7f9c", "app");
-        db_ = dir_.file("sessions.db");
-    }
-    void TearDown() override {
-        recorder_.reset();
-        bed_.reset();
-    }
+    std::vector<std::string> required_programs() const override { return {"curl", "openssl"}; }
 
     ExecCall call(const std::string& id, const std::string& user, std::vector<std::string> command, int64_t received) {
         ExecCall c;
@@ -74,13 +62,8 @@ protected:
         return curl_post(webhook_url(), event_list(items), dir_.path(), tls_args);
     }
 
-    TempDir dir_;
-    std::unique_ptr<Testbed> bed_;
-    std::unique_ptr<Recorder> recorder_;
     std::unique_ptr<TestPki> pki_;
     bool tls_ = false;
-    std::string container_;
-    std::string db_;
 };
 
 TEST_F(Attribution, HttpsWebhookWithClientCertificateInAnyOrder) {

@@ -1,6 +1,6 @@
 // End to end with real containerd + runc: `ctr task exec` is the node half of `kubectl exec`.
 // The recorder runs as a real process; every assertion reads what the CLI reports, as a user would.
-#include "tests/support/testbed.h"
+#include "tests/support/node_test.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -12,21 +12,8 @@ using nlohmann::json;
 
 namespace {
 
-class Recording : public ::testing::Test {
+class Recording : public NodeTest {
 protected:
-    void SetUp() override {
-        EA_REQUIRE(missing_privileges());
-        EA_REQUIRE(missing_program("containerd"));
-        EA_REQUIRE(missing_program("runc"));
-        bed_ = std::make_unique<Testbed>();
-        container_ = bed_->run_container("shop", "web-7f9c", "app");
-        db_ = dir_.file("sessions.db");
-    }
-    void TearDown() override {
-        recorder_.reset();
-        bed_.reset();
-    }
-
     void start_recorder(std::vector<std::string> extra = {}) { recorder_ = std::make_unique<Recorder>(*bed_, db_, extra); }
     void stop_recorder() {
         ASSERT_EQ(recorder_->stop(), 0) << recorder_->log();
@@ -63,11 +50,6 @@ protected:
         return nullptr;
     }
 
-    TempDir dir_;
-    std::unique_ptr<Testbed> bed_;
-    std::unique_ptr<Recorder> recorder_;
-    std::string container_;
-    std::string db_;
 };
 
 TEST_F(Recording, InteractiveSession) {
