@@ -6,6 +6,7 @@
 #include "recorder/boot_clock.h"
 #include "recorder/capture.h"
 #include "recorder/event_decoder.h"
+#include "recorder/exporter.h"
 #include "recorder/pod_resolver.h"
 #include "recorder/scope.h"
 #include "recorder/session_tracker.h"
@@ -44,6 +45,9 @@ int run_record(const RecordOptions& options) {
     if (int n = storage::close_abandoned_sessions(db))
         log::warn("{} sessions were left open by a recorder that did not stop cleanly; marked interrupted", n);
     storage::StoreWriter writer(std::move(db), {});
+    // Export runs beside recording, on threads and connections of its own (recorder/exporter.h).
+    auto exporters = make_exporters(options.exports, options.db_path);
+    for (auto& e : exporters) e->start();
 
     ensure_tracefs();
     boost::asio::io_context io;
@@ -99,6 +103,7 @@ int run_record(const RecordOptions& options) {
 
     io.run();
     writer.stop();
+    for (auto& e : exporters) e->stop(std::chrono::seconds(5));  // deliver what was just flushed, if it can
 
     auto drops = capture.drops();
     const auto& st = tracker.stats();
