@@ -15,7 +15,7 @@ JsonlFile::JsonlFile(Options options) : options_(std::move(options)), name_("jso
 
 std::expected<void, std::string> JsonlFile::open() {
     // 0640: readable by a shipper running in the file's group; session contents are sensitive.
-    fd_.reset(::open(options_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
+    fd_.reset(::open(options_.path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
     if (!fd_) return std::unexpected(fmt::format("cannot open {}: {}", options_.path, std::strerror(errno)));
     struct stat st {};
     if (::fstat(fd_.get(), &st) != 0) return std::unexpected(fmt::format("{}: {}", options_.path, std::strerror(errno)));

@@ -113,21 +113,27 @@ CREATE TABLE export_cursor (
     updated_ns INTEGER NOT NULL
 );
 
+-- NOT EXISTS rather than OR IGNORE: an outer INSERT OR REPLACE would turn OR IGNORE into REPLACE
+-- and move an existing entry to a new position.
 CREATE TRIGGER export_session_start AFTER INSERT ON sessions BEGIN
-    INSERT OR IGNORE INTO export_outbox (session_id, kind, seq) VALUES (NEW.id, 1, 0);
-    INSERT OR IGNORE INTO export_outbox (session_id, kind, seq) SELECT NEW.id, 3, 0 WHERE NEW.status <> 'open';
+    INSERT INTO export_outbox (session_id, kind, seq) SELECT NEW.id, 1, 0
+    WHERE NOT EXISTS (SELECT 1 FROM export_outbox WHERE session_id = NEW.id AND kind = 1);
+    INSERT INTO export_outbox (session_id, kind, seq) SELECT NEW.id, 3, 0
+    WHERE NEW.status <> 'open' AND NOT EXISTS (SELECT 1 FROM export_outbox WHERE session_id = NEW.id AND kind = 3);
 END;
 CREATE TRIGGER export_session_end AFTER UPDATE OF status ON sessions
 WHEN OLD.status = 'open' AND NEW.status <> 'open' BEGIN
-    INSERT OR IGNORE INTO export_outbox (session_id, kind, seq) VALUES (NEW.id, 3, 0);
+    INSERT INTO export_outbox (session_id, kind, seq) SELECT NEW.id, 3, 0
+    WHERE NOT EXISTS (SELECT 1 FROM export_outbox WHERE session_id = NEW.id AND kind = 3);
 END;
 CREATE TRIGGER export_session_attributed AFTER UPDATE OF attribution ON sessions
 WHEN NEW.attribution <> 'pending' AND NEW.attribution IS NOT OLD.attribution BEGIN
-    INSERT OR IGNORE INTO export_outbox (session_id, kind, seq)
+    INSERT INTO export_outbox (session_id, kind, seq)
     VALUES (NEW.id, 4, (SELECT count(*) FROM export_outbox WHERE session_id = NEW.id AND kind = 4));
 END;
 CREATE TRIGGER export_command AFTER INSERT ON commands BEGIN
-    INSERT OR IGNORE INTO export_outbox (session_id, kind, seq) VALUES (NEW.session_id, 2, NEW.seq);
+    INSERT INTO export_outbox (session_id, kind, seq) SELECT NEW.session_id, 2, NEW.seq
+    WHERE NOT EXISTS (SELECT 1 FROM export_outbox WHERE session_id = NEW.session_id AND kind = 2 AND seq = NEW.seq);
 END;
 
 -- What was recorded before this version: each session's start, its commands, its end.
