@@ -33,14 +33,11 @@ void Exporter::start() {
 }
 
 void Exporter::stop(std::chrono::milliseconds drain) {
+    if (!thread_.joinable()) return;
     {
         std::lock_guard lock(mutex_);
-        if (!thread_.joinable() || stopping_) {
-            if (!thread_.joinable()) return;
-        } else {
-            stopping_ = true;
-            drain_deadline_ = Clock::now() + drain;
-        }
+        stopping_ = true;
+        drain_deadline_ = Clock::now() + drain;
         wake_.notify_all();
     }
     thread_.join();
@@ -92,6 +89,7 @@ void Exporter::run() {
 
     bool connected = false;
     auto backoff = options_.backoff_min;
+    int64_t confirmed_seen = saved_;
     std::optional<Clock::time_point> down_since;
     auto next_backlog_log = Clock::now() + options_.backlog_log_every;
     std::optional<int64_t> drain_target;
@@ -144,7 +142,6 @@ void Exporter::run() {
                     continue;
                 }
                 connected = true;
-                backoff = options_.backoff_min;
                 sent_upto = destination_->confirmed();
                 if (down_since) {
                     log::info("export to {}: connected again after {}; {} records to send", name_,
@@ -167,6 +164,8 @@ void Exporter::run() {
                         if (auto r = reader.read(e)) records.push_back(std::move(*r));
                     if (auto s = destination_->send(records, entries.back().position); !s) {
                         fail(s.error());
+                        sleep_for(backoff);
+                        backoff = std::min(backoff * 2, options_.backoff_max);
                         continue;
                     }
                     sent_upto = entries.back().position;
@@ -177,7 +176,13 @@ void Exporter::run() {
             }
             if (auto p = destination_->poll(); !p) {
                 fail(p.error());
+                sleep_for(backoff);
+                backoff = std::min(backoff * 2, options_.backoff_max);
                 continue;
+            }
+            if (destination_->confirmed() > confirmed_seen) {
+                confirmed_seen = destination_->confirmed();
+                backoff = options_.backoff_min;  // a peer that accepts and then drops us does not reset it
             }
             save_cursor(false);
 

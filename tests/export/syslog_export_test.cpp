@@ -115,9 +115,11 @@ TEST_F(SyslogExport, TlsVerifiesTheServerAndPresentsAClientCertificate) {
     EXPECT_EQ(wrong_ca.exit_code, 1);
     EXPECT_NE(wrong_ca.err.find("certificate"), std::string::npos) << wrong_ca.err;
     EXPECT_EQ(std::count(wrong_ca.err.begin(), wrong_ca.err.end(), '\n'), 1) << wrong_ca.err;
-    // The host name is checked too: the certificate is for 127.0.0.1 and localhost only.
-    auto by_name = ea({"--syslog", "tls://127.0.0.2:" + std::to_string(rs.port()), "--syslog-ca", rs.ca_file()});
+    // The name is checked too: the certificate is for 127.0.0.1, not for localhost.
+    auto by_name = ea({"--syslog", "tls://localhost:" + std::to_string(rs.port()), "--syslog-ca", rs.ca_file(),
+                       "--syslog-cert", rs.client_cert(), "--syslog-key", rs.client_key()});
     EXPECT_EQ(by_name.exit_code, 1) << by_name.err;
+    EXPECT_NE(by_name.err.find("certificate"), std::string::npos) << by_name.err;
     EXPECT_EQ(rs.received().size(), got.size());
 }
 
