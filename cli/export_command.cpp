@@ -99,17 +99,24 @@ public:
     SessionMatcher(storage::SessionStore& store, storage::SessionFilter filter) : store_(store), filter_(std::move(filter)) {}
     bool matches(const std::string& session_id) {
         if (matched_.contains(session_id)) return true;
+        if (not_matched_.contains(session_id)) return false;
         auto f = filter_;
         f.session_id = session_id;
-        if (store_.list(f).empty()) return false;
+        if (store_.list(f).empty()) {
+            not_matched_.insert(session_id);
+            return false;
+        }
         matched_.insert(session_id);
         return true;
     }
+    /// Sessions that did not match are asked again from now on.
+    void recheck() { not_matched_.clear(); }
 
 private:
     storage::SessionStore& store_;
     storage::SessionFilter filter_;
     std::set<std::string> matched_;
+    std::set<std::string> not_matched_;
 };
 
 int run_export_records(const ExportArgs& a, storage::Database& db, storage::SessionStore& store,
@@ -125,6 +132,7 @@ int run_export_records(const ExportArgs& a, storage::Database& db, storage::Sess
 
     // One pass over new outbox entries; returns the last position read.
     auto pass = [&](int64_t position) {
+        matcher.recheck();
         for (;;) {
             auto entries = outbox.after(position, kPage, only);
             if (entries.empty()) return position;

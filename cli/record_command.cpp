@@ -31,7 +31,10 @@ void add_record_command(CLI::App& app, Commands& commands) {
     rec->add_option("--export-jsonl-max-bytes", ex.jsonl_max_bytes, "Rotate the JSON lines file at this size (PATH.1, PATH.2, ...)")
         ->capture_default_str()
         ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 40));
-    rec->add_option("--export-jsonl-keep", ex.jsonl_keep, "Rotated JSON lines files to keep")->capture_default_str();
+    rec->add_option("--export-jsonl-keep", ex.jsonl_keep, "Rotated JSON lines files to keep (a shipper reads the newest "
+                                                          "rotated file to its end before it is shifted away)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
     rec->add_option("--export-syslog", ex.syslog_url,
                     "Send the same records as RFC 5424 syslog, octet-counted, to tcp://HOST:PORT or tls://HOST:PORT")
         ->type_name("URL");
