@@ -27,5 +27,6 @@ void add_trace_command(CLI::App& app, Commands& commands);
 void add_sessions_commands(CLI::App& app, Commands& commands);  ///< sessions, show
 void add_play_command(CLI::App& app, Commands& commands);
 void add_audit_events_command(CLI::App& app, Commands& commands);
+void add_export_command(CLI::App& app, Commands& commands);
 
 }  // namespace execaudit::cli

@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
         "  execaudit record                         # the node agent (root; a DaemonSet)\n"
         "  execaudit sessions --since 2h --namespace shop\n"
         "  execaudit show 3f2a9c0d                  # metadata and command timeline\n"
-        "  execaudit play 3f2a9c0d --cat            # the final screen as text\n");
+        "  execaudit play 3f2a9c0d --cat            # the final screen as text\n"
+        "  execaudit export --since 24h             # JSON lines for a SIEM (docs/export.md)\n");
 
     Commands commands;
     add_record_command(app, commands);
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
     add_sessions_commands(app, commands);
     add_play_command(app, commands);
     add_audit_events_command(app, commands);
+    add_export_command(app, commands);
 
     auto* help = app.add_subcommand("help", "Help for a subcommand: execaudit help SUBCOMMAND");
     std::string help_topic;

@@ -49,8 +49,41 @@ void add_record_command(CLI::App& app, Commands& commands) {
         ->check(CLI::Range(1, 1024));
     rec->add_option("--metrics", options->metrics, "Serve Prometheus /metrics and /healthz on ADDR:PORT (plain HTTP)")
         ->type_name("ADDR:PORT");
+    auto& ex = options->exports;
+    rec->add_option("--export-jsonl", ex.jsonl_path,
+                    "Append every session start, command, attribution and session end to this file as JSON lines, "
+                    "for a log shipper to tail (docs/export.md)")
+        ->type_name("PATH");
+    rec->add_option("--export-jsonl-max-bytes", ex.jsonl_max_bytes, "Rotate the JSON lines file at this size (PATH.1, PATH.2, ...)")
+        ->capture_default_str()
+        ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 40));
+    rec->add_option("--export-jsonl-keep", ex.jsonl_keep, "Rotated JSON lines files to keep (a shipper reads the newest "
+                                                          "rotated file to its end before it is shifted away)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    rec->add_option("--export-syslog", ex.syslog_url,
+                    "Send the same records as RFC 5424 syslog, octet-counted, to tcp://HOST:PORT or tls://HOST:PORT")
+        ->type_name("URL");
+    rec->add_option("--export-syslog-ca", ex.syslog_ca, "CA certificates (PEM) that sign the syslog server's certificate "
+                                                        "(default: the system's)")
+        ->type_name("FILE");
+    rec->add_option("--export-syslog-cert", ex.syslog_cert, "Client certificate (PEM) to present to the syslog server")
+        ->type_name("FILE");
+    rec->add_option("--export-syslog-key", ex.syslog_key, "Its private key (PEM; default: in the certificate file)")
+        ->type_name("FILE");
+    rec->add_option("--export-syslog-settle-ms", ex.syslog_settle_ms,
+                    "A syslog batch counts as delivered this long after the server acknowledged it; what is not yet "
+                    "delivered is sent again after a reconnect or a restart")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 600000));
+    rec->add_flag("--ecs", ex.ecs, "Export Elastic Common Schema fields (process.args, user.name, orchestrator.namespace, "
+                                   "...) instead of execaudit.proto's");
     rec->footer("Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN), Linux 5.17+ with BTF, cgroup v2 mounted.\n"
-                "Logs go to stderr; `execaudit record: ready` marks the start of recording.");
+                "Logs go to stderr; `execaudit record: ready` marks the start of recording.\n"
+                "Export is at least once: each destination's position is kept in the database, so a restart or an\n"
+                "outage loses nothing; records sent twice carry the same record_id. Example:\n"
+                "  execaudit record --export-syslog tls://siem.example:6514 --export-syslog-ca /etc/execaudit/ca.pem\n"
+                "  execaudit record --export-jsonl /var/log/execaudit/records.jsonl --ecs");
     commands.push_back({rec, [options] { return recorder::run_record(*options); }});
 }
 

@@ -1,5 +1,6 @@
 // `execaudit sessions` and `execaudit show`: finding sessions and reading one.
 #include "cli/command.h"
+#include "cli/session_filter_options.h"
 #include "cli/session_output.h"
 #include "common/errors.h"
 #include "common/time_format.h"
@@ -15,37 +16,14 @@ namespace {
 
 struct ListArgs {
     std::string db = default_db();
-    std::string since, until, user, namespace_name, pod, container, command;
-    bool unattributed = false;
+    SessionFilterArgs filters;
     std::string format = "table";
     size_t limit = 0;
 };
 
-storage::SessionFilter to_filter(const ListArgs& a) {
-    storage::SessionFilter f;
-    int64_t now = wall_clock_ns();
-    auto time_arg = [&](const std::string& flag, const std::string& v) -> std::optional<int64_t> {
-        if (v.empty()) return std::nullopt;
-        auto t = parse_time_filter(v, now);
-        if (!t) throw UsageError(fmt::format("{}: {}", flag, t.error()));
-        return *t;
-    };
-    f.since_ns = time_arg("--since", a.since);
-    f.until_ns = time_arg("--until", a.until);
-    if (f.since_ns && f.until_ns && *f.since_ns > *f.until_ns) throw UsageError("--since is after --until");
-    auto opt = [](const std::string& v) { return v.empty() ? std::nullopt : std::optional<std::string>(v); };
-    f.user = opt(a.user);
-    f.namespace_name = opt(a.namespace_name);
-    f.pod = opt(a.pod);
-    f.container = opt(a.container);
-    f.command = opt(a.command);
-    f.unattributed_only = a.unattributed;
-    if (a.limit) f.limit = a.limit;
-    return f;
-}
-
 int run_sessions(const ListArgs& a) {
-    auto filter = to_filter(a);
+    auto filter = to_session_filter(a.filters);
+    if (a.limit) filter.limit = a.limit;
     auto db = storage::Database::open(a.db, storage::Database::Mode::read_only);
     storage::SessionStore store(db);
     auto sessions = store.list(filter);
@@ -79,16 +57,7 @@ void add_sessions_commands(CLI::App& app, Commands& commands) {
     auto list = std::make_shared<ListArgs>();
     auto* ls = app.add_subcommand("sessions", "List recorded sessions, newest first");
     add_db_option(ls, list->db);
-    ls->add_option("--since", list->since,
-                   "Sessions still running at or after this time: RFC 3339 (2024-10-29T12:00:00Z) or a duration ago "
-                   "(2h, 30m, 7d)");
-    ls->add_option("--until", list->until, "Sessions started before this time (same forms)");
-    ls->add_option("--user", list->user, "Kubernetes username");
-    ls->add_option("--namespace", list->namespace_name, "Pod namespace");
-    ls->add_option("--pod", list->pod, "Pod name");
-    ls->add_option("--container", list->container, "Container name");
-    ls->add_option("--command", list->command, "Substring of any command the session ran");
-    ls->add_flag("--unattributed", list->unattributed, "Only sessions no API request accounts for");
+    add_session_filter_options(ls, list->filters);
     ls->add_option("--format", list->format, "table, json or csv")
         ->check(CLI::IsMember({"table", "json", "csv"}))
         ->capture_default_str();

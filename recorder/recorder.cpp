@@ -12,6 +12,7 @@
 #include "recorder/metrics.h"
 #include "recorder/capture.h"
 #include "recorder/event_decoder.h"
+#include "recorder/exporter.h"
 #include "recorder/pod_resolver.h"
 #include "recorder/scope.h"
 #include "recorder/session_tracker.h"
@@ -62,6 +63,9 @@ int run_record(const RecordOptions& options) {
         log::warn("{} sessions were left open by a recorder that did not stop cleanly; marked interrupted", n);
     auto reader = storage::Database::open(options.db_path, storage::Database::Mode::read_only);
     storage::StoreWriter writer(std::move(db), {});
+    // Export runs beside recording, on threads and connections of its own (recorder/exporter.h).
+    auto exporters = make_exporters(options.exports, options.db_path);
+    for (auto& e : exporters) e->start();
 
     ensure_tracefs();
     boost::asio::io_context io;
@@ -192,6 +196,7 @@ int run_record(const RecordOptions& options) {
 
     io.run();
     writer.stop();
+    for (auto& e : exporters) e->stop(std::chrono::seconds(5));  // deliver what was just flushed, if it can
 
     auto drops = capture.drops();
     const auto& st = tracker.stats();

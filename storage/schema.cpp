@@ -158,6 +158,61 @@ CREATE TABLE audit_log_cursor (
     updated_ns INTEGER NOT NULL
 );
 )sql",
+
+    // v3: export. An outbox of exportable records, filled by triggers in the writer's own
+    // transactions, and one cursor per destination. Positions grow in commit order (SQLite has
+    // one writer at a time and AUTOINCREMENT never reuses a value), so an exporter that reads
+    // `position > cursor` never misses a record committed after it looked. Self-contained:
+    // it only reads columns of v1 (sessions.status, sessions.attribution, commands.seq).
+    R"sql(
+CREATE TABLE export_outbox (
+    position   INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    kind       INTEGER NOT NULL,  -- 1 session_start, 2 command, 3 session_end, 4 session_attributed
+    seq        INTEGER NOT NULL DEFAULT 0,  -- command: its seq; session_attributed: 0, 1, ... per session
+    noted_ns   INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000000000.0 AS INTEGER)),
+    UNIQUE (session_id, kind, seq)
+);
+
+CREATE TABLE export_cursor (
+    name       TEXT PRIMARY KEY,   -- the destination ("syslog tls://siem:6514", "jsonl /var/log/x.jsonl")
+    position   INTEGER NOT NULL,   -- every record up to here is delivered
+    updated_ns INTEGER NOT NULL
+);
+
+-- NOT EXISTS rather than OR IGNORE: an outer INSERT OR REPLACE would turn OR IGNORE into REPLACE
+-- and move an existing entry to a new position.
+CREATE TRIGGER export_session_start AFTER INSERT ON sessions BEGIN
+    INSERT INTO export_outbox (session_id, kind, seq) SELECT NEW.id, 1, 0
+    WHERE NOT EXISTS (SELECT 1 FROM export_outbox WHERE session_id = NEW.id AND kind = 1);
+    INSERT INTO export_outbox (session_id, kind, seq) SELECT NEW.id, 3, 0
+    WHERE NEW.status <> 'open' AND NOT EXISTS (SELECT 1 FROM export_outbox WHERE session_id = NEW.id AND kind = 3);
+END;
+CREATE TRIGGER export_session_end AFTER UPDATE OF status ON sessions
+WHEN OLD.status = 'open' AND NEW.status <> 'open' BEGIN
+    INSERT INTO export_outbox (session_id, kind, seq) SELECT NEW.id, 3, 0
+    WHERE NOT EXISTS (SELECT 1 FROM export_outbox WHERE session_id = NEW.id AND kind = 3);
+END;
+CREATE TRIGGER export_session_attributed AFTER UPDATE OF attribution ON sessions
+WHEN NEW.attribution <> 'pending' AND NEW.attribution IS NOT OLD.attribution BEGIN
+    INSERT INTO export_outbox (session_id, kind, seq)
+    VALUES (NEW.id, 4, (SELECT count(*) FROM export_outbox WHERE session_id = NEW.id AND kind = 4));
+END;
+CREATE TRIGGER export_command AFTER INSERT ON commands BEGIN
+    INSERT INTO export_outbox (session_id, kind, seq) SELECT NEW.session_id, 2, NEW.seq
+    WHERE NOT EXISTS (SELECT 1 FROM export_outbox WHERE session_id = NEW.session_id AND kind = 2 AND seq = NEW.seq);
+END;
+
+-- What was recorded before this version: each session's start, its commands, its end.
+INSERT OR IGNORE INTO export_outbox (session_id, kind, seq, noted_ns)
+SELECT session_id, kind, seq, noted_ns FROM (
+    SELECT s.id AS session_id, 1 AS kind, 0 AS seq, s.start_ns AS noted_ns, s.start_ns AS t, 0 AS o FROM sessions s
+    UNION ALL
+    SELECT c.session_id, 2, c.seq, c.time_ns, s.start_ns, 1 FROM commands c JOIN sessions s ON s.id = c.session_id
+    UNION ALL
+    SELECT s.id, 3, 0, coalesce(s.end_ns, s.start_ns), s.start_ns, 2 FROM sessions s WHERE s.status <> 'open'
+) ORDER BY t, session_id, o, seq;
+)sql",
 };
 
 }  // namespace

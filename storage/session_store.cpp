@@ -80,7 +80,8 @@ std::vector<SessionRecord> SessionStore::list(const SessionFilter& f) {
         "(?6 IS NULL OR s.container = ?6) AND "
         "(?7 IS NULL OR s.command_text LIKE ?7 ESCAPE '\\' OR EXISTS (SELECT 1 FROM commands c "
         "  WHERE c.session_id = s.id AND c.argv_text LIKE ?7 ESCAPE '\\')) AND "
-        "(?8 = 0 OR s.attribution = 'unattributed') "
+        "(?8 = 0 OR s.attribution = 'unattributed') AND "
+        "(?10 IS NULL OR s.id = ?10) "
         "ORDER BY s.start_ns DESC, s.id LIMIT ?9",
         kSessionColumns);
     auto st = db_.prepare(sql);
@@ -89,6 +90,7 @@ std::vector<SessionRecord> SessionStore::list(const SessionFilter& f) {
     if (f.command) st.bind(7, like_substring(*f.command));
     else st.bind_null(7);
     st.bind(8, int64_t{f.unattributed_only}).bind(9, f.limit ? static_cast<int64_t>(*f.limit) : int64_t{-1});
+    st.bind(10, f.session_id);
     std::vector<SessionRecord> out;
     while (st.step()) out.push_back(read_session(st));
     return out;
@@ -114,30 +116,44 @@ std::expected<SessionRecord, std::string> SessionStore::find(const std::string& 
     return found[0];
 }
 
+namespace {
+
+constexpr const char* kCommandColumns =
+    "seq, time_ns, boot_ns, pid, ppid, ns_pid, uid, gid, filename, argv, retval, argv_truncated";
+
+CommandRecord read_command(const Statement& st, const std::string& session_id) {
+    CommandRecord r;
+    r.session_id = session_id;
+    r.seq = static_cast<uint32_t>(st.column_int(0));
+    r.time_ns = st.column_int(1);
+    r.boot_ns = static_cast<uint64_t>(st.column_int(2));
+    r.pid = static_cast<uint32_t>(st.column_int(3));
+    r.ppid = static_cast<uint32_t>(st.column_int(4));
+    r.ns_pid = static_cast<uint32_t>(st.column_int(5));
+    r.uid = static_cast<uint32_t>(st.column_int(6));
+    r.gid = static_cast<uint32_t>(st.column_int(7));
+    r.filename = st.column_blob(8);
+    r.argv = split_nul(st.column_blob(9));
+    if (auto v = st.column_optional_int(10)) r.retval = static_cast<int32_t>(*v);
+    r.argv_truncated = st.column_int(11) != 0;
+    return r;
+}
+
+}  // namespace
+
 std::vector<CommandRecord> SessionStore::commands(const std::string& session_id) {
-    auto st = db_.prepare(
-        "SELECT seq, time_ns, boot_ns, pid, ppid, ns_pid, uid, gid, filename, argv, retval, argv_truncated "
-        "FROM commands WHERE session_id = ?1 ORDER BY seq");
+    auto st = db_.prepare(fmt::format("SELECT {} FROM commands WHERE session_id = ?1 ORDER BY seq", kCommandColumns));
     st.bind(1, session_id);
     std::vector<CommandRecord> out;
-    while (st.step()) {
-        CommandRecord r;
-        r.session_id = session_id;
-        r.seq = static_cast<uint32_t>(st.column_int(0));
-        r.time_ns = st.column_int(1);
-        r.boot_ns = static_cast<uint64_t>(st.column_int(2));
-        r.pid = static_cast<uint32_t>(st.column_int(3));
-        r.ppid = static_cast<uint32_t>(st.column_int(4));
-        r.ns_pid = static_cast<uint32_t>(st.column_int(5));
-        r.uid = static_cast<uint32_t>(st.column_int(6));
-        r.gid = static_cast<uint32_t>(st.column_int(7));
-        r.filename = st.column_blob(8);
-        r.argv = split_nul(st.column_blob(9));
-        if (auto v = st.column_optional_int(10)) r.retval = static_cast<int32_t>(*v);
-        r.argv_truncated = st.column_int(11) != 0;
-        out.push_back(std::move(r));
-    }
+    while (st.step()) out.push_back(read_command(st, session_id));
     return out;
+}
+
+std::optional<CommandRecord> SessionStore::command(const std::string& session_id, uint32_t seq) {
+    auto st = db_.prepare(fmt::format("SELECT {} FROM commands WHERE session_id = ?1 AND seq = ?2", kCommandColumns));
+    st.bind(1, session_id).bind(2, static_cast<int64_t>(seq));
+    if (!st.step()) return std::nullopt;
+    return read_command(st, session_id);
 }
 
 std::expected<void, std::string> SessionStore::for_each_chunk(const std::string& session_id,

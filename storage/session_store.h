@@ -22,6 +22,7 @@ struct SessionFilter {
     std::optional<std::string> container;
     std::optional<std::string> command;  ///< substring of any command the session ran
     bool unattributed_only = false;
+    std::optional<std::string> session_id;  ///< exactly this session (does it match the other filters?)
     std::optional<size_t> limit;
 };
 
@@ -36,6 +37,8 @@ public:
     std::expected<SessionRecord, std::string> find(const std::string& id_or_prefix);
 
     std::vector<CommandRecord> commands(const std::string& session_id);
+    /// One command of a session by its seq; nullopt when there is none.
+    std::optional<CommandRecord> command(const std::string& session_id, uint32_t seq);
 
     /// Calls `on_chunk` with each chunk in order, decompressed. A damaged chunk is reported
     /// through the returned error after the chunks before it were delivered.

@@ -1,0 +1,45 @@
+#include "cli/session_filter_options.h"
+
+#include "common/errors.h"
+#include "common/time_format.h"
+
+#include <fmt/format.h>
+
+namespace execaudit::cli {
+
+void add_session_filter_options(CLI::App* app, SessionFilterArgs& a) {
+    app->add_option("--since", a.since,
+                    "Sessions still running at or after this time: RFC 3339 (2024-10-29T12:00:00Z) or a duration ago "
+                    "(2h, 30m, 7d)");
+    app->add_option("--until", a.until, "Sessions started before this time (same forms)");
+    app->add_option("--user", a.user, "Kubernetes username");
+    app->add_option("--namespace", a.namespace_name, "Pod namespace");
+    app->add_option("--pod", a.pod, "Pod name");
+    app->add_option("--container", a.container, "Container name");
+    app->add_option("--command", a.command, "Substring of any command the session ran");
+    app->add_flag("--unattributed", a.unattributed, "Only sessions no API request accounts for");
+}
+
+storage::SessionFilter to_session_filter(const SessionFilterArgs& a) {
+    storage::SessionFilter f;
+    int64_t now = wall_clock_ns();
+    auto time_arg = [&](const std::string& flag, const std::string& v) -> std::optional<int64_t> {
+        if (v.empty()) return std::nullopt;
+        auto t = parse_time_filter(v, now);
+        if (!t) throw UsageError(fmt::format("{}: {}", flag, t.error()));
+        return *t;
+    };
+    f.since_ns = time_arg("--since", a.since);
+    f.until_ns = time_arg("--until", a.until);
+    if (f.since_ns && f.until_ns && *f.since_ns > *f.until_ns) throw UsageError("--since is after --until");
+    auto opt = [](const std::string& v) { return v.empty() ? std::nullopt : std::optional<std::string>(v); };
+    f.user = opt(a.user);
+    f.namespace_name = opt(a.namespace_name);
+    f.pod = opt(a.pod);
+    f.container = opt(a.container);
+    f.command = opt(a.command);
+    f.unattributed_only = a.unattributed;
+    return f;
+}
+
+}  // namespace execaudit::cli

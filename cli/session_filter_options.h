@@ -1,0 +1,24 @@
+#pragma once
+// The session filters `sessions` and `export` share, so time filters and names behave exactly
+// the same in both: the flags, their help and their parsing.
+
+#include "storage/session_store.h"
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+namespace execaudit::cli {
+
+struct SessionFilterArgs {
+    std::string since, until, user, namespace_name, pod, container, command;
+    bool unattributed = false;
+};
+
+/// --since --until --user --namespace --pod --container --command --unattributed
+void add_session_filter_options(CLI::App* app, SessionFilterArgs& args);
+
+/// Throws UsageError for a bad time ("--since: ...") or --since after --until.
+storage::SessionFilter to_session_filter(const SessionFilterArgs& args);
+
+}  // namespace execaudit::cli

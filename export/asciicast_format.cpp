@@ -1,0 +1,76 @@
+#include "export/asciicast_format.h"
+
+#include "common/text.h"
+#include "export/utf8_stream.h"
+#include "storage/io_frames.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace execaudit::exporting {
+namespace {
+
+void event(std::ostream& out, uint64_t offset_us, const char* code, const std::string& data) {
+    // Seconds with microseconds, as a JSON number; data is valid UTF-8 already.
+    out << fmt::format("[{}.{:06}, \"{}\", ", offset_us / 1'000'000, offset_us % 1'000'000, code)
+        << nlohmann::json(data).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "]\n";
+}
+
+}  // namespace
+
+std::expected<void, std::string> write_asciicast(storage::SessionStore& store, const storage::SessionRecord& s,
+                                                 std::ostream& out, const AsciicastOptions& options) {
+    nlohmann::json header = {{"version", 2},
+                             {"width", s.cols ? s.cols : 80},
+                             {"height", s.rows ? s.rows : 24},
+                             {"timestamp", s.start_ns / 1'000'000'000}};
+    if (s.end_ns) header["duration"] = static_cast<double>(*s.end_ns - s.start_ns) / 1e9;
+    std::string who = s.user ? utf8_lossy(*s.user) : "(" + s.attribution + ")";
+    header["title"] = fmt::format("execaudit session {}: {} in {}/{} container {}", s.id, who, utf8_lossy(s.namespace_name),
+                                  utf8_lossy(s.pod), utf8_lossy(s.container));
+    header["env"] = {{"TERM", "xterm-256color"}, {"SHELL", s.command.empty() ? "" : utf8_lossy(s.command.front())}};
+    out << header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+
+    Utf8Stream output, input;
+    uint64_t last_offset = 0;
+    std::string frame_error;
+    auto chunks = store.for_each_chunk(s.id, [&](const storage::ChunkRecord& chunk) {
+        if (!frame_error.empty()) return;
+        auto decoded = storage::decode_chunk(chunk.frames_data, chunk.first_offset_us, [&](const storage::Frame& f) {
+            // asciinema expects time never to go backwards; chunks are in order, keep it so.
+            last_offset = std::max(last_offset, f.offset_us);
+            switch (f.kind) {
+                case storage::FrameKind::output: {
+                    std::string text = output.feed(f.data);
+                    if (!text.empty()) event(out, last_offset, "o", text);
+                    break;
+                }
+                case storage::FrameKind::input:
+                    if (options.with_input) {
+                        std::string text = input.feed(f.data);
+                        if (!text.empty()) event(out, last_offset, "i", text);
+                    }
+                    break;
+                case storage::FrameKind::input_echo_off:
+                    // Typed while the terminal did not echo (a password prompt): never exported.
+                    if (options.with_input) event(out, last_offset, "i", std::string(f.data.size(), '*'));
+                    break;
+                case storage::FrameKind::resize:
+                    event(out, last_offset, "r", fmt::format("{}x{}", f.cols, f.rows));
+                    break;
+                case storage::FrameKind::gap:
+                    event(out, last_offset, "m",
+                          fmt::format("gap: the kernel lost {} records ({} terminal bytes) here", f.lost_events,
+                                      f.lost_bytes));
+                    break;
+            }
+        });
+        if (!decoded) frame_error = fmt::format("chunk {}: {}", chunk.seq, decoded.error());
+    });
+    if (std::string rest = output.finish(); !rest.empty()) event(out, last_offset, "o", rest);
+    if (!chunks) return std::unexpected(chunks.error());
+    if (!frame_error.empty()) return std::unexpected(frame_error);
+    return {};
+}
+
+}  // namespace execaudit::exporting

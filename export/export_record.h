@@ -1,0 +1,28 @@
+#pragma once
+// Outbox entries become ExportRecord messages: the session (and command) as stored now, in
+// execaudit.proto's terms. Read through the exporter's own connection, never the writer's.
+
+#include "execaudit.pb.h"
+#include "storage/export_outbox.h"
+#include "storage/session_store.h"
+
+#include <optional>
+
+namespace execaudit::exporting {
+
+class RecordReader {
+public:
+    explicit RecordReader(storage::Database& db) : store_(db) {}
+
+    /// The record an entry stands for, or nullopt when its session or command is gone (deleted
+    /// by retention): nothing is left to send.
+    std::optional<v1::ExportRecord> read(const storage::OutboxEntry& entry);
+    /// Forgets the cached session: call before each batch so records carry what changed since.
+    void new_batch() { cached_.reset(); }
+
+private:
+    storage::SessionStore store_;
+    std::optional<storage::SessionRecord> cached_;  ///< consecutive entries are often one session's
+};
+
+}  // namespace execaudit::exporting

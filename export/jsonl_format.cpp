@@ -1,0 +1,20 @@
+#include "export/jsonl_format.h"
+
+#include "export/ecs_format.h"
+#include "proto_json.h"
+
+namespace execaudit::exporting {
+
+nlohmann::json record_json(const v1::ExportRecord& record, JsonStyle style) {
+    if (style == JsonStyle::ecs) return to_ecs(record);
+    auto j = proto::to_json(record);
+    if (j.contains("session")) j["session"].erase("timeline");  // `show` has it; records do not
+    return j;
+}
+
+std::string jsonl_line(const v1::ExportRecord& record, JsonStyle style, bool ascii_only) {
+    // Strings were made valid UTF-8 when the record was built; replace stays as a last guard.
+    return record_json(record, style).dump(-1, ' ', ascii_only, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace execaudit::exporting

@@ -1,0 +1,36 @@
+#include "recorder/export_settings.h"
+
+#include "common/errors.h"
+#include "export/jsonl_file.h"
+#include "export/syslog_destination.h"
+#include "recorder/exporter.h"
+
+namespace execaudit::recorder {
+
+std::vector<std::unique_ptr<Exporter>> make_exporters(const ExportSettings& s, const std::string& db_path) {
+    auto style = s.ecs ? exporting::JsonStyle::ecs : exporting::JsonStyle::proto;
+    std::vector<std::unique_ptr<Exporter>> out;
+    if (!s.jsonl_path.empty()) {
+        exporting::JsonlFile::Options o{.path = s.jsonl_path, .max_bytes = s.jsonl_max_bytes, .keep = s.jsonl_keep, .style = style};
+        auto file = std::make_unique<exporting::JsonlFile>(o);
+        if (auto opened = file->open(); !opened) throw UsageError("--export-jsonl: " + opened.error());
+        file->close();
+        out.push_back(std::make_unique<Exporter>(Exporter::Options{.db_path = db_path}, std::move(file)));
+    }
+    if (!s.syslog_url.empty()) {
+        auto url = exporting::parse_syslog_url(s.syslog_url);
+        if (!url) throw UsageError("--export-syslog: " + url.error());
+        if (!url->tls && (!s.syslog_ca.empty() || !s.syslog_cert.empty() || !s.syslog_key.empty()))
+            throw UsageError("--export-syslog-ca/-cert/-key need a tls:// destination");
+        exporting::SyslogDestination::Options o;
+        o.url = *url;
+        o.tls = {.ca_file = s.syslog_ca, .cert_file = s.syslog_cert, .key_file = s.syslog_key};
+        o.format.style = style;
+        o.settle = std::chrono::milliseconds(s.syslog_settle_ms);
+        out.push_back(std::make_unique<Exporter>(Exporter::Options{.db_path = db_path},
+                                                 std::make_unique<exporting::SyslogDestination>(std::move(o))));
+    }
+    return out;
+}
+
+}  // namespace execaudit::recorder

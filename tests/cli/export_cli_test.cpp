@@ -1,0 +1,150 @@
+// `execaudit export` through the real binary, without privileges: what it prints, its filters,
+// --follow, and the one-line errors with exit status 2 for bad input.
+#include "tests/support/environment.h"
+#include "tests/support/export_fixture.h"
+#include "tests/support/process.h"
+
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/util/delimited_message_util.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <signal.h>
+
+#include <sstream>
+
+#include "execaudit.pb.h"
+
+using namespace execaudit;
+using namespace execaudit::testing;
+
+namespace {
+
+std::vector<std::string> ids_of(const std::string& jsonl) {
+    std::vector<std::string> out;
+    std::istringstream in(jsonl);
+    for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line)["record_id"]);
+    return out;
+}
+
+class ExportCli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        write_finished_session(db_, "aaaa000000000001", kT0Ns, 2);
+        auto b = export_session("bbbb000000000002", kT0Ns + 3600 * kSecondNs);
+        b.namespace_name = "payments";
+        write_ops(db_, {storage::WriteSession{b}});
+    }
+    RunResult ea(std::vector<std::string> args) {
+        args.insert(args.begin(), {execaudit_bin(), "export", "--db", db_});
+        return run(args);
+    }
+    TempDir dir_;
+    std::string db_ = dir_.file("s.db");
+};
+
+TEST_F(ExportCli, JsonLinesOfEveryRecordInCommitOrder) {
+    auto r = ea({});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(ids_of(r.out), (std::vector<std::string>{"aaaa000000000001:start", "aaaa000000000001:command:0",
+                                                       "aaaa000000000001:command:1", "aaaa000000000001:end",
+                                                       "bbbb000000000002:start"}));
+    EXPECT_EQ(r.err, "");
+    auto one = ea({"--namespace", "payments"});
+    EXPECT_EQ(ids_of(one.out), (std::vector<std::string>{"bbbb000000000002:start"}));
+    auto by_time = ea({"--until", "2024-10-29T13:00:00Z"});
+    EXPECT_EQ(ids_of(by_time.out).size(), 4u);
+    auto by_prefix = ea({"--session", "aaaa"});
+    EXPECT_EQ(ids_of(by_prefix.out).size(), 4u);
+    auto ecs = ea({"--ecs", "--session", "aaaa"});
+    std::istringstream in(ecs.out);
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(nlohmann::json::parse(line)["event"]["id"], "aaaa000000000001:start");
+}
+
+TEST_F(ExportCli, ProtoIsLengthDelimitedExportRecords) {
+    auto r = ea({"--format", "proto", "--session", "aaaa000000000001"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    google::protobuf::io::ArrayInputStream in(r.out.data(), static_cast<int>(r.out.size()));
+    std::vector<std::string> ids;
+    for (;;) {
+        v1::ExportRecord rec;
+        bool eof = false;
+        if (!google::protobuf::util::ParseDelimitedFromZeroCopyStream(&rec, &in, &eof)) {
+            EXPECT_TRUE(eof);
+            break;
+        }
+        ids.push_back(rec.record_id());
+    }
+    EXPECT_EQ(ids, (std::vector<std::string>{"aaaa000000000001:start", "aaaa000000000001:command:0",
+                                             "aaaa000000000001:command:1", "aaaa000000000001:end"}));
+}
+
+TEST_F(ExportCli, FollowStreamsNewRecordsAndEndsWithTheSession) {
+    std::string out = dir_.file("follow.jsonl");
+    Process follow({execaudit_bin(), "export", "--db", db_, "--follow", "--session", "bbbb", "-o", out}, dir_.file("log"));
+    ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 1; }, 10s));
+    auto b = export_session("bbbb000000000002", kT0Ns + 3600 * kSecondNs);
+    b.namespace_name = "payments";
+    write_ops(db_, {storage::WriteCommand{export_command(b, 0, {"id"})}});
+    ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 2; }, 10s));
+    EXPECT_TRUE(follow.running());
+    b.status = "ended";
+    b.end_ns = b.start_ns + kSecondNs;
+    write_ops(db_, {storage::WriteSession{b}});
+    EXPECT_EQ(follow.wait(10s), 0);  // --session: done when the session ends
+    EXPECT_EQ(ids_of(read_file(out)),
+              (std::vector<std::string>{"bbbb000000000002:start", "bbbb000000000002:command:0", "bbbb000000000002:end"}));
+}
+
+TEST_F(ExportCli, FollowWithFiltersSendsASessionWholeOnceItMatches) {
+    std::string out = dir_.file("follow.jsonl");
+    Process follow({execaudit_bin(), "export", "--db", db_, "--follow", "--user", "alice", "-o", out}, dir_.file("log"));
+    auto c = export_session("cccc000000000003", kT0Ns + 7200 * kSecondNs);
+    write_ops(db_, {storage::WriteSession{c}, storage::WriteCommand{export_command(c, 0, {"/bin/bash"})}});
+    std::this_thread::sleep_for(500ms);
+    EXPECT_EQ(read_file(out), "");  // nobody is known to be alice yet
+    {
+        auto db = storage::Database::open(db_, storage::Database::Mode::read_write);
+        db.exec("UPDATE sessions SET attribution = 'audit', user = 'alice' WHERE id = 'cccc000000000003'");
+    }
+    ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 3; }, 10s)) << read_file(out);
+    EXPECT_EQ(ids_of(read_file(out)), (std::vector<std::string>{"cccc000000000003:start", "cccc000000000003:command:0",
+                                                                "cccc000000000003:attributed:0"}));
+    follow.signal(SIGTERM);
+    follow.wait(10s);
+}
+
+TEST_F(ExportCli, BadInputIsOneLineAndExitTwo) {
+    std::vector<std::vector<std::string>> cases = {
+        {"--format", "xml"},
+        {"--session", "ffff0000"},
+        {"--session", "zz"},
+        {"--since", "yesterday-ish"},
+        {"--since", "1h", "--until", "2h"},
+        {"--format", "asciicast"},
+        {"--format", "asciicast", "--session", "aaaa", "--follow"},
+        {"--format", "asciicast", "--session", "aaaa", "--syslog", "tcp://127.0.0.1:1"},
+        {"--with-input"},
+        {"--format", "proto", "--syslog", "tcp://127.0.0.1:1"},
+        {"--syslog", "http://127.0.0.1:1"},
+        {"--syslog", "tcp://127.0.0.1:1", "--syslog-ca", "/etc/hostname"},
+        {"--output", "/proc/nope/x"},
+    };
+    for (const auto& c : cases) {
+        auto r = ea(c);
+        std::string what = ::testing::PrintToString(c);
+        EXPECT_EQ(r.exit_code, 2) << what << ": " << r.err;
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << what << ": " << r.err;
+        EXPECT_EQ(r.out, "") << what;
+    }
+    auto missing = run({execaudit_bin(), "export", "--db", dir_.file("missing.db")});
+    EXPECT_EQ(missing.exit_code, 2);
+    auto help = run({execaudit_bin(), "help", "export"});
+    EXPECT_EQ(help.exit_code, 0);
+    for (const char* flag : {"--format", "--follow", "--syslog", "--ecs", "--with-input", "--since", "record_id"})
+        EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
+}
+
+}  // namespace
