@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 using namespace execaudit::testing;
 using nlohmann::json;
@@ -112,6 +113,18 @@ TEST_F(Attribution, HttpsWebhookWithClientCertificateInAnyOrder) {
     EXPECT_EQ(requests[0]["session_id"], s["id"]);
     EXPECT_FALSE(requests[0]["started"].is_null());
     EXPECT_FALSE(requests[0]["completed"].is_null());
+
+    // the SIEM hears about it too: the export carries the attribution record with the user
+    auto exported = run({execaudit_bin(), "export", "--format", "jsonl", "--db", db_});
+    ASSERT_EQ(exported.exit_code, 0) << exported.err;
+    bool attributed_record = false;
+    std::istringstream lines(exported.out);
+    for (std::string line; std::getline(lines, line);) {
+        json r = json::parse(line);
+        if (r["kind"] == "session_attributed" && r["session"]["user"] == "alice" && r["session"]["attribution"] == "audit")
+            attributed_record = true;
+    }
+    EXPECT_TRUE(attributed_record) << exported.out;
 
     // no client certificate, or one from another CA: refused at the TLS handshake
     auto anonymous = post({audit_stage(c, "RequestReceived", c.received_ns, 0)}, {"--cacert", pki_->ca});
