@@ -46,11 +46,14 @@ bool Recording::add_chunk(const storage::ChunkRecord& chunk, std::string& error)
         error = decoded.error();
         return false;
     }
+    // in time order, so a gap keeps its place among the chunk's frames
+    size_t g = 0;
     for (const auto& f : part.frames_) {
+        for (; g < part.gaps_.size() && part.gaps_[g].offset_us <= f.offset_us; ++g) add_gap(std::move(part.gaps_[g]));
         if (f.kind == storage::FrameKind::output) add_output(f.offset_us, part.data(f));
         else if (f.kind == storage::FrameKind::resize) add_resize(f.offset_us, f.rows, f.cols);
     }
-    for (auto& g : part.gaps_) add_gap(std::move(g));
+    for (; g < part.gaps_.size(); ++g) add_gap(std::move(part.gaps_[g]));
     return true;
 }
 
