@@ -1,6 +1,7 @@
 #include "cli/play_session.h"
 
 #include "common/errors.h"
+#include "replay/clock_text.h"
 #include "replay/player_view.h"
 #include "replay/recording.h"
 
@@ -12,7 +13,8 @@ int play_interactively(storage::SessionStore& store, const storage::SessionRecor
     auto rec = replay::Recording::load(store, session);
     if (!rec) throw RuntimeError(fmt::format("session {}: {}", session.id, rec.error()));
     if (options.start_us > rec->duration_us())
-        throw UsageError(fmt::format("--start is past the end of session {} ({} µs long)", session.id, rec->duration_us()));
+        throw UsageError(fmt::format("--start {} is past the end of session {} ({})", replay::format_clock(options.start_us), session.id,
+                                     replay::format_clock(rec->duration_us())));
     replay::CursesSession curses;
     return replay::run_player(curses, *rec, options);
 }
