@@ -1,11 +1,17 @@
 // `execaudit play`: replaying a session's terminal. Recorded bytes only ever reach an emulator.
 #include "cli/command.h"
+#include "cli/play_session.h"
 #include "common/errors.h"
+#include "replay/clock_text.h"
 #include "replay/final_screen.h"
+#include "replay/player_keys.h"
+#include "replay/playback.h"
 #include "storage/session_store.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <cmath>
 #include <iostream>
 
 namespace execaudit::cli {
@@ -15,22 +21,55 @@ struct PlayArgs {
     std::string db = default_db();
     std::string id;
     bool cat = false;
+    bool paused = false;
     double speed = 1.0;
     double idle_limit = 2.0;
+    std::string start;
 };
 
+replay::PlayerOptions player_options(const PlayArgs& a) {
+    replay::PlayerOptions o;
+    o.playback.speed = a.speed;
+    o.playback.idle_limit_us = static_cast<uint64_t>(std::llround(a.idle_limit * 1e6));
+    o.playback.idle_compression = a.idle_limit > 0;
+    o.start_playing = !a.paused;
+    if (!a.start.empty()) {
+        auto at = replay::parse_offset(a.start);
+        if (!at) throw UsageError("--start: " + at.error());
+        o.start_us = *at;
+    }
+    return o;
+}
+
+// The screen at --start, as text (for scripts: what the analyst would see there).
+int print_screen_at(storage::SessionStore& store, const storage::SessionRecord& session, uint64_t at) {
+    auto rec = replay::Recording::load(store, session);
+    if (!rec) throw RuntimeError(fmt::format("session {}: {}", session.id, rec.error()));
+    if (at > rec->duration_us())
+        throw UsageError(fmt::format("--start {} is past the end of session {} ({})", replay::format_clock(at), session.id,
+                                     replay::format_clock(rec->duration_us())));
+    replay::Playback playback(*rec, {});
+    playback.seek(at);
+    for (const auto& line : playback.screen().text()) std::cout << line << '\n';
+    return 0;
+}
+
 int run_play(const PlayArgs& a) {
-    if (!a.cat)
-        throw UsageError("the interactive player is not in this build yet; use `execaudit play ID --cat` for the final screen");
+    auto options = player_options(a);
+    if (!a.cat && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))
+        throw UsageError("`play` is interactive and needs a terminal (stdin and stdout); use `execaudit play ID --cat` for the "
+                         "final screen as text");
     auto db = storage::Database::open(a.db, storage::Database::Mode::read_only);
     storage::SessionStore store(db);
     auto session = store.find(a.id);
     if (!session) throw UsageError(session.error());
+    if (!a.cat) return play_interactively(store, *session, options);
     if (!session->tty) {
         std::cerr << fmt::format("session {} has no terminal (a non-tty exec): nothing to replay; see `execaudit show {}`\n",
                                  session->id, session->id);
         return 0;
     }
+    if (!a.start.empty()) return print_screen_at(store, *session, options.start_us);
     auto screen = replay::render_final_screen(store, *session);
     if (!screen) throw RuntimeError(fmt::format("session {}: {}", session->id, screen.error()));
     for (const auto& line : screen->lines) std::cout << line << '\n';
@@ -40,6 +79,22 @@ int run_play(const PlayArgs& a) {
     return 0;
 }
 
+std::string keys_footer() {
+    std::string out = "Keys while playing:\n";
+    for (const auto& [keys, what] : replay::key_help()) out += fmt::format("  {:<10} {}\n", keys, what);
+    out +=
+        "\nThe header shows who (the Kubernetes user, or the attribution when none is known), the pod,\n"
+        "container, node and start time; the timeline lists every command with its time and result,\n"
+        "and LOST where the kernel could not record data. A recording larger than the terminal is\n"
+        "clipped (the header says so); pan with H J K L.\n"
+        "\nExamples:\n"
+        "  execaudit play 3f2a9c0d                       # interactive\n"
+        "  execaudit play 3f2a9c0d --start 2:30 --paused  # open at 2 min 30 s\n"
+        "  execaudit play 3f2a9c0d --cat                  # the final screen as text\n"
+        "  execaudit play 3f2a9c0d --cat --start 90s      # the screen at 1:30 as text";
+    return out;
+}
+
 }  // namespace
 
 void add_play_command(CLI::App& app, Commands& commands) {
@@ -47,11 +102,15 @@ void add_play_command(CLI::App& app, Commands& commands) {
     auto* pl = app.add_subcommand("play", "Replay a session's terminal through an emulator (recorded bytes never reach your terminal)");
     add_db_option(pl, args->db);
     pl->add_option("ID", args->id, "Session id, or a unique prefix")->required();
-    pl->add_flag("--cat", args->cat, "Print the session's final screen as plain text and exit (no terminal needed)");
-    pl->add_option("--speed", args->speed, "Playback speed factor")->capture_default_str()->check(CLI::Range(0.25, 16.0));
-    pl->add_option("--idle-limit", args->idle_limit, "Shorten pauses longer than this many seconds")
+    pl->add_flag("--cat", args->cat,
+                 "Print the session's final screen (or the screen at --start) as plain text and exit (no terminal needed)");
+    pl->add_option("--speed", args->speed, "Playback speed factor (0.25 .. 16)")->capture_default_str()->check(CLI::Range(0.25, 16.0));
+    pl->add_option("--idle-limit", args->idle_limit, "Pauses longer than this many seconds play as this long; 0: real time")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->check(CLI::Range(0.0, 86400.0));
+    pl->add_option("--start", args->start, "Start at this position: seconds (90), M:SS (1:30), H:MM:SS or a duration (2m, 1h30m)");
+    pl->add_flag("--paused", args->paused, "Open paused instead of playing");
+    pl->footer(keys_footer());
     commands.push_back({pl, [args] { return run_play(*args); }});
 }
 

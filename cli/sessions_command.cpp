@@ -2,12 +2,15 @@
 #include "cli/command.h"
 #include "cli/session_filter_options.h"
 #include "cli/session_output.h"
+#include "cli/session_picker.h"
 #include "common/errors.h"
 #include "common/time_format.h"
 #include "storage/request_store.h"
 #include "storage/session_store.h"
 
 #include <fmt/format.h>
+
+#include <unistd.h>
 
 #include <iostream>
 
@@ -19,14 +22,24 @@ struct ListArgs {
     SessionFilterArgs filters;
     std::string format = "table";
     size_t limit = 0;
+    bool pick = false;
 };
 
 int run_sessions(const ListArgs& a) {
     auto filter = to_session_filter(a.filters);
     if (a.limit) filter.limit = a.limit;
+    if (a.pick && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))
+        throw UsageError("--pick is interactive and needs a terminal (stdin and stdout); without it, sessions are listed");
     auto db = storage::Database::open(a.db, storage::Database::Mode::read_only);
     storage::SessionStore store(db);
     auto sessions = store.list(filter);
+    if (a.pick) {
+        if (sessions.empty()) {
+            std::cout << "no sessions match\n";
+            return 0;
+        }
+        return pick_and_play(store, sessions, {});
+    }
     if (a.format == "json") print_sessions_json(std::cout, sessions);
     else if (a.format == "csv") print_sessions_csv(std::cout, sessions);
     else print_sessions_table(std::cout, sessions);
@@ -62,7 +75,12 @@ void add_sessions_commands(CLI::App& app, Commands& commands) {
         ->check(CLI::IsMember({"table", "json", "csv"}))
         ->capture_default_str();
     ls->add_option("--limit", list->limit, "At most this many sessions");
-    ls->footer("Examples:\n  execaudit sessions --since 24h --command passwd\n  execaudit sessions --format json | jq '.[].id'");
+    ls->add_flag("--pick", list->pick,
+                 "Browse the sessions on the terminal: type to filter, arrows to move, Enter plays one (q in the player comes "
+                 "back to the list), Esc quits");
+    ls->footer(
+        "Examples:\n  execaudit sessions --since 24h --command passwd\n  execaudit sessions --format json | jq '.[].id'\n"
+        "  execaudit sessions --pick --namespace shop    # choose one and replay it");
     commands.push_back({ls, [list] { return run_sessions(*list); }});
 
     auto show = std::make_shared<ShowArgs>();

@@ -1,8 +1,11 @@
 #include "replay/terminal_screen.h"
 
+#include "replay/vterm_arena.h"
+
 #include <vterm.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace execaudit::replay {
 namespace {
@@ -11,23 +14,202 @@ void discard_output(const char*, size_t, void*) {}
 
 int clamp(int v, int lo, int hi) { return std::max(lo, std::min(v, hi)); }
 
+// The only property the player draws is the cursor's visibility; titles and the rest stay here.
+int on_termprop(VTermProp prop, VTermValue* value, void* cursor_visible) {
+    if (prop == VTERM_PROP_CURSORVISIBLE) *static_cast<bool*>(cursor_visible) = value->boolean != 0;
+    return 1;
+}
+
+// Static: libvterm keeps a pointer to it inside the arena, so it must outlive every snapshot.
+const VTermScreenCallbacks kScreenCallbacks = {
+    .damage = nullptr,
+    .moverect = nullptr,
+    .movecursor = nullptr,
+    .settermprop = &on_termprop,
+    .bell = nullptr,
+    .resize = nullptr,
+    .sb_pushline = nullptr,
+    .sb_popline = nullptr,
+};
+
 }  // namespace
 
 void TerminalScreen::VTermDeleter::operator()(VTerm* vt) const { vterm_free(vt); }
 
-TerminalScreen::TerminalScreen(int rows, int cols) : rows_(clamp(rows, 1, 1000)), cols_(clamp(cols, 1, 2000)) {
-    vt_.reset(vterm_new(rows_, cols_));
+TerminalScreen::TerminalScreen(int rows, int cols)
+    : arena_(std::make_unique<VtermArena>()), rows_(clamp(rows, 1, 1000)), cols_(clamp(cols, 1, 2000)) {
+    vt_.reset(vterm_new_with_allocator(rows_, cols_, static_cast<VTermAllocatorFunctions*>(VtermArena::allocator_functions()),
+                                       arena_.get()));
     vterm_set_utf8(vt_.get(), 1);
     vterm_output_set_callback(vt_.get(), discard_output, nullptr);
     screen_ = vterm_obtain_screen(vt_.get());
+    vterm_screen_set_callbacks(screen_, &kScreenCallbacks, &cursor_visible_);
     vterm_screen_enable_altscreen(screen_, 1);
     vterm_screen_reset(screen_, 1);
 }
 
 TerminalScreen::~TerminalScreen() = default;
 
-void TerminalScreen::feed(std::string_view bytes) {
-    // libvterm takes any byte sequence; feed in bounded pieces so one huge write stays cheap.
+int TerminalScreen::cursor_row() const {
+    VTermPos pos;
+    vterm_state_get_cursorpos(vterm_obtain_state(vt_.get()), &pos);
+    return pos.row;
+}
+
+int TerminalScreen::cursor_col() const {
+    VTermPos pos;
+    vterm_state_get_cursorpos(vterm_obtain_state(vt_.get()), &pos);
+    return pos.col;
+}
+
+TerminalScreen::Snapshot TerminalScreen::snapshot() const {
+    Snapshot s;
+    snapshot_into(s);
+    return s;
+}
+
+void TerminalScreen::snapshot_into(Snapshot& s) const {
+    arena_->save(s.image);
+    s.rows = rows_;
+    s.cols = cols_;
+    s.cursor_visible = cursor_visible_;
+    s.scan = static_cast<int>(scan_);
+    s.pending = pending_;
+    s.owner = this;
+}
+
+bool TerminalScreen::restore(const Snapshot& s) {
+    if (s.owner != this || !arena_->restore(s.image)) return false;
+    rows_ = s.rows;
+    cols_ = s.cols;
+    cursor_visible_ = s.cursor_visible;
+    scan_ = static_cast<Scan>(s.scan);
+    pending_ = s.pending;
+    return true;
+}
+
+// Follows libvterm's parser where it matters: CAN and SUB abandon a sequence; C0 controls, DEL
+// and bytes from 0x80 are not finals, so a sequence goes on past them; ESC inside a string ends
+// the string and starts a sequence unless it is ST.
+bool TerminalScreen::scan(unsigned char c) {
+    if (c == 0x18 || c == 0x1A) {
+        scan_ = Scan::ground;
+        return false;
+    }
+    switch (scan_) {
+        case Scan::ground:
+            if (c == 0x1B) scan_ = Scan::escape;
+            return false;
+        case Scan::escape:
+            if (c == 0x1B) return false;
+            if (c == '[') scan_ = Scan::csi;
+            else if (c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_') scan_ = Scan::string;
+            else if (c >= 0x20 && c <= 0x2F) scan_ = Scan::intermediate;
+            else if (c >= 0x30 && c <= 0x7E) return scan_ = Scan::ground, true;
+            return false;
+        case Scan::intermediate:
+            if (c == 0x1B) scan_ = Scan::escape;
+            else if (c >= 0x30 && c <= 0x7E) return scan_ = Scan::ground, true;
+            return false;
+        case Scan::csi:
+            if (c == 0x1B) scan_ = Scan::escape;
+            else if (c >= 0x40 && c <= 0x7E) return scan_ = Scan::ground, true;
+            return false;
+        case Scan::string:
+            if (c == 0x07) return scan_ = Scan::ground, true;
+            if (c == 0x1B) scan_ = Scan::string_escape;
+            return false;
+        case Scan::string_escape:
+            if (c == '\\') return scan_ = Scan::ground, true;
+            scan_ = Scan::escape;
+            return scan(c);
+    }
+    return false;
+}
+
+namespace {
+
+// `CSI params h` (SM) with IRM (4) among its params, without it; nullopt when it is not one.
+std::optional<std::string> without_insert_mode(std::string_view seq) {
+    if (seq.size() < 3 || seq[0] != 0x1B || seq[1] != '[' || seq.back() != 'h') return std::nullopt;
+    std::string_view params = seq.substr(2, seq.size() - 3);
+    for (char c : params)
+        if (!((c >= '0' && c <= '9') || c == ';')) return std::nullopt;  // private modes, intermediates
+    std::string kept;
+    bool dropped = false;
+    size_t from = 0;
+    while (from <= params.size()) {
+        size_t end = params.find(';', from);
+        if (end == std::string_view::npos) end = params.size();
+        std::string_view p = params.substr(from, end - from);
+        size_t digits = p.find_first_not_of('0');
+        if (digits != std::string_view::npos && p.substr(digits) == "4") {
+            dropped = true;
+        } else if (!p.empty()) {
+            if (!kept.empty()) kept += ';';
+            kept += p;
+        }
+        from = end + 1;
+    }
+    if (!dropped) return std::nullopt;
+    // never nothing: the sequence may be what ends a string in libvterm; mode 0 does not exist
+    return "\x1b[" + (kept.empty() ? std::string("0") : kept) + "h";
+}
+
+}  // namespace
+
+void TerminalScreen::feed(std::string_view input) {
+    // libvterm 0.1.4 is not safe on hostile input, and every recorded byte is hostile:
+    //  - it can leave the cursor off the screen (a cursor saved before the screen shrank and
+    //    restored after; the shrink itself) and then writes outside its buffers. So the input goes
+    //    in up to the end of each escape sequence, and a cursor off the screen is put back before
+    //    the next byte can use it.
+    //  - insert mode (IRM, CSI 4 h) corrupts memory near the right margin with some input; found
+    //    by tests/replay's random sessions. Programs insert with ICH (CSI @) when a terminal has it,
+    //    so IRM is dropped: at worst a rare program overwrites where it would have inserted.
+    // An escape sequence cut at the end of a write waits for the next one, so it can be checked whole.
+    std::string joined;
+    if (!pending_.empty()) {
+        joined = pending_ + std::string(input);
+        pending_.clear();
+        input = joined;
+    }
+    size_t written = 0;                      // input before this is with libvterm
+    size_t sequence = std::string_view::npos;  // where the escape sequence being scanned began
+    size_t last_escape = std::string_view::npos;
+    for (size_t i = 0; i < input.size(); ++i) {
+        auto c = static_cast<unsigned char>(input[i]);
+        Scan before = scan_;
+        bool ended = scan(c);
+        if (c == 0x1B) last_escape = i;
+        // a sequence starts at its ESC, even one that ended a string
+        if (scan_ != before && (scan_ == Scan::escape || scan_ == Scan::csi)) sequence = last_escape;
+        if (!ended) continue;
+        if (sequence != std::string_view::npos && sequence >= written) {
+            if (auto replacement = without_insert_mode(input.substr(sequence, i + 1 - sequence))) {
+                write_raw(input.substr(written, sequence - written));
+                write_raw(*replacement);
+                written = i + 1;
+            }
+        }
+        write_raw(input.substr(written, i + 1 - written));
+        written = i + 1;
+        sequence = std::string_view::npos;
+        keep_cursor_on_screen();
+    }
+    if (scan_ == Scan::string_escape) sequence = last_escape;  // that ESC may start a sequence
+    bool unfinished = scan_ == Scan::escape || scan_ == Scan::intermediate || scan_ == Scan::csi || scan_ == Scan::string_escape;
+    if (unfinished && sequence != std::string_view::npos && sequence >= written && input.size() - sequence <= 256) {
+        write_raw(input.substr(written, sequence - written));
+        pending_.assign(input.substr(sequence));
+        scan_ = Scan::ground;  // the held bytes are scanned again with the next write
+        return;
+    }
+    write_raw(input.substr(written));
+}
+
+void TerminalScreen::write_raw(std::string_view bytes) {
+    // libvterm takes any byte sequence; bounded pieces keep one huge write cheap.
     constexpr size_t kPiece = 64 * 1024;
     for (size_t pos = 0; pos < bytes.size(); pos += kPiece) {
         auto piece = bytes.substr(pos, kPiece);
@@ -35,10 +217,23 @@ void TerminalScreen::feed(std::string_view bytes) {
     }
 }
 
+void TerminalScreen::keep_cursor_on_screen() {
+    VTermPos pos;
+    vterm_state_get_cursorpos(vterm_obtain_state(vt_.get()), &pos);
+    if (pos.row >= 0 && pos.col >= 0 && pos.row < rows_ && pos.col < cols_) return;
+    // where a later libvterm (and xterm) clamps it
+    std::string home = "\x1b[" + std::to_string(clamp(pos.row, 0, rows_ - 1) + 1) + ";" +
+                       std::to_string(clamp(pos.col, 0, cols_ - 1) + 1) + "H";
+    vterm_input_write(vt_.get(), home.data(), home.size());
+}
+
 void TerminalScreen::resize(int rows, int cols) {
     rows_ = clamp(rows, 1, 1000);
     cols_ = clamp(cols, 1, 2000);
     vterm_set_size(vt_.get(), rows_, cols_);
+    // libvterm 0.1.4 keeps a full screen's bottom rows when the height shrinks and moves the
+    // cursor up with them without clamping it (fill the screen, go home, shrink the window).
+    keep_cursor_on_screen();
 }
 
 void append_printable_utf8(std::string& out, uint32_t cp) {

@@ -2,6 +2,7 @@
 // A terminal emulator (libvterm) at a recorded geometry. Recorded output is fed here and only
 // here: escape sequences act on this emulated screen, never on the analyst's terminal.
 // Answers the emulator would send back (device attributes, cursor reports) are discarded.
+// Its complete state can be saved and restored exactly (replay/vterm_arena.h): keyframes.
 
 #include <memory>
 #include <string>
@@ -13,8 +14,21 @@ struct VTermScreen;
 
 namespace execaudit::replay {
 
+class VtermArena;
+
 class TerminalScreen {
 public:
+    /// The emulator's complete state; only the screen that made it can restore it.
+    struct Snapshot {
+        std::string image;  ///< the emulator's memory
+        int rows = 0;
+        int cols = 0;
+        bool cursor_visible = true;
+        int scan = 0;
+        std::string pending;
+        const TerminalScreen* owner = nullptr;
+    };
+
     TerminalScreen(int rows, int cols);
     ~TerminalScreen();
     TerminalScreen(const TerminalScreen&) = delete;
@@ -27,6 +41,16 @@ public:
 
     int rows() const { return rows_; }
     int cols() const { return cols_; }
+    int cursor_row() const;
+    int cursor_col() const;
+    bool cursor_visible() const { return cursor_visible_; }
+
+    Snapshot snapshot() const;
+    /// The same, reusing `s`'s memory.
+    void snapshot_into(Snapshot& s) const;
+    /// Afterwards the screen is exactly as it was when `s` was taken. False when `s` is not
+    /// this screen's (nothing changes then).
+    bool restore(const Snapshot& s);
 
     /// One row as UTF-8, trailing blanks removed; control characters never appear.
     std::string row_text(int row) const;
@@ -39,10 +63,22 @@ private:
     struct VTermDeleter {
         void operator()(VTerm* vt) const;
     };
+    // Where the input is within an escape sequence (see feed()).
+    enum class Scan { ground, escape, intermediate, csi, string, string_escape };
+
+    /// Advances the scanner by one byte; true when it ends an escape sequence or string.
+    bool scan(unsigned char c);
+    void write_raw(std::string_view bytes);
+    void keep_cursor_on_screen();
+
+    std::unique_ptr<VtermArena> arena_;  // outlives vt_: it holds vt_'s memory
     std::unique_ptr<VTerm, VTermDeleter> vt_;
     VTermScreen* screen_ = nullptr;
     int rows_;
     int cols_;
+    bool cursor_visible_ = true;
+    Scan scan_ = Scan::ground;
+    std::string pending_;  // an escape sequence cut at the end of the last write
 };
 
 /// Appends a Unicode code point as UTF-8, skipping control characters and invalid values.

@@ -83,6 +83,10 @@ TEST_F(CliTest, BadInputIsOneLineAndExitTwo) {
         {"show", "ffffffff", "--db", db_},
         {"show", "zz", "--db", db_},
         {"play", "0123", "--db", db_, "--speed", "100"},
+        {"play", "0123", "--db", db_, "--cat", "--start", "soon"},
+        {"play", "0123", "--db", db_, "--cat", "--start", "1h"},     // past the end
+        {"play", "0123", "--db", db_},                               // no terminal here
+        {"sessions", "--db", db_, "--pick"},                         // no terminal here
         {"help", "nope"},
         {},
     };
@@ -140,6 +144,34 @@ TEST_F(CliTest, PlayCatRendersThroughTheEmulator) {
     auto r = ea({"play", "0123456789abcdef", "--db", db_, "--cat"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out, "$ whoami\nroot\n");  // ESC c reset the screen; no escape reaches stdout
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(CliTest, PlayWithoutATerminalSaysWhatToDoInstead) {
+    auto r = ea({"play", "0123", "--db", db_});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("needs a terminal"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--cat"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, PlayHelpTeachesTheKeys) {
+    auto r = ea({"play", "--help"});
+    ASSERT_EQ(r.exit_code, 0);
+    for (const char* text : {"--speed", "--idle-limit", "--start", "--cat", "--paused", "space", "pause / resume",
+                             "next / previous command", "search the output", "idle compression", "quit"})
+        EXPECT_NE(r.out.find(text), std::string::npos) << text;
+}
+
+TEST_F(CliTest, PlayCatAtAPosition) {
+    auto first = ea({"play", "0123", "--db", db_, "--cat", "--start", "0"});
+    ASSERT_EQ(first.exit_code, 0) << first.err;
+    EXPECT_EQ(first.out, "first screen\n");
+    auto last = ea({"play", "0123", "--db", db_, "--cat", "--start", "0.000020"});
+    ASSERT_EQ(last.exit_code, 0) << last.err;
+    EXPECT_EQ(last.out, ea({"play", "0123", "--db", db_, "--cat"}).out);  // the end: the final screen
 }
 
 }  // namespace

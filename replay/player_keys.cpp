@@ -1,0 +1,75 @@
+#include "replay/player_keys.h"
+
+#include <curses.h>
+
+namespace execaudit::replay {
+
+Action action_for_key(int key, KeyMode mode) {
+    if (mode == KeyMode::matches) {
+        switch (key) {
+            case 'n': return Action::next_match;
+            case 'N':
+            case 'p': return Action::previous_match;
+            case 27: return Action::leave_search;  // Esc
+            default: break;
+        }
+    }
+    switch (key) {
+        case 'q':
+        case 'Q':
+        case 3:  // Ctrl-C arrives as a key: the terminal is in raw mode
+            return Action::quit;
+        case '?':
+        case 'h':
+        case KEY_F(1): return Action::help;
+        case ' ': return Action::toggle_pause;
+        case '+':
+        case '=':
+        case ']': return Action::faster;
+        case '-':
+        case '_':
+        case '[': return Action::slower;
+        case KEY_LEFT: return Action::back_small;
+        case KEY_RIGHT: return Action::forward_small;
+        case KEY_DOWN: return Action::back_big;
+        case KEY_UP: return Action::forward_big;
+        case 'n': return Action::next_command;
+        case 'p': return Action::previous_command;
+        case 'g':
+        case KEY_HOME: return Action::start;
+        case 'G':
+        case KEY_END: return Action::end;
+        case '/': return Action::search;
+        case 'i': return Action::toggle_idle;
+        case 't': return Action::toggle_timeline;
+        case 'H':
+        case KEY_SLEFT: return Action::pan_left;
+        case 'L':
+        case KEY_SRIGHT: return Action::pan_right;
+        case 'K':
+        case KEY_SR: return Action::pan_up;
+        case 'J':
+        case KEY_SF: return Action::pan_down;
+        case 12: return Action::redraw;  // Ctrl-L
+        default: return Action::none;
+    }
+}
+
+std::vector<std::pair<std::string, std::string>> key_help() {
+    return {
+        {"space", "pause / resume"},
+        {"+  -", "faster / slower (0.25x .. 16x)"},
+        {"->  <-", "forward / back 5 seconds"},
+        {"up  down", "forward / back 60 seconds"},
+        {"n  p", "next / previous command (the timeline highlights it)"},
+        {"g  G", "start / end of the session"},
+        {"/", "search the output; then n / p (or N) next / previous match, Esc done"},
+        {"i", "idle compression on / off (long pauses play as --idle-limit)"},
+        {"t", "show / hide the command timeline"},
+        {"H J K L", "pan a recording larger than this terminal (or shift + arrows)"},
+        {"?", "this help"},
+        {"q", "quit"},
+    };
+}
+
+}  // namespace execaudit::replay

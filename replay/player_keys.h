@@ -1,0 +1,29 @@
+#pragma once
+// What each key does in the player. One table: the `?` overlay and `execaudit play --help` both
+// print it, so the help can never disagree with the keys.
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace execaudit::replay {
+
+enum class Action {
+    none, quit, help, toggle_pause, faster, slower,
+    back_small, forward_small, back_big, forward_big,   // ±5 s, ±60 s
+    next_command, previous_command, start, end,
+    search, next_match, previous_match, leave_search,
+    toggle_idle, toggle_timeline,
+    pan_left, pan_right, pan_up, pan_down, redraw,
+};
+
+/// normal: playing or paused; matches: after a search, n/p (and N) move between matches.
+enum class KeyMode { normal, matches };
+
+/// `key` is an ncurses key code (wget_wch's value, KEY_* for special keys).
+Action action_for_key(int key, KeyMode mode);
+
+/// (keys, what they do), in the order the help shows them.
+std::vector<std::pair<std::string, std::string>> key_help();
+
+}  // namespace execaudit::replay
