@@ -1,6 +1,6 @@
 // execaudit-bench: every performance figure of the recorder, as ratios measured in one run
 // (these machines are shared and noisy), with PASS/FAIL against the targets in bench/README.md.
-//   execaudit-bench [--smoke|--quick|--full] [--json PATH] [--only node|ingest]
+//   execaudit-bench [--smoke|--quick|--full] [--json PATH] [--only node|ingest|seek]
 #include "bench/figures.h"
 #include "tests/support/environment.h"
 
@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
         else if (a == "--json" && i + 1 < argc) json = argv[++i];
         else if (a == "--only" && i + 1 < argc) only = argv[++i];
         else {
-            std::cerr << "usage: execaudit-bench [--smoke|--quick|--full] [--json PATH] [--only node|ingest]\n";
+            std::cerr << "usage: execaudit-bench [--smoke|--quick|--full] [--json PATH] [--only node|ingest|seek]\n";
             return 2;
         }
     }
@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
     Report report;
     try {
         if (only.empty() || only == "ingest") ingest_figures(scale, report);
+        if (only.empty() || only == "seek") seek_figures(scale, report);
         if (only.empty() || only == "node") {
             std::string missing = execaudit::testing::missing_privileges();
             if (!missing.empty()) {

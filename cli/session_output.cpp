@@ -83,7 +83,10 @@ std::string list_of(const std::string& json_array) {
     std::string out;
     if (parsed.is_array())
         for (const auto& v : parsed)
-            if (v.is_string()) out += (out.empty() ? "" : ", ") + terminal_safe(v.get<std::string>());
+            if (v.is_string()) {
+                if (!out.empty()) out += ", ";
+                out += terminal_safe(v.get<std::string>());
+            }
     return out.empty() ? "-" : out;
 }
 
@@ -168,7 +171,10 @@ void print_sessions_csv(std::ostream& out, const std::vector<storage::SessionRec
             std::to_string(s.commands), std::to_string(s.output_bytes), std::to_string(s.input_bytes),
             std::to_string(s.lost_bytes), std::to_string(s.lost_events)};
         std::string line;
-        for (size_t i = 0; i < f.size(); ++i) line += (i ? "," : "") + csv_field(f[i]);
+        for (size_t i = 0; i < f.size(); ++i) {
+            if (i) line += ',';
+            line += csv_field(f[i]);
+        }
         out << line << '\n';
     }
 }
@@ -249,7 +255,10 @@ void print_requests_csv(std::ostream& out, const std::vector<storage::ExecReques
                                       join_argv(lossy(r.command)), r.tty ? "true" : "false", std::to_string(r.response_code),
                                       r.session_id.value_or("")};
         std::string line;
-        for (size_t i = 0; i < f.size(); ++i) line += (i ? "," : "") + csv_field(f[i]);
+        for (size_t i = 0; i < f.size(); ++i) {
+            if (i) line += ',';
+            line += csv_field(f[i]);
+        }
         out << line << '\n';
     }
 }

@@ -37,7 +37,10 @@ std::string hostname() {
 
 std::string describe_roots(const std::vector<CgroupRoot>& roots) {
     std::string out;
-    for (const auto& r : roots) out += (out.empty() ? "" : ", ") + r.path;
+    for (const auto& r : roots) {
+        if (!out.empty()) out += ", ";
+        out += r.path;
+    }
     return out;
 }
 

@@ -52,7 +52,10 @@ ExecRequestRecord read_request(const Statement& st) {
 
 std::vector<ExecRequestRecord> RequestStore::list(const RequestFilter& f) {
     std::string states;
-    for (const auto& s : f.states) states += (states.empty() ? "" : ",") + s;
+    for (const auto& s : f.states) {
+        if (!states.empty()) states += ',';
+        states += s;
+    }
     auto st = db_.prepare(fmt::format(
         "SELECT {} FROM exec_requests WHERE "
         "(?1 = '' OR instr(',' || ?1 || ',', ',' || state || ',') > 0) AND "
