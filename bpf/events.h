@@ -47,7 +47,7 @@ enum ea_event_type {
 #define EA_ARGC_MAX 64
 #define EA_ARG_MAX 4096              /* one argument is cut at this many bytes */
 #define EA_ARGS_BUF (2 * EA_ARG_MAX) /* argv area; a new argument starts only below EA_ARG_MAX */
-#define EA_IO_CHUNK 4096             /* bytes of terminal data per record */
+#define EA_IO_CHUNK 16384            /* bytes of terminal data per record (a flood is made of these) */
 #define EA_IO_MAX_PER_CALL (1u << 20) /* beyond this, one syscall's bytes are counted as lost */
 
 /* Every record starts with this. */

@@ -99,6 +99,7 @@ void Capture::start() {
 
     wakeup_fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, ::dup(ring_buffer__epoll_fd(ring_.get())));
     running_ = true;
+    interval_ = options_.drain_interval;
     wait_for_wakeup();
     schedule_drain();
 }
@@ -160,25 +161,29 @@ void Capture::for_each_record(std::span<const std::byte> batch,
     }
 }
 
-void Capture::drain() {
-    if (!ring_) return;
+uint64_t Capture::drain() {
+    if (!ring_) return 0;
+    uint64_t before = records_;
     for (int round = 0; round < kMaxBatchesPerDrain; ++round) {
         batch_.clear();
         int n = ring_buffer__consume(ring_.get());
         if (!batch_.empty()) on_batch_(batch_);
         if (n == kBatchFull) continue;
         if (n < 0) log::error("ring buffer: {}", errno_text(n));
-        return;
+        return records_ - before;
     }
     // More is waiting: come back right after other handlers had their turn.
     if (running_) boost::asio::post(io_, [this] { drain(); });
+    return records_ - before;
 }
 
 void Capture::schedule_drain() {
-    drain_timer_.expires_after(options_.drain_interval);
+    drain_timer_.expires_after(interval_);
     drain_timer_.async_wait([this](const boost::system::error_code& ec) {
         if (ec || !running_) return;
-        drain();
+        // Quiet node, quiet recorder: the period doubles while nothing arrives (a burst still
+        // wakes us through the ring's fill mark) and drops back as soon as records flow.
+        interval_ = drain() ? options_.drain_interval : std::min(interval_ * 2, options_.idle_drain_interval);
         schedule_drain();
     });
 }

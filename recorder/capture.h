@@ -30,7 +30,8 @@ public:
     struct Options {
         std::vector<CgroupRoot> roots;
         size_t ring_bytes = 16u << 20;
-        std::chrono::milliseconds drain_interval{5};
+        std::chrono::milliseconds drain_interval{5};        ///< while records arrive
+        std::chrono::milliseconds idle_drain_interval{100};  ///< reached by doubling while none do
     };
     /// Called on the io_context thread with each batch of records (each 8-byte aligned,
     /// framed as [u32 length][record][padding]). Use for_each_record() to walk it.
@@ -62,7 +63,8 @@ public:
 
 private:
     static int on_sample(void* ctx, void* data, size_t size) noexcept;
-    void drain();
+    /// Takes what the ring holds; returns how many records it handed over.
+    uint64_t drain();
     void schedule_drain();
     void wait_for_wakeup();
 
@@ -83,6 +85,7 @@ private:
     size_t attached_ = 0;
     uint64_t records_ = 0;
     bool running_ = false;
+    std::chrono::milliseconds interval_{5};  ///< the drain timer's current period
 };
 
 }  // namespace execaudit::recorder

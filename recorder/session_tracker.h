@@ -26,7 +26,7 @@ public:
     struct Options {
         std::string node;
         std::string boot_id;
-        size_t chunk_bytes = 64 * 1024;               ///< seal a chunk at this size...
+        size_t chunk_bytes = 512 * 1024;              ///< seal a chunk at this size...
         int64_t chunk_max_age_ns = 1'000'000'000;     ///< ...or when its first frame is this old
         int64_t ended_retention_ns = 3600'000'000'000;  ///< forget ended sessions idle this long
         bool check_leader_liveness = true;            ///< off in unit tests with synthetic pids

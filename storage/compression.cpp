@@ -7,15 +7,15 @@ namespace execaudit::storage {
 
 void ZstdCompressor::FreeContext::operator()(ZSTD_CCtx* ctx) const { ZSTD_freeCCtx(ctx); }
 
-ZstdCompressor::ZstdCompressor(int level) : ctx_(ZSTD_createCCtx()), level_(level) {}
+ZstdCompressor::ZstdCompressor() : ctx_(ZSTD_createCCtx()) {}
 
-std::optional<std::string_view> ZstdCompressor::compress(std::string_view raw) {
+std::optional<std::string_view> ZstdCompressor::compress(std::string_view raw, int level) {
     size_t bound = ZSTD_compressBound(raw.size());
     if (bound > capacity_) {
         buffer_ = std::make_unique_for_overwrite<char[]>(bound);
         capacity_ = bound;
     }
-    size_t n = ZSTD_compressCCtx(ctx_.get(), buffer_.get(), capacity_, raw.data(), raw.size(), level_);
+    size_t n = ZSTD_compressCCtx(ctx_.get(), buffer_.get(), capacity_, raw.data(), raw.size(), level);
     if (ZSTD_isError(n) || n >= raw.size()) return std::nullopt;
     return std::string_view(buffer_.get(), n);
 }

@@ -15,12 +15,12 @@ namespace execaudit::storage {
 /// A reusable compression context: creating one per chunk costs as much as compressing it.
 class ZstdCompressor {
 public:
-    explicit ZstdCompressor(int level);
+    ZstdCompressor();
     ZstdCompressor(const ZstdCompressor&) = delete;
     ZstdCompressor& operator=(const ZstdCompressor&) = delete;
     /// The compressed bytes (valid until the next call), or nullopt when compression would not
     /// shrink `raw`.
-    std::optional<std::string_view> compress(std::string_view raw);
+    std::optional<std::string_view> compress(std::string_view raw, int level);
 
 private:
     std::unique_ptr<char[]> buffer_;  // grows, never zero-filled
@@ -29,7 +29,6 @@ private:
         void operator()(ZSTD_CCtx_s* ctx) const;
     };
     std::unique_ptr<ZSTD_CCtx_s, FreeContext> ctx_;
-    int level_;
 };
 
 std::string zstd_compress(std::string_view raw, int level);

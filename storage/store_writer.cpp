@@ -95,7 +95,7 @@ UPDATE sessions SET attribution = ?2, user = ?3, groups_json = ?4, source_ips_js
 StoreWriter::StoreWriter(Database db, Options options)
     : db_(std::move(db)),
       options_(options),
-      compressor_(options.zstd_level),
+
       upsert_session_(db_.prepare(kUpsertSession)),
       insert_command_(db_.prepare(kInsertCommand)),
       insert_chunk_(db_.prepare(kInsertChunk)),
@@ -231,7 +231,8 @@ void StoreWriter::apply(WriteOp& op) {
         st.run();
     } else if (auto* k = std::get_if<WriteChunk>(&op)) {
         const ChunkRecord& r = k->record;
-        auto packed = compressor_.compress(r.frames_data);
+        rate_window_bytes_ += r.frames_data.size();
+        auto packed = compressor_.compress(r.frames_data, compression_level());
         bool compressed = packed.has_value();
         auto& st = insert_chunk_;
         st.bind(1, r.session_id).bind(2, static_cast<int64_t>(r.seq));
@@ -288,6 +289,19 @@ void StoreWriter::apply(WriteOp& op) {
             insert_candidate_.run();
         }
     }
+}
+
+int StoreWriter::compression_level() {
+    auto now = std::chrono::steady_clock::now();
+    double elapsed = std::chrono::duration<double>(now - rate_window_start_).count();
+    if (elapsed >= 1.0) {
+        chunk_bytes_per_s_ = static_cast<double>(rate_window_bytes_) / elapsed;
+        rate_window_start_ = now;
+        rate_window_bytes_ = 0;
+    }
+    bool flooding = chunk_bytes_per_s_ > options_.fast_above_bytes_per_s ||
+                    static_cast<double>(rate_window_bytes_) > options_.fast_above_bytes_per_s;
+    return flooding ? options_.zstd_fast_level : options_.zstd_level;
 }
 
 int close_abandoned_sessions(Database& db) {

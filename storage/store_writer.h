@@ -7,6 +7,7 @@
 #include "storage/database.h"
 #include "storage/records.h"
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -55,8 +56,13 @@ using WriteOp = std::variant<WriteSession, WriteCommand, WriteChunk, WriteAuditS
 class StoreWriter {
 public:
     struct Options {
-        size_t max_queued_bytes = 64u << 20;  ///< submit() blocks beyond this
+        size_t max_queued_bytes = 32u << 20;  ///< submit() blocks beyond this
+        /// Terminal chunks are compressed at zstd_level, except while more than
+        /// fast_above_bytes_per_s of them arrive (a flood): then at zstd_fast_level, so the
+        /// node's workloads keep the CPU. No interactive session comes near that rate.
         int zstd_level = 1;
+        int zstd_fast_level = -7;
+        double fast_above_bytes_per_s = 8e6;
     };
     struct Stats {
         uint64_t ops = 0;
@@ -87,6 +93,10 @@ private:
     Database db_;
     Options options_;
     ZstdCompressor compressor_;
+    int compression_level();
+    std::chrono::steady_clock::time_point rate_window_start_ = std::chrono::steady_clock::now();
+    uint64_t rate_window_bytes_ = 0;
+    double chunk_bytes_per_s_ = 0;  ///< of the last full second
     Statement upsert_session_;
     Statement insert_command_;
     Statement insert_chunk_;
