@@ -5,7 +5,12 @@
 #include "common/time_format.h"
 #include "storage/compression.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 namespace execaudit::storage {
 namespace {
@@ -153,6 +158,9 @@ StoreWriter::Stats StoreWriter::stats() const {
 }
 
 void StoreWriter::run() {
+    // Linux nice values are per thread: this lowers the writer alone.
+    if (options_.nice && setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice) != 0)
+        log::warn("database writer: cannot lower its priority: {}", std::strerror(errno));
     std::deque<WriteOp> batch;
     for (;;) {
         {

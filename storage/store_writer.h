@@ -63,6 +63,9 @@ public:
         int zstd_level = 1;
         int zstd_fast_level = -7;
         double fast_above_bytes_per_s = 8e6;
+        /// The writer thread's nice value: persisting yields the CPU to the node's workloads,
+        /// and catches up in the gaps they leave (the queue and the kernel ring absorb a burst).
+        int nice = 10;
     };
     struct Stats {
         uint64_t ops = 0;
