@@ -22,7 +22,7 @@ enum ea_event_type {
 	EA_EV_EXEC = 1,        /* sys_enter_execve(at): a command is about to run (struct ea_exec) */
 	EA_EV_EXEC_RESULT = 2, /* sys_exit_execve(at): its return value (struct ea_exec_result) */
 	EA_EV_TTY_IO = 3,      /* bytes moved through a pty slave by a session task (struct ea_tty_io) */
-	EA_EV_EXIT = 4,        /* a session process ended (struct ea_exit) */
+	EA_EV_EXIT = 4,        /* a session's first process ended: the session ends (struct ea_exit) */
 	EA_EV_LOST = 5,        /* records of this session were dropped before this point (struct ea_lost) */
 };
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Session membership: children inherit their parent's session on fork; a session process that
- * ends is reported (with its wait status) and leaves the map; the leader's end ends the session.
+ * ends leaves the map; the leader's end is reported (with its wait status) and ends the session.
  *
  * Hooks: tp_btf/sched_process_fork and tp_btf/sched_process_exit (BTF-typed raw tracepoints:
  * direct task_struct access, no tracefs needed). Both fire for threads too: only new processes
@@ -43,22 +43,22 @@ int BPF_PROG(ea_process_exit, struct task_struct *task)
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0; /* other threads of the process still run */
 
-	ea_report_loss(st);
-
-	struct ea_exit rec = {};
-	ea_fill_header(&rec.hdr, EA_EV_EXIT, st->leader_tgid == tgid ? EA_EXIT_LEADER : 0,
-		       st->session_id);
-	rec.hdr.size = sizeof(rec);
-	rec.exit_code = BPF_CORE_READ(task, exit_code);
-	rec.task_start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
-	ea_output(&rec, sizeof(rec), st, 0);
-
-	/* Loss this process could not report yet (the ring is still full) would die with its map
-	 * entry: the session's leader owes it instead. */
-	if (st->lost_events && st->leader_tgid != tgid) {
+	if (st->leader_tgid == tgid) {
+		/* The session ends with its first process: report its wait status. */
+		ea_report_loss(st);
+		struct ea_exit rec = {};
+		ea_fill_header(&rec.hdr, EA_EV_EXIT, EA_EXIT_LEADER, st->session_id);
+		rec.hdr.size = sizeof(rec);
+		rec.exit_code = BPF_CORE_READ(task, exit_code);
+		rec.task_start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+		ea_output(&rec, sizeof(rec), st, 0);
+	} else if (st->lost_events) {
+		/* Other processes end silently (a loop of short commands would otherwise pay a record
+		 * per process); loss they could not report yet passes to the leader. */
+		ea_report_loss(st);
 		__u32 leader = st->leader_tgid;
 		struct session_task *lt = bpf_map_lookup_elem(&ea_session_of, &leader);
-		if (lt) {
+		if (lt && st->lost_events) {
 			__sync_fetch_and_add(&lt->lost_events, __sync_lock_test_and_set(&st->lost_events, 0));
 			__sync_fetch_and_add(&lt->lost_bytes, __sync_lock_test_and_set(&st->lost_bytes, 0));
 		}
