@@ -3,6 +3,7 @@
 #include "storage/store_writer.h"
 #include "tests/support/environment.h"
 #include "tests/support/process.h"
+#include "tests/support/stored_sessions.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -16,19 +17,12 @@ class CliTest : public ::testing::Test {
 protected:
     void SetUp() override {
         storage::StoreWriter writer(storage::Database::open(db_, storage::Database::Mode::read_write), {});
-        storage::SessionRecord s;
-        s.id = "0123456789abcdef";
+        storage::SessionRecord s = sample_session("0123456789abcdef", 1'730'204'504'189'258'000);
         s.node = "node-1";
-        s.namespace_name = "shop";
-        s.pod = "web";
-        s.container = "app";
         s.cgroup_id = 9;
         s.leader_pid = 4242;
-        s.tty = true;
         s.rows = 10;
         s.cols = 40;
-        s.command = {"/bin/bash"};
-        s.start_ns = 1'730'204'504'189'258'000;
         s.end_ns = s.start_ns + 2'000'000;
         s.status = "ended";
         s.exit_code = 0;

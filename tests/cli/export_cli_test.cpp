@@ -1,7 +1,7 @@
 // `execaudit export` through the real binary, without privileges: what it prints, its filters,
 // --follow, and the one-line errors with exit status 2 for bad input.
 #include "tests/support/environment.h"
-#include "tests/support/export_fixture.h"
+#include "tests/support/stored_sessions.h"
 #include "tests/support/process.h"
 
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -31,7 +31,7 @@ class ExportCli : public ::testing::Test {
 protected:
     void SetUp() override {
         write_finished_session(db_, "aaaa000000000001", kT0Ns, 2);
-        auto b = export_session("bbbb000000000002", kT0Ns + 3600 * kSecondNs);
+        auto b = sample_session("bbbb000000000002", kT0Ns + 3600 * kSecondNs);
         b.namespace_name = "payments";
         write_ops(db_, {storage::WriteSession{b}});
     }
@@ -85,9 +85,9 @@ TEST_F(ExportCli, FollowStreamsNewRecordsAndEndsWithTheSession) {
     std::string out = dir_.file("follow.jsonl");
     Process follow({execaudit_bin(), "export", "--db", db_, "--follow", "--session", "bbbb", "-o", out}, dir_.file("log"));
     ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 1; }, 10s));
-    auto b = export_session("bbbb000000000002", kT0Ns + 3600 * kSecondNs);
+    auto b = sample_session("bbbb000000000002", kT0Ns + 3600 * kSecondNs);
     b.namespace_name = "payments";
-    write_ops(db_, {storage::WriteCommand{export_command(b, 0, {"id"})}});
+    write_ops(db_, {storage::WriteCommand{sample_command(b, 0, {"id"})}});
     ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 2; }, 10s));
     EXPECT_TRUE(follow.running());
     b.status = "ended";
@@ -101,8 +101,8 @@ TEST_F(ExportCli, FollowStreamsNewRecordsAndEndsWithTheSession) {
 TEST_F(ExportCli, FollowWithFiltersSendsASessionWholeOnceItMatches) {
     std::string out = dir_.file("follow.jsonl");
     Process follow({execaudit_bin(), "export", "--db", db_, "--follow", "--user", "alice", "-o", out}, dir_.file("log"));
-    auto c = export_session("cccc000000000003", kT0Ns + 7200 * kSecondNs);
-    write_ops(db_, {storage::WriteSession{c}, storage::WriteCommand{export_command(c, 0, {"/bin/bash"})}});
+    auto c = sample_session("cccc000000000003", kT0Ns + 7200 * kSecondNs);
+    write_ops(db_, {storage::WriteSession{c}, storage::WriteCommand{sample_command(c, 0, {"/bin/bash"})}});
     std::this_thread::sleep_for(500ms);
     EXPECT_EQ(read_file(out), "");  // nobody is known to be alice yet
     {

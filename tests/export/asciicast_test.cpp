@@ -3,7 +3,7 @@
 #include "export/asciicast_format.h"
 #include "export/utf8_stream.h"
 #include "tests/support/environment.h"
-#include "tests/support/export_fixture.h"
+#include "tests/support/stored_sessions.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -36,7 +36,7 @@ TEST(Utf8Stream, JoinsCharactersSplitAcrossWritesAndReplacesInvalidBytes) {
 class Asciicast : public ::testing::Test {
 protected:
     void SetUp() override {
-        session_ = export_session("feed000000000001", kT0Ns);
+        session_ = sample_session("feed000000000001", kT0Ns);
         session_.rows = 30;
         session_.cols = 100;
         session_.status = "ended";

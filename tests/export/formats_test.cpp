@@ -9,7 +9,7 @@
 #include "export/syslog_url.h"
 #include "storage/export_outbox.h"
 #include "tests/support/environment.h"
-#include "tests/support/export_fixture.h"
+#include "tests/support/stored_sessions.h"
 
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/delimited_message_util.h>
@@ -29,7 +29,7 @@ namespace {
 class Formats : public ::testing::Test {
 protected:
     void SetUp() override {
-        auto s = export_session("abcd000000000001", kT0Ns, {"/bin/bash", "-l"});
+        auto s = sample_session("abcd000000000001", kT0Ns, {"/bin/bash", "-l"});
         auto ended = s;
         ended.status = "ended";
         ended.end_ns = kT0Ns + 90 * kSecondNs;
@@ -38,11 +38,11 @@ protected:
         ended.output_bytes = 1234;
         ended.input_bytes = 56;
         write_ops(db_path_,
-                  {storage::WriteSession{s}, storage::WriteCommand{export_command(s, 0, {"/bin/bash", "-l"})},
+                  {storage::WriteSession{s}, storage::WriteCommand{sample_command(s, 0, {"/bin/bash", "-l"})},
                    // hostile: a newline, quotes, a bracket, a backslash, invalid UTF-8, non-ASCII
-                   storage::WriteCommand{export_command(
+                   storage::WriteCommand{sample_command(
                        s, 1, {"sh", "-c", "echo \"a]b\\c\"\nrm -rf /tmp/x", std::string("\xff\xfe", 2), "caf\xc3\xa9"})},
-                   storage::WriteCommand{export_command(s, 2, {"/tmp/noexec.sh"}, -13)}, storage::WriteSession{ended}});
+                   storage::WriteCommand{sample_command(s, 2, {"/tmp/noexec.sh"}, -13)}, storage::WriteSession{ended}});
         auto db = storage::Database::open(db_path_, storage::Database::Mode::read_write);
         db.exec("UPDATE sessions SET attribution = 'audit', user = 'alice@example.com', groups_json = '[\"system:masters\"]', "
                 "source_ips_json = '[\"10.0.0.7\"]', user_agent = 'kubectl/v1.30', audit_id = 'a-1' "

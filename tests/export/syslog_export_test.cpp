@@ -1,6 +1,6 @@
 // `execaudit export --syslog` against a real rsyslogd: every record arrives once, parsed as
 // RFC 5424 by rsyslog itself; TLS verifies both sides; bad destinations fail clearly.
-#include "tests/support/export_fixture.h"
+#include "tests/support/stored_sessions.h"
 #include "tests/support/rsyslog.h"
 
 #include <fmt/format.h>

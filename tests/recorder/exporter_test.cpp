@@ -4,7 +4,7 @@
 #include "recorder/exporter.h"
 #include "storage/export_cursor.h"
 #include "tests/support/environment.h"
-#include "tests/support/export_fixture.h"
+#include "tests/support/stored_sessions.h"
 #include "tests/support/process.h"
 
 #include <gtest/gtest.h>

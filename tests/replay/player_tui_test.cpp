@@ -5,6 +5,7 @@
 #include "storage/store_writer.h"
 #include "tests/support/environment.h"
 #include "tests/support/process.h"
+#include "tests/support/stored_sessions.h"
 #include "tests/support/tmux.h"
 
 #include <gtest/gtest.h>
@@ -26,19 +27,12 @@ struct Chunk {
 };
 
 storage::SessionRecord session(const std::string& id, uint32_t rows, uint32_t cols, uint64_t duration_us) {
-    storage::SessionRecord s;
-    s.id = id;
-    s.node = "node-1";
-    s.namespace_name = "shop";
+    storage::SessionRecord s = execaudit::testing::sample_session(id, kStart);
     s.pod = "web-7f9c";
-    s.container = "app";
     s.cgroup_id = 9;
     s.leader_pid = 4242;
-    s.tty = true;
     s.rows = rows;
     s.cols = cols;
-    s.command = {"/bin/bash"};
-    s.start_ns = kStart;
     s.end_ns = kStart + static_cast<int64_t>(duration_us) * 1000;
     s.status = "ended";
     s.exit_code = 0;

@@ -4,7 +4,7 @@
 #include "storage/export_outbox.h"
 #include "storage/schema.h"
 #include "tests/support/environment.h"
-#include "tests/support/export_fixture.h"
+#include "tests/support/stored_sessions.h"
 
 #include <gtest/gtest.h>
 
@@ -27,18 +27,18 @@ protected:
 };
 
 TEST_F(OutboxTest, OneEntryPerRecordInCommitOrder) {
-    auto a = export_session("aaaa000000000001", kT0Ns);
-    auto b = export_session("bbbb000000000002", kT0Ns + kSecondNs);
+    auto a = sample_session("aaaa000000000001", kT0Ns);
+    auto b = sample_session("bbbb000000000002", kT0Ns + kSecondNs);
     // The writer re-sends a session row on every change; only real transitions are records.
     auto a_counting = a;
     a_counting.output_bytes = 10;
     auto a_ended = a_counting;
     a_ended.status = "ended";
     a_ended.end_ns = kT0Ns + 9 * kSecondNs;
-    write_ops(path_, {WriteSession{a}, WriteCommand{export_command(a, 0, {"/bin/bash"})}, WriteSession{a_counting},
-                      WriteSession{b}, WriteCommand{export_command(b, 0, {"/bin/sh"})},
-                      WriteCommand{export_command(a, 2, {"ls"})},  // results arrive out of seq order
-                      WriteCommand{export_command(a, 1, {"cat"})}, WriteSession{a_counting}, WriteSession{a_ended},
+    write_ops(path_, {WriteSession{a}, WriteCommand{sample_command(a, 0, {"/bin/bash"})}, WriteSession{a_counting},
+                      WriteSession{b}, WriteCommand{sample_command(b, 0, {"/bin/sh"})},
+                      WriteCommand{sample_command(a, 2, {"ls"})},  // results arrive out of seq order
+                      WriteCommand{sample_command(a, 1, {"cat"})}, WriteSession{a_counting}, WriteSession{a_ended},
                       WriteSession{a_ended}});
     auto db = Database::open(path_, Database::Mode::read_write);
     ExportOutbox outbox(db);
@@ -56,12 +56,12 @@ TEST_F(OutboxTest, OneEntryPerRecordInCommitOrder) {
               (std::vector<std::string>{"bbbb000000000002:start", "bbbb000000000002:command:0"}));
 
     // Rewriting a command the writer already stored is the same record, not a new one.
-    write_ops(path_, {WriteCommand{export_command(a, 1, {"cat"})}});
+    write_ops(path_, {WriteCommand{sample_command(a, 1, {"cat"})}});
     EXPECT_EQ(outbox.after(all.back().position, 100).size(), 0u);
 }
 
 TEST_F(OutboxTest, AttributionDecidedLaterIsARecordOfItsOwn) {
-    auto s = export_session("cccc000000000003", kT0Ns);
+    auto s = sample_session("cccc000000000003", kT0Ns);
     write_ops(path_, {WriteSession{s}});
     auto db = Database::open(path_, Database::Mode::read_write);
     ExportOutbox outbox(db);
@@ -81,8 +81,8 @@ TEST_F(OutboxTest, AttributionDecidedLaterIsARecordOfItsOwn) {
 
 TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
     write_finished_session(path_, "dddd000000000004", kT0Ns + kSecondNs, 2);
-    auto open_one = export_session("eeee000000000005", kT0Ns);
-    write_ops(path_, {WriteSession{open_one}, WriteCommand{export_command(open_one, 0, {"/bin/bash"})}});
+    auto open_one = sample_session("eeee000000000005", kT0Ns);
+    write_ops(path_, {WriteSession{open_one}, WriteCommand{sample_command(open_one, 0, {"/bin/bash"})}});
     {
         // Back to the schema before export existed, data kept (export is the newest migration).
         auto db = Database::open(path_, Database::Mode::read_write);

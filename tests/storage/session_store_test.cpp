@@ -5,6 +5,7 @@
 #include "storage/session_store.h"
 #include "storage/store_writer.h"
 #include "tests/support/environment.h"
+#include "tests/support/stored_sessions.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -21,17 +22,9 @@ constexpr int64_t kT0 = 1'730'204'504'189'258'000;  // 2024-10-29T12:21:44.18925
 
 SessionRecord session(const std::string& id, int64_t start, const std::string& ns, const std::string& pod,
                       std::vector<std::string> command) {
-    SessionRecord r;
-    r.id = id;
-    r.node = "n1";
+    SessionRecord r = execaudit::testing::sample_session(id, start, std::move(command));
     r.namespace_name = ns;
     r.pod = pod;
-    r.container = "app";
-    r.cgroup_id = 7;
-    r.leader_pid = 100;
-    r.start_ns = start;
-    r.start_boot_ns = 1;
-    r.command = std::move(command);
     return r;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// A database with sessions, commands and terminal chunks written through the real writer thread,
-// for the export tests (outbox triggers, formats, destinations).
+// Sessions, commands and terminal chunks written through the real writer thread: the database
+// a test of the read side (CLI, replay, export) starts from.
 
 #include "storage/io_frames.h"
 #include "storage/store_writer.h"
@@ -13,10 +13,10 @@ namespace execaudit::testing {
 inline constexpr int64_t kSecondNs = 1'000'000'000;
 inline constexpr int64_t kT0Ns = 1'730'204'504'189'258'000;  // 2024-10-29T12:21:44.189258Z
 
-/// An open session in shop/web (container app) started at `start_ns`.
-storage::SessionRecord export_session(const std::string& id, int64_t start_ns, std::vector<std::string> command = {"/bin/bash"});
+/// An open tty session in shop/web (container app, 24x80) started at `start_ns`.
+storage::SessionRecord sample_session(const std::string& id, int64_t start_ns, std::vector<std::string> command = {"/bin/bash"});
 /// Command `seq` of a session, at start + seq seconds.
-storage::CommandRecord export_command(const storage::SessionRecord& s, uint32_t seq, std::vector<std::string> argv,
+storage::CommandRecord sample_command(const storage::SessionRecord& s, uint32_t seq, std::vector<std::string> argv,
                                       int32_t retval = 0);
 
 /// Writes ops through a StoreWriter of its own (and waits until they are committed).

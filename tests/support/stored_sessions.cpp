@@ -1,8 +1,8 @@
-#include "tests/support/export_fixture.h"
+#include "tests/support/stored_sessions.h"
 
 namespace execaudit::testing {
 
-storage::SessionRecord export_session(const std::string& id, int64_t start_ns, std::vector<std::string> command) {
+storage::SessionRecord sample_session(const std::string& id, int64_t start_ns, std::vector<std::string> command) {
     storage::SessionRecord r;
     r.id = id;
     r.node = "node-1";
@@ -21,7 +21,7 @@ storage::SessionRecord export_session(const std::string& id, int64_t start_ns, s
     return r;
 }
 
-storage::CommandRecord export_command(const storage::SessionRecord& s, uint32_t seq, std::vector<std::string> argv,
+storage::CommandRecord sample_command(const storage::SessionRecord& s, uint32_t seq, std::vector<std::string> argv,
                                       int32_t retval) {
     storage::CommandRecord c;
     c.session_id = s.id;
@@ -42,10 +42,10 @@ void write_ops(const std::string& db_path, std::vector<storage::WriteOp> ops) {
 }
 
 void write_finished_session(const std::string& db_path, const std::string& id, int64_t start_ns, int commands) {
-    auto s = export_session(id, start_ns);
+    auto s = sample_session(id, start_ns);
     std::vector<storage::WriteOp> ops{storage::WriteSession{s}};
     for (int i = 0; i < commands; ++i)
-        ops.push_back(storage::WriteCommand{export_command(s, static_cast<uint32_t>(i), {"/bin/echo", std::to_string(i)})});
+        ops.push_back(storage::WriteCommand{sample_command(s, static_cast<uint32_t>(i), {"/bin/echo", std::to_string(i)})});
     s.status = "ended";
     s.end_ns = start_ns + (commands + 1) * kSecondNs;
     s.exit_code = 0;
