@@ -2,14 +2,38 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 namespace execaudit::recorder {
 namespace http = boost::beast::http;
 
+namespace {
+
+std::string escape_label(const std::string& v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"') out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    return out;
+}
+
+}  // namespace
+
 std::string render_metrics(const std::vector<Metric>& metrics) {
     std::string out;
+    std::set<std::string> described;
     for (const auto& m : metrics) {
-        out += fmt::format("# HELP execaudit_{} {}\n# TYPE execaudit_{} {}\nexecaudit_{} {}\n", m.name, m.help, m.name, m.type,
-                           m.name, m.value);
+        if (described.insert(m.name).second)
+            out += fmt::format("# HELP execaudit_{} {}\n# TYPE execaudit_{} {}\n", m.name, m.help, m.name, m.type);
+        std::string labels;
+        for (const auto& [k, v] : m.labels) labels += fmt::format("{}{}=\"{}\"", labels.empty() ? "{" : ",", k, escape_label(v));
+        if (!labels.empty()) labels += "}";
+        out += fmt::format("execaudit_{}{} {}\n", m.name, labels, m.value);
     }
     return out;
 }

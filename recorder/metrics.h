@@ -16,9 +16,11 @@ struct Metric {
     std::string help;
     std::string type;  ///< counter | gauge
     double value = 0;
+    std::vector<std::pair<std::string, std::string>> labels = {};
 };
 
-/// The exposition format: # HELP, # TYPE and one sample per metric, prefixed execaudit_.
+/// The exposition format, prefixed execaudit_: # HELP and # TYPE once per name, then a sample
+/// per metric (labels escaped as the format requires).
 std::string render_metrics(const std::vector<Metric>& metrics);
 
 /// /metrics from `collect`, /healthz, 404 elsewhere.

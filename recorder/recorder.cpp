@@ -10,6 +10,7 @@
 #include "recorder/boot_clock.h"
 #include "recorder/http_server.h"
 #include "recorder/metrics.h"
+#include "recorder/recorder_metrics.h"
 #include "recorder/capture.h"
 #include "recorder/event_decoder.h"
 #include "recorder/exporter.h"
@@ -115,36 +116,7 @@ int run_record(const RecordOptions& options) {
     uint64_t malformed = 0;
     Capture* capture_ptr = nullptr;  // set once the programs are loaded
     auto collect_metrics = [&]() {
-        const auto& st = tracker.stats();
-        const auto& at = attribution.stats();
-        auto ws = writer.stats();
-        ea_drop_counters drops = capture_ptr ? capture_ptr->drops() : ea_drop_counters{};
-        auto d = [](uint64_t v) { return static_cast<double>(v); };
-        return std::vector<Metric>{
-            {"sessions_started_total", "Exec sessions seen starting", "counter", d(st.sessions_started)},
-            {"sessions_ended_total", "Exec sessions seen ending", "counter", d(st.sessions_ended)},
-            {"sessions_open", "Exec sessions running now", "gauge", d(tracker.open_sessions())},
-            {"commands_total", "Commands (execve/execveat) recorded in sessions", "counter", d(st.commands)},
-            {"output_bytes_total", "Terminal output bytes recorded", "counter", d(st.output_bytes)},
-            {"input_bytes_total", "Terminal input bytes recorded", "counter", d(st.input_bytes)},
-            {"lost_events_total", "Records of sessions the kernel could not hand over (ring buffer full)", "counter",
-             d(st.lost_events)},
-            {"lost_bytes_total", "Terminal bytes of sessions the kernel could not hand over", "counter", d(st.lost_bytes)},
-            {"kernel_dropped_records_total", "Records the ring buffer refused, all causes", "counter", d(drops.events)},
-            {"kernel_records_total", "Records received from the kernel", "counter",
-             d(capture_ptr ? capture_ptr->records_received() : 0)},
-            {"malformed_records_total", "Kernel records that failed validation", "counter", d(malformed)},
-            {"audit_stages_total", "Audit event stages of exec-like requests stored", "counter", d(at.stages)},
-            {"admission_reviews_total", "Admission reviews of exec-like requests", "counter", d(at.admission_reviews)},
-            {"sessions_attributed_total", "Sessions matched to the API request that started them", "counter", d(at.attributed)},
-            {"sessions_ambiguous_total", "Sessions that fit several API requests equally", "counter", d(at.ambiguous)},
-            {"sessions_unattributed_total", "Sessions with no API request: entered from the node (findings)", "counter",
-             d(at.unattributed)},
-            {"requests_unrecorded_total", "Allowed exec requests with no session on this node", "counter", d(at.unrecorded)},
-            {"requests_denied_total", "Exec requests refused by authorization", "counter", d(at.denied)},
-            {"store_transactions_total", "Database transactions committed", "counter", d(ws.transactions)},
-            {"store_failed_commits_total", "Database commits that failed and were retried", "counter", d(ws.failed_commits)},
-        };
+        return recorder_metrics(RecorderParts{tracker, attribution, writer, capture_ptr, malformed, exporters});
     };
     if (!options.metrics.empty())
         servers.push_back(std::make_unique<HttpServer>(io, HttpServerOptions{"metrics", options.metrics, std::nullopt, 1 << 16},

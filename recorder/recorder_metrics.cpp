@@ -1,0 +1,49 @@
+#include "recorder/recorder_metrics.h"
+
+namespace execaudit::recorder {
+
+std::vector<Metric> recorder_metrics(const RecorderParts& p) {
+    const auto& st = p.tracker.stats();
+    const auto& at = p.attribution.stats();
+    auto ws = p.writer.stats();
+    ea_drop_counters drops = p.capture ? p.capture->drops() : ea_drop_counters{};
+    auto d = [](auto v) { return static_cast<double>(v); };
+    std::vector<Metric> m = {
+        {"sessions_started_total", "Exec sessions seen starting", "counter", d(st.sessions_started)},
+        {"sessions_ended_total", "Exec sessions seen ending", "counter", d(st.sessions_ended)},
+        {"sessions_open", "Exec sessions running now", "gauge", d(p.tracker.open_sessions())},
+        {"commands_total", "Commands (execve/execveat) recorded in sessions", "counter", d(st.commands)},
+        {"output_bytes_total", "Terminal output bytes recorded", "counter", d(st.output_bytes)},
+        {"input_bytes_total", "Terminal input bytes recorded", "counter", d(st.input_bytes)},
+        {"lost_events_total", "Records of sessions the kernel could not hand over (ring buffer full)", "counter",
+         d(st.lost_events)},
+        {"lost_bytes_total", "Terminal bytes of sessions the kernel could not hand over", "counter", d(st.lost_bytes)},
+        {"kernel_dropped_records_total", "Records the ring buffer refused, all causes", "counter", d(drops.events)},
+        {"kernel_records_total", "Records received from the kernel", "counter", d(p.capture ? p.capture->records_received() : 0)},
+        {"malformed_records_total", "Kernel records that failed validation", "counter", d(p.malformed_records)},
+        {"audit_stages_total", "Audit event stages of exec-like requests stored", "counter", d(at.stages)},
+        {"admission_reviews_total", "Admission reviews of exec-like requests", "counter", d(at.admission_reviews)},
+        {"sessions_attributed_total", "Sessions matched to the API request that started them", "counter", d(at.attributed)},
+        {"sessions_ambiguous_total", "Sessions that fit several API requests equally", "counter", d(at.ambiguous)},
+        {"sessions_unattributed_total", "Sessions with no API request: entered from the node (findings)", "counter",
+         d(at.unattributed)},
+        {"requests_unrecorded_total", "Allowed exec requests with no session on this node", "counter", d(at.unrecorded)},
+        {"requests_denied_total", "Exec requests refused by authorization", "counter", d(at.denied)},
+        {"store_transactions_total", "Database transactions committed", "counter", d(ws.transactions)},
+        {"store_failed_commits_total", "Database commits that failed and were retried", "counter", d(ws.failed_commits)},
+    };
+    for (const auto& e : p.exporters) {
+        auto es = e->stats();
+        std::vector<std::pair<std::string, std::string>> dest = {{"destination", e->name()}};
+        m.push_back({"export_backlog_records", "Records stored but not yet confirmed by the destination", "gauge",
+                     d(es.backlog), dest});
+        m.push_back({"export_sent_records_total", "Records handed to the destination (resends included)", "counter",
+                     d(es.sent), dest});
+        m.push_back({"export_failures_total", "Failed attempts to reach or write to the destination", "counter",
+                     d(es.failures), dest});
+        m.push_back({"export_connected", "1 while the destination is reachable", "gauge", es.connected ? 1.0 : 0.0, dest});
+    }
+    return m;
+}
+
+}  // namespace execaudit::recorder
