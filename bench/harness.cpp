@@ -55,19 +55,23 @@ double median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-std::pair<double, double> alternate(int runs, const std::function<double()>& a, const std::function<double()>& b) {
-    std::vector<double> as, bs;
+Alternated alternate(int runs, const std::function<double()>& a, const std::function<double()>& b) {
+    std::vector<double> as, bs, ratios;
     for (int i = 0; i < runs; ++i) {
         // swap the order every other round: neither side always runs on a warmer machine
+        double x, y;
         if (i % 2 == 0) {
-            as.push_back(a());
-            bs.push_back(b());
+            x = a();
+            y = b();
         } else {
-            bs.push_back(b());
-            as.push_back(a());
+            y = b();
+            x = a();
         }
+        as.push_back(x);
+        bs.push_back(y);
+        ratios.push_back(x > 0 ? y / x : 0);
     }
-    return {median(as), median(bs)};
+    return {median(as), median(bs), median(ratios)};
 }
 
 void Report::add(Figure figure) {

@@ -39,8 +39,13 @@ struct Scale {
 
 double median(std::vector<double> values);
 
-/// Runs `a` and `b` alternately, `runs` times each; the medians of their results.
-std::pair<double, double> alternate(int runs, const std::function<double()>& a, const std::function<double()>& b);
+struct Alternated {
+    double a = 0;      ///< median of `a`'s results
+    double b = 0;      ///< median of `b`'s results
+    double ratio = 0;  ///< median of b/a over the back-to-back pairs: robust to the machine drifting
+};
+/// Runs `a` and `b` back to back, `runs` times (the order swaps every round).
+Alternated alternate(int runs, const std::function<double()>& a, const std::function<double()>& b);
 
 class Report {
 public:

@@ -132,12 +132,15 @@ void StoreWriter::submit(WriteOp op) {
     queued_bytes_ += c;
     queue_.push_back(std::move(op));
     ++submitted_;
-    if (writer_idle_) wake_writer_.notify_one();  // otherwise it takes this with its next batch
+    // An idle writer needs waking; one waiting for company needs it only once the batch is big.
+    if (writer_idle_ && (queue_.size() == 1 || queued_bytes_ >= options_.commit_at_once_bytes)) wake_writer_.notify_one();
 }
 
 void StoreWriter::flush() {
     std::unique_lock lock(mutex_);
     uint64_t target = submitted_;
+    flush_target_ = std::max(flush_target_, target);
+    wake_writer_.notify_one();  // cut a group-commit wait short
     wake_producers_.wait(lock, [&] { return committed_ >= target || !thread_.joinable(); });
 }
 
@@ -162,11 +165,16 @@ void StoreWriter::run() {
     if (options_.nice && setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice) != 0)
         log::warn("database writer: cannot lower its priority: {}", std::strerror(errno));
     std::deque<WriteOp> batch;
+    auto last_commit = std::chrono::steady_clock::now() - options_.commit_interval;
     for (;;) {
         {
             std::unique_lock lock(mutex_);
             writer_idle_ = true;
             wake_writer_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+            // Group commit: a trickle waits for company, a flood or a flush does not.
+            wake_writer_.wait_until(lock, last_commit + options_.commit_interval, [&] {
+                return stopping_ || queued_bytes_ >= options_.commit_at_once_bytes || flush_target_ > committed_;
+            });
             writer_idle_ = false;
             if (queue_.empty() && stopping_) return;
             batch.swap(queue_);
@@ -193,6 +201,7 @@ void StoreWriter::run() {
             }
         }
 
+        last_commit = std::chrono::steady_clock::now();
         // Barriers fire after the commit that made everything before them durable.
         for (auto& op : batch)
             if (auto* b = std::get_if<WriteBarrier>(&op); b && b->on_committed) b->on_committed();

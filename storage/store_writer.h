@@ -66,6 +66,11 @@ public:
         /// The writer thread's nice value: persisting yields the CPU to the node's workloads,
         /// and catches up in the gaps they leave (the queue and the kernel ring absorb a burst).
         int nice = 10;
+        /// Group commit: while little is queued, wait until this long after the previous commit,
+        /// so a trickle of records (a loop of commands) shares transactions instead of paying one
+        /// each. A full batch, flush() or stop() commits at once.
+        std::chrono::milliseconds commit_interval{50};
+        size_t commit_at_once_bytes = 1u << 20;
     };
     struct Stats {
         uint64_t ops = 0;
@@ -119,6 +124,7 @@ private:
     uint64_t committed_ = 0;
     bool stopping_ = false;
     bool writer_idle_ = false;  ///< waiting for work: the only time a submit needs to wake it
+    uint64_t flush_target_ = 0;  ///< a flush() waits for this many ops: commit without delay
     Stats stats_;
     std::thread thread_;
 };

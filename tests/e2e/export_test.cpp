@@ -111,7 +111,7 @@ TEST_F(ExportEndToEnd, EverySessionReachesRsyslogThroughAnOutage) {
     ASSERT_TRUE(eventually([&] {
         expected = expected_ids();
         return expected.size() >= 2u + 2u + 160u + 2u;  // two starts and ends, 80 x (echo, sleep), ...
-    }, 30s)) << expected.size() << " records\n" << list_sessions(db_).dump(2);
+    }, 30s)) << expected.size() << " records\n" << list_sessions(db_).dump(2) << recorder_->log();
     // The recorder keeps running: everything arrives without a restart.
     ASSERT_TRUE(eventually([&] {
         std::set<std::string> ids;
