@@ -110,10 +110,14 @@ Database Database::open(const std::string& path, Mode mode) {
             ::chmod(parent.c_str(), 0700);  // session contents are sensitive
         }
         flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-        // Creates the file with 0600 before SQLite does, so nobody else can ever read it.
-        int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0) throw UsageError(fmt::format("cannot open database {}: {}", path, std::strerror(errno)));
-        ::close(fd);
+        // Creates the file with 0600 before SQLite does, so nobody else can ever read it. Only
+        // when it is new: close() drops every POSIX lock this process holds on the file, and the
+        // recorder opens its exporters' connections while the writer's is live. Without its
+        // locks, the next reader to exit takes itself for the last one and deletes the WAL.
+        int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) ::close(fd);
+        else if (errno != EEXIST)
+            throw UsageError(fmt::format("cannot open database {}: {}", path, std::strerror(errno)));
     } else {
         std::error_code ec;
         if (!fs::exists(path, ec))
