@@ -105,6 +105,18 @@ static __always_inline struct io_copy *io_copy_state(void)
 	return bpf_map_lookup_elem(&ea_io_copy, &zero);
 }
 
+/* The header of one terminal record of `len` bytes, in the ring or in the scratch area. */
+static __always_inline void fill_tty_io(struct ea_tty_io *r, const struct io_copy *c, const struct session_task *st,
+					__u64 len)
+{
+	ea_fill_header(&r->hdr, EA_EV_TTY_IO, c->stash.flags | c->continued, st->session_id);
+	r->hdr.size = offsetof(struct ea_tty_io, data) + len;
+	r->tty_id = c->stash.tty_id;
+	r->rows = c->stash.rows;
+	r->cols = c->stash.cols;
+	r->len = len;
+}
+
 /* One iteration: open the next iovec, or copy one chunk of the current segment. */
 static long copy_one(__u32 index, void *unused)
 {
@@ -138,12 +150,7 @@ static long copy_one(__u32 index, void *unused)
 			bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
 			return 1; /* unreadable: the rest is counted as lost by the caller */
 		} else {
-			ea_fill_header(&r->hdr, EA_EV_TTY_IO, c->stash.flags | c->continued, st->session_id);
-			r->hdr.size = sizeof(*r);
-			r->tty_id = c->stash.tty_id;
-			r->rows = c->stash.rows;
-			r->cols = c->stash.cols;
-			r->len = EA_IO_CHUNK;
+			fill_tty_io(r, c, st, EA_IO_CHUNK);
 			bpf_ringbuf_submit(r, ea_wakeup_flags());
 		}
 	} else {
@@ -151,12 +158,7 @@ static long copy_one(__u32 index, void *unused)
 		struct ea_tty_io *e = &scratch->io;
 		if (bpf_probe_read_user(e->data, n, (void *)c->seg_base))
 			return 1;
-		ea_fill_header(&e->hdr, EA_EV_TTY_IO, c->stash.flags | c->continued, st->session_id);
-		e->hdr.size = offsetof(struct ea_tty_io, data) + n;
-		e->tty_id = c->stash.tty_id;
-		e->rows = c->stash.rows;
-		e->cols = c->stash.cols;
-		e->len = n;
+		fill_tty_io(e, c, st, n);
 		ea_output(e, offsetof(struct ea_tty_io, data) + n, st, n);
 	}
 

@@ -10,20 +10,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string str(const json& obj, const char* key) {
-    auto it = obj.find(key);
-    return it != obj.end() && it->is_string() ? it->get<std::string>().substr(0, 64 * 1024) : std::string();
-}
-
-std::vector<std::string> strings(const json& obj, const char* key) {
-    std::vector<std::string> out;
-    auto it = obj.find(key);
-    if (it == obj.end() || !it->is_array()) return out;
-    for (const auto& v : *it)
-        if (v.is_string() && out.size() < 1024) out.push_back(v.get<std::string>());
-    return out;
-}
-
 bool flag(const json& obj, const char* key) {
     auto it = obj.find(key);
     return it != obj.end() && it->is_boolean() && it->get<bool>();
@@ -35,18 +21,18 @@ std::expected<AdmissionReviewParse, std::string> parse_admission_review(std::str
     if (json_too_deep(body)) return std::unexpected("body nests deeper than 64 levels");
     json review = json::parse(body, nullptr, false);
     if (review.is_discarded() || !review.is_object()) return std::unexpected("body is not a JSON object");
-    if (str(review, "kind") != "AdmissionReview") return std::unexpected("body is not an AdmissionReview");
+    if (json_string(review, "kind") != "AdmissionReview") return std::unexpected("body is not an AdmissionReview");
     auto req = review.find("request");
     if (req == review.end() || !req->is_object()) return std::unexpected("AdmissionReview without a request");
     AdmissionReviewParse out;
-    out.uid = str(*req, "uid");
-    out.api_version = str(review, "apiVersion");
+    out.uid = json_string(*req, "uid");
+    out.api_version = json_string(review, "apiVersion");
     if (out.uid.empty()) return std::unexpected("AdmissionReview request without a uid");
 
     std::string resource;
-    if (auto r = req->find("resource"); r != req->end() && r->is_object()) resource = str(*r, "resource");
-    std::string sub = str(*req, "subResource");
-    if (resource != "pods" || (sub != "exec" && sub != "attach") || str(*req, "operation") != "CONNECT") return out;
+    if (auto r = req->find("resource"); r != req->end() && r->is_object()) resource = json_string(*r, "resource");
+    std::string sub = json_string(*req, "subResource");
+    if (resource != "pods" || (sub != "exec" && sub != "attach") || json_string(*req, "operation") != "CONNECT") return out;
 
     ExecRequest e;
     e.id = out.uid;
@@ -54,18 +40,18 @@ std::expected<AdmissionReviewParse, std::string> parse_admission_review(std::str
     e.verb = "connect";
     e.received_ns = now_ns;
     e.target.kind = sub;
-    e.target.namespace_name = str(*req, "namespace");
-    e.target.pod = str(*req, "name");
+    e.target.namespace_name = json_string(*req, "namespace");
+    e.target.pod = json_string(*req, "name");
     if (auto o = req->find("object"); o != req->end() && o->is_object()) {
-        e.target.container = str(*o, "container");
-        e.target.command = strings(*o, "command");
+        e.target.container = json_string(*o, "container");
+        e.target.command = json_strings(*o, "command");
         e.target.tty = flag(*o, "tty");
         e.target.stdin = flag(*o, "stdin");
     }
     if (auto u = req->find("userInfo"); u != req->end() && u->is_object()) {
-        e.identity.user = str(*u, "username");
-        e.identity.uid = str(*u, "uid");
-        e.identity.groups = strings(*u, "groups");
+        e.identity.user = json_string(*u, "username");
+        e.identity.uid = json_string(*u, "uid");
+        e.identity.groups = json_strings(*u, "groups");
         if (auto x = u->find("extra"); x != u->end() && x->is_object()) e.identity.extra_json = x->dump(-1, ' ', false, json::error_handler_t::replace);
     }
     e.identity.decision = "allow";  // authorization happens before admission

@@ -26,6 +26,10 @@ std::vector<std::string> from_json_array(const std::string& text) {
     return out;
 }
 
+SessionFacts facts_of(const storage::SessionRecord& s) {
+    return SessionFacts{s.id, s.namespace_name, s.pod, s.container, s.command, s.tty, s.start_ns, s.end_ns};
+}
+
 }  // namespace
 
 storage::RequesterRecord to_requester(const RequestIdentity& id) {
@@ -101,33 +105,47 @@ Attribution::Attribution(boost::asio::io_context& io, Correlator::Options option
 
 void Attribution::reload(storage::Database& db, int64_t now_ns) {
     storage::RequestStore store(db);
-    int64_t horizon = now_ns - 3600'000'000'000;  // the correlator's retention
+    int64_t horizon = now_ns - correlator_.options().retention_ns;
     // Only what may still change: a matched request stays matched (its session is settled and
-    // not reloaded; reloading the request alone would wrongly make it pending again).
+    // not reloaded; reloading the request alone would wrongly make it pending again). Each comes
+    // back with its stored verdict: only what changes from here is reported, logged and counted.
     auto requests = store.list(storage::RequestFilter{.states = {"pending", "unrecorded", "ambiguous"}, .since_ns = horizon});
-    for (const auto& r : requests) correlator_.add_request(from_record(r), now_ns);
+    for (const auto& r : requests)
+        correlator_.add_request(from_record(r), now_ns,
+                                ReportedRequest{request_state_from(r.state).value_or(RequestState::pending),
+                                                r.session_id.value_or("")});
     auto sessions = store.unsettled_sessions(horizon);
     for (const auto& s : sessions) {
-        session_started(s);
-        if (s.end_ns) session_ended(s);
+        ReportedSession reported{s.attribution, s.audit_id, {}};
+        if (s.attribution == "ambiguous")
+            for (const auto& c : store.requests_of_session(s.id)) reported.candidates.push_back(c.id);
+        places_[s.id] = SessionPlace{s.namespace_name, s.pod, s.container, s.entered_via};
+        correlator_.add_session(facts_of(s), now_ns, std::move(reported));
     }
+    store_changed_requests();
     if (!requests.empty() || !sessions.empty())
         log::info("attribution: reloaded {} recent requests and {} unsettled sessions", requests.size(), sessions.size());
 }
 
 void Attribution::session_started(const storage::SessionRecord& s) {
-    sessions_[s.id] = s;
-    correlator_.add_session(SessionFacts{s.id, s.namespace_name, s.pod, s.container, s.command, s.tty, s.start_ns, s.end_ns},
-                            wall_clock_ns());
+    places_[s.id] = SessionPlace{s.namespace_name, s.pod, s.container, s.entered_via};
+    correlator_.add_session(facts_of(s), wall_clock_ns());
+    store_changed_requests();
 }
 
 void Attribution::session_ended(const storage::SessionRecord& s) {
     if (s.end_ns) correlator_.end_session(s.id, *s.end_ns, wall_clock_ns());
+    store_changed_requests();
 }
 
-void Attribution::store_request(const ExecRequest& request) {
-    const RequestPlace& place = places_[request.id];
-    writer_.submit(storage::WriteExecRequest{to_record(request, place.state, place.session_id)});
+void Attribution::store_changed_requests() {
+    for (const auto& id : changed_requests_) {
+        const ExecRequest* request = correlator_.request(id);
+        if (!request) continue;
+        ReportedRequest reported = correlator_.reported(id);
+        writer_.submit(storage::WriteExecRequest{to_record(*request, reported.state, reported.session_id)});
+    }
+    changed_requests_.clear();
 }
 
 void Attribution::ingest(std::vector<AuditEvent> events, const std::string& source,
@@ -141,8 +159,9 @@ void Attribution::ingest(std::vector<AuditEvent> events, const std::string& sour
     writer_.submit(std::move(stages));
     for (const auto& e : events) {
         correlator_.add_audit_event(e, now);
-        if (const ExecRequest* r = correlator_.request(e.audit_id)) store_request(*r);
+        changed_requests_.insert(e.audit_id);  // a new stage is news even when the verdict stays
     }
+    store_changed_requests();
     if (on_stored) {
         writer_.submit(storage::WriteBarrier{[this, done = std::move(on_stored)]() mutable {
             boost::asio::post(io_, std::move(done));
@@ -157,12 +176,16 @@ void Attribution::admit(ExecRequest request, std::string raw) {
     stages.stages.push_back(storage::AuditStageRecord{request.id, "AdmissionReview", "admission", request.received_ns,
                                                       request.received_ns, now, std::move(raw)});
     writer_.submit(std::move(stages));
-    std::string id = request.id;
+    changed_requests_.insert(request.id);
     correlator_.add_request(std::move(request), now);
-    if (const ExecRequest* r = correlator_.request(id)) store_request(*r);
+    store_changed_requests();
 }
 
-void Attribution::tick() { correlator_.tick(wall_clock_ns()); }
+void Attribution::tick() {
+    correlator_.tick(wall_clock_ns());
+    store_changed_requests();
+    std::erase_if(places_, [&](const auto& p) { return !correlator_.tracks_session(p.first); });
+}
 
 void Attribution::on_session_verdict(const SessionVerdict& v) {
     storage::WriteAttribution w;
@@ -175,15 +198,15 @@ void Attribution::on_session_verdict(const SessionVerdict& v) {
     for (const auto* c : v.candidates) w.candidates.push_back(c->id);
     writer_.submit(std::move(w));
 
-    auto s = sessions_.find(v.session_id);
-    std::string where = s == sessions_.end() ? v.session_id
-                                             : fmt::format("{} ({}/{} container {})", v.session_id, terminal_safe(s->second.namespace_name),
-                                                           terminal_safe(s->second.pod), terminal_safe(s->second.container));
+    auto s = places_.find(v.session_id);
+    std::string where = s == places_.end() ? v.session_id
+                                           : fmt::format("{} ({}/{} container {})", v.session_id, terminal_safe(s->second.namespace_name),
+                                                         terminal_safe(s->second.pod), terminal_safe(s->second.container));
     if (v.attribution == "unattributed") {
         ++stats_.unattributed;
         log::warn("FINDING: session {} has no Kubernetes API request: someone entered the container from the node "
                   "(crictl, ctr, nsenter, the kubelet API), around the API server; it was entered via '{}'",
-                  where, s == sessions_.end() ? "?" : terminal_safe(s->second.entered_via));
+                  where, s == places_.end() ? "?" : terminal_safe(s->second.entered_via));
     } else if (v.attribution == "ambiguous") {
         ++stats_.ambiguous;
         log::warn("session {} fits {} API requests equally; all are kept as candidates", where, v.candidates.size());
@@ -195,9 +218,7 @@ void Attribution::on_session_verdict(const SessionVerdict& v) {
 }
 
 void Attribution::on_request_verdict(const RequestVerdict& v) {
-    RequestPlace& place = places_[v.request->id];
-    place.state = v.state;
-    place.session_id = v.session_id;
+    changed_requests_.insert(v.request->id);
     if (v.state == RequestState::unrecorded) {
         ++stats_.unrecorded;
         log::warn("exec {} by {} into {}/{} was allowed but no session was recorded here", v.request->id,
@@ -208,7 +229,6 @@ void Attribution::on_request_verdict(const RequestVerdict& v) {
         log::info("exec attempt {} by {} into {}/{} was denied", v.request->id, terminal_safe(v.request->identity.user),
                   terminal_safe(v.request->target.namespace_name), terminal_safe(v.request->target.pod));
     }
-    store_request(*v.request);
 }
 
 }  // namespace execaudit::recorder

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,17 +53,19 @@ public:
 private:
     void on_session_verdict(const SessionVerdict& v);
     void on_request_verdict(const RequestVerdict& v);
-    void store_request(const ExecRequest& request);
+    /// Stores each request that changed since the last call, once (a webhook batch may carry
+    /// several stages of one request, and each may change its verdict).
+    void store_changed_requests();
 
     boost::asio::io_context& io_;
     storage::StoreWriter& writer_;
     Correlator correlator_;
-    struct RequestPlace {
-        RequestState state = RequestState::pending;
-        std::string session_id;
+    std::set<std::string> changed_requests_;
+    /// Where each session the correlator still tracks ran, for the findings' log lines.
+    struct SessionPlace {
+        std::string namespace_name, pod, container, entered_via;
     };
-    std::map<std::string, RequestPlace> places_;  ///< each request's last verdict
-    std::map<std::string, storage::SessionRecord> sessions_;  ///< for findings' details
+    std::map<std::string, SessionPlace> places_;
     Stats stats_;
 };
 

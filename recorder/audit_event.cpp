@@ -13,24 +13,6 @@ using nlohmann::json;
 constexpr size_t kMaxCommandArgs = 1024;
 constexpr size_t kMaxString = 64 * 1024;
 
-std::string str(const json& obj, const char* key) {
-    auto it = obj.find(key);
-    if (it == obj.end() || !it->is_string()) return {};
-    const auto& s = it->get_ref<const std::string&>();
-    return s.size() > kMaxString ? s.substr(0, kMaxString) : s;
-}
-
-std::vector<std::string> strings(const json& obj, const char* key) {
-    std::vector<std::string> out;
-    auto it = obj.find(key);
-    if (it == obj.end() || !it->is_array()) return out;
-    for (const auto& v : *it) {
-        if (out.size() >= kMaxCommandArgs) break;
-        if (v.is_string()) out.push_back(v.get<std::string>().substr(0, kMaxString));
-    }
-    return out;
-}
-
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -41,7 +23,7 @@ int hex_value(char c) {
 bool truthy(std::string_view v) { return v == "true" || v == "1"; }
 
 std::optional<int64_t> time_of(const json& event, const char* key) {
-    auto s = str(event, key);
+    auto s = json_string(event, key);
     if (s.empty()) return std::nullopt;
     auto t = parse_rfc3339(s);
     if (!t) return std::nullopt;
@@ -49,6 +31,24 @@ std::optional<int64_t> time_of(const json& event, const char* key) {
 }
 
 }  // namespace
+
+std::string json_string(const json& obj, const char* key) {
+    auto it = obj.find(key);
+    if (it == obj.end() || !it->is_string()) return {};
+    const auto& s = it->get_ref<const std::string&>();
+    return s.size() > kMaxString ? s.substr(0, kMaxString) : s;
+}
+
+std::vector<std::string> json_strings(const json& obj, const char* key) {
+    std::vector<std::string> out;
+    auto it = obj.find(key);
+    if (it == obj.end() || !it->is_array()) return out;
+    for (const auto& v : *it) {
+        if (out.size() >= kMaxCommandArgs) break;
+        if (v.is_string()) out.push_back(v.get_ref<const std::string&>().substr(0, kMaxString));
+    }
+    return out;
+}
 
 std::expected<std::string, std::string> percent_decode(std::string_view s) {
     std::string out;
@@ -119,22 +119,22 @@ std::expected<std::optional<AuditEvent>, std::string> parse_audit_event(const js
     if (!event.is_object()) return std::unexpected("an audit event is not a JSON object");
     auto ref = event.find("objectRef");
     if (ref == event.end() || !ref->is_object()) return std::optional<AuditEvent>();
-    std::string resource = str(*ref, "resource");
-    std::string subresource = str(*ref, "subresource");
+    std::string resource = json_string(*ref, "resource");
+    std::string subresource = json_string(*ref, "subresource");
     if (resource != "pods" || (subresource != "exec" && subresource != "attach" && subresource != "ephemeralcontainers"))
         return std::optional<AuditEvent>();
 
     AuditEvent e;
-    e.audit_id = str(event, "auditID");
+    e.audit_id = json_string(event, "auditID");
     if (e.audit_id.empty()) return std::unexpected("pods/" + subresource + " event without an auditID");
-    e.stage = str(event, "stage");
-    e.verb = str(event, "verb");
-    std::string uri = str(event, "requestURI");
+    e.stage = json_string(event, "stage");
+    e.verb = json_string(event, "verb");
+    std::string uri = json_string(event, "requestURI");
     auto decoded = decode_request_uri(uri);
     if (!decoded) return std::unexpected(fmt::format("event {}: {}", e.audit_id, decoded.error()));
     e.target.kind = subresource;
-    e.target.namespace_name = str(*ref, "namespace");
-    e.target.pod = str(*ref, "name");
+    e.target.namespace_name = json_string(*ref, "namespace");
+    e.target.pod = json_string(*ref, "name");
     if (e.target.namespace_name.empty()) e.target.namespace_name = decoded->namespace_name;
     if (e.target.pod.empty()) e.target.pod = decoded->pod;
     e.target.container = decoded->container;
@@ -146,24 +146,24 @@ std::expected<std::optional<AuditEvent>, std::string> parse_audit_event(const js
 
     auto& id = e.identity;
     if (auto u = event.find("user"); u != event.end() && u->is_object()) {
-        id.user = str(*u, "username");
-        id.uid = str(*u, "uid");
-        id.groups = strings(*u, "groups");
+        id.user = json_string(*u, "username");
+        id.uid = json_string(*u, "uid");
+        id.groups = json_strings(*u, "groups");
         if (auto x = u->find("extra"); x != u->end() && x->is_object()) id.extra_json = x->dump(-1, ' ', false, json::error_handler_t::replace);
     }
     if (auto u = event.find("impersonatedUser"); u != event.end() && u->is_object()) {
-        id.impersonated_user = str(*u, "username");
-        id.impersonated_groups = strings(*u, "groups");
+        id.impersonated_user = json_string(*u, "username");
+        id.impersonated_groups = json_strings(*u, "groups");
     }
-    id.source_ips = strings(event, "sourceIPs");
-    id.user_agent = str(event, "userAgent");
+    id.source_ips = json_strings(event, "sourceIPs");
+    id.user_agent = json_string(event, "userAgent");
     if (auto a = event.find("annotations"); a != event.end() && a->is_object()) {
-        id.decision = str(*a, "authorization.k8s.io/decision");
-        id.reason = str(*a, "authorization.k8s.io/reason");
+        id.decision = json_string(*a, "authorization.k8s.io/decision");
+        id.reason = json_string(*a, "authorization.k8s.io/reason");
     }
     if (auto r = event.find("responseStatus"); r != event.end() && r->is_object()) {
         if (auto c = r->find("code"); c != r->end() && c->is_number_integer()) e.response_code = c->get<int>();
-        e.response_message = str(*r, "message");
+        e.response_message = json_string(*r, "message");
     }
     auto received = time_of(event, "requestReceivedTimestamp");
     auto stage_time = time_of(event, "stageTimestamp");
@@ -208,7 +208,7 @@ std::expected<ParsedEventList, std::string> parse_event_list(std::string_view bo
     if (json_too_deep(body)) return std::unexpected("body nests deeper than 64 levels");
     json list = json::parse(body, nullptr, false);
     if (list.is_discarded()) return std::unexpected("body is not valid JSON (or not UTF-8)");
-    if (!list.is_object() || str(list, "kind") != "EventList")
+    if (!list.is_object() || json_string(list, "kind") != "EventList")
         return std::unexpected("body is not an audit.k8s.io EventList (kind must be EventList)");
     auto items = list.find("items");
     ParsedEventList out;

@@ -83,6 +83,11 @@ struct ParsedEventList {
 /// An error when the body is not an EventList at all.
 std::expected<ParsedEventList, std::string> parse_event_list(std::string_view body);
 
+/// Fields of a request body from the API server, bounded (every byte is untrusted): a string
+/// cut at 64 KiB, empty when absent or not a string; a string array of at most 1024 such strings.
+std::string json_string(const nlohmann::json& obj, const char* key);
+std::vector<std::string> json_strings(const nlohmann::json& obj, const char* key);
+
 /// Nesting deeper than this is refused before parsing (hostile bodies).
 inline constexpr size_t kMaxJsonDepth = 64;
 /// True when `text` nests brackets deeper than `limit` (strings are skipped correctly).

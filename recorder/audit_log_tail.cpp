@@ -90,6 +90,7 @@ bool AuditLogTail::open_current() {
 void AuditLogTail::poll() {
     if (!running_) return;
     if (fd_ < 0) open_current();
+    bool more = false;
     if (fd_ >= 0) {
         // Truncated in place (copytruncate) first: reading on from the old offset would take the
         // middle of a new line for the rest of an old one.
@@ -100,78 +101,77 @@ void AuditLogTail::poll() {
             offset_ = 0;
             discarding_ = false;
         }
-        read_available();
+        more = read_available();
         struct stat now{};
-        if (::stat(path_.c_str(), &now) == 0 && static_cast<uint64_t>(now.st_ino) != inode_) {
-            // Rotated by rename: the old file is complete (its writer closed it); drain, switch.
-            read_available();
+        if (!more && ::stat(path_.c_str(), &now) == 0 && static_cast<uint64_t>(now.st_ino) != inode_) {
+            // Rotated by rename: the old file is complete (its writer closed it) and drained.
             log::info("audit log {} was rotated; following the new file", path_);
             open_current();
-            read_available();
+            more = read_available();
         }
     }
-    timer_.expires_after(interval_);
+    // A backlog (a first start on a large log) is read a slice per turn: the same loop drains
+    // the kernel's ring buffer and must not wait behind it.
+    timer_.expires_after(more ? std::chrono::milliseconds(0) : interval_);
     timer_.async_wait([this](const boost::system::error_code& ec) {
         if (!ec) poll();
     });
 }
 
-void AuditLogTail::read_available() {
-    std::string buf;
+bool AuditLogTail::read_available() {
     size_t want = kReadPerPoll;
     for (;;) {
-        buf.resize(want);
-        ssize_t n = ::pread(fd_, buf.data(), buf.size(), static_cast<off_t>(offset_));
-        if (n <= 0) return;
-        buf.resize(static_cast<size_t>(n));
+        struct stat st{};
+        if (::fstat(fd_, &st) != 0 || static_cast<uint64_t>(st.st_size) <= offset_) return false;
+        // Only what is there: an idle poll costs an fstat, not a buffer fill.
+        size_t avail = static_cast<size_t>(static_cast<uint64_t>(st.st_size) - offset_);
+        buf_.resize(std::min(want, avail));
+        ssize_t n = ::pread(fd_, buf_.data(), buf_.size(), static_cast<off_t>(offset_));
+        if (n <= 0) return false;
+        buf_.resize(static_cast<size_t>(n));
         bool full_read = static_cast<size_t>(n) == want;
+        std::string_view buf(buf_);
 
         size_t first_nl = buf.find('\n');
-        if (first_nl == std::string::npos) {
+        if (first_nl == std::string_view::npos) {
             if (discarding_) {  // still inside an over-long line: drop what we have of it
                 offset_ += buf.size();
-                if (!full_read) return;
-                continue;
+                return full_read;
             }
-            if (!full_read) return;  // a partial line: wait for the rest of it
-            if (want <= kMaxLine) {  // a long line: read more of it at once
+            if (!full_read) return false;  // a partial line: wait for the rest of it
+            if (want <= kMaxLine) {        // a long line: read more of it at once
                 want *= 2;
                 continue;
             }
             log::warn("audit log {}: a line longer than {} bytes at byte {} is skipped", path_, kMaxLine, offset_);
             offset_ += buf.size();
             discarding_ = true;
-            continue;
+            return true;
         }
 
         Batch batch;
+        size_t malformed = 0;
         size_t consumed = 0;  // bytes of complete lines in buf
-        for (size_t nl = first_nl; nl != std::string::npos; nl = buf.find('\n', consumed)) {
-            std::string_view line(buf.data() + consumed, nl - consumed);
+        for (size_t nl = first_nl; nl != std::string_view::npos; nl = buf.find('\n', consumed)) {
+            std::string_view line = buf.substr(consumed, nl - consumed);
             size_t line_offset = offset_ + consumed;
             consumed = nl + 1;
             if (discarding_) {  // the tail of an over-long line
                 discarding_ = false;
-                ++batch.malformed;
                 continue;
             }
             if (line.empty()) continue;
-            ++batch.lines;
             auto e = parse_audit_log_line(line);
             if (!e) {
-                ++batch.malformed;
-                if (batch.malformed <= 3) log::warn("audit log {}: line at byte {} skipped: {}", path_, line_offset, e.error());
+                if (++malformed <= 3) log::warn("audit log {}: line at byte {} skipped: {}", path_, line_offset, e.error());
             } else if (*e) {
                 batch.events.push_back(std::move(**e));
-            } else {
-                ++batch.skipped;
             }
         }
         offset_ += consumed;
         batch.cursor = storage::LogCursorRecord{path_, inode_, offset_};
         sink_(std::move(batch));
-        want = kReadPerPoll;
-        if (!full_read) return;
+        return full_read;
     }
 }
 

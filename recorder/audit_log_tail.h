@@ -23,9 +23,6 @@ public:
     struct Batch {
         std::vector<AuditEvent> events;
         storage::LogCursorRecord cursor;  ///< the position after the lines these came from
-        size_t lines = 0;
-        size_t skipped = 0;  ///< other events
-        size_t malformed = 0;
     };
     using Sink = std::function<void(Batch)>;
 
@@ -33,13 +30,14 @@ public:
                  std::chrono::milliseconds interval = std::chrono::milliseconds(200));
     void start();
     void stop();
-    /// One read of whatever is new (also called by the timer).
+    /// Reads a slice of whatever is new and schedules the next poll (at once while more waits).
     void poll();
 
 private:
     bool open_current();
     bool reopen_rotated_original();
-    void read_available();
+    /// Reads and hands over one slice of what is new; true when more is waiting.
+    bool read_available();
 
     boost::asio::io_context& io_;
     std::string path_;
@@ -53,6 +51,7 @@ private:
     bool discarding_ = false;    ///< inside a line too long to keep: skip to its end
     bool running_ = false;
     bool warned_missing_ = false;
+    std::string buf_;  ///< reused: a slice is up to kReadPerPoll bytes
 };
 
 }  // namespace execaudit::recorder

@@ -24,9 +24,18 @@ const ExecRequest* Correlator::request(const std::string& id) const {
     return it == requests_.end() ? nullptr : &it->second.request;
 }
 
-void Correlator::add_session(const SessionFacts& facts, int64_t now_ns) {
+ReportedRequest Correlator::reported(const std::string& request_id) const {
+    auto it = requests_.find(request_id);
+    return it == requests_.end() || !it->second.last ? ReportedRequest{} : *it->second.last;
+}
+
+void Correlator::add_session(const SessionFacts& facts, int64_t now_ns, std::optional<ReportedSession> reported) {
     auto [it, inserted] = sessions_.try_emplace(facts.id);
     it->second.facts = facts;
+    if (reported) {
+        std::sort(reported->candidates.begin(), reported->candidates.end());
+        it->second.last = std::move(reported);
+    }
     GroupKey g = group_of(facts.namespace_name, facts.pod, facts.command, facts.tty);
     if (inserted) session_groups_.emplace(g, facts.id);
     correlate(g, now_ns);
@@ -51,10 +60,11 @@ void Correlator::add_audit_event(const AuditEvent& event, int64_t now_ns) {
     correlate(group_of(t.namespace_name, t.pod, t.command, t.tty), now_ns);
 }
 
-void Correlator::add_request(ExecRequest request, int64_t now_ns) {
+void Correlator::add_request(ExecRequest request, int64_t now_ns, std::optional<ReportedRequest> reported) {
     auto [it, inserted] = requests_.try_emplace(request.id);
     if (!inserted) return;  // a duplicate delivery (webhook retry, log re-read after restart)
     it->second.request = std::move(request);
+    it->second.last = std::move(reported);
     const auto& t = it->second.request.target;
     GroupKey g = group_of(t.namespace_name, t.pod, t.command, t.tty);
     request_groups_.emplace(g, it->first);
@@ -176,20 +186,20 @@ void Correlator::report_session(TrackedSession& s, const std::string& attributio
     std::string request_id = request ? request->id : "";
     std::vector<std::string> candidate_ids;
     for (const auto* c : candidates) candidate_ids.push_back(c->id);
-    if (s.last.attribution == attribution && s.last_request == request_id && s.last_candidates == candidate_ids) return;
-    bool first_report = s.last.attribution.empty();
-    s.last.attribution = attribution;
-    s.last_request = request_id;
-    s.last_candidates = candidate_ids;
+    std::sort(candidate_ids.begin(), candidate_ids.end());
+    ReportedSession now{attribution, request_id, std::move(candidate_ids)};
+    if (s.last && s.last->attribution == now.attribution && s.last->request_id == now.request_id &&
+        s.last->candidates == now.candidates)
+        return;
+    bool first_report = !s.last;
+    s.last = std::move(now);
     if (first_report && attribution == "pending") return;  // sessions start out pending
     on_session_(SessionVerdict{s.facts.id, attribution, request, std::move(candidates)});
 }
 
 void Correlator::report_request(TrackedRequest& r, RequestState state, const std::string& session_id) {
-    if (r.reported && r.last_state == state && r.last_session == session_id) return;
-    r.reported = true;
-    r.last_state = state;
-    r.last_session = session_id;
+    if (r.last && r.last->state == state && r.last->session_id == session_id) return;
+    r.last = ReportedRequest{state, session_id};
     on_request_(RequestVerdict{&r.request, state, session_id});
 }
 
@@ -197,10 +207,10 @@ void Correlator::tick(int64_t now_ns) {
     // Re-evaluate every group with something still waiting, then forget what is old and settled.
     std::set<GroupKey> groups;
     for (const auto& [key, id] : session_groups_)
-        if (auto s = sessions_.find(id); s != sessions_.end() && (s->second.last.attribution.empty() || s->second.last.attribution == "pending"))
+        if (auto s = sessions_.find(id); s != sessions_.end() && (!s->second.last || s->second.last->attribution == "pending"))
             groups.insert(key);
     for (const auto& [key, id] : request_groups_)
-        if (auto r = requests_.find(id); r != requests_.end() && (!r->second.reported || r->second.last_state == RequestState::pending))
+        if (auto r = requests_.find(id); r != requests_.end() && (!r->second.last || r->second.last->state == RequestState::pending))
             groups.insert(key);
     for (const auto& g : groups) correlate(g, now_ns);
 
@@ -208,7 +218,7 @@ void Correlator::tick(int64_t now_ns) {
     for (auto it = session_groups_.begin(); it != session_groups_.end();) {
         auto s = sessions_.find(it->second);
         if (s != sessions_.end() && s->second.facts.start_ns < horizon && s->second.facts.end_ns &&
-            s->second.last.attribution != "pending") {
+            s->second.last && s->second.last->attribution != "pending") {
             sessions_.erase(s);
             it = session_groups_.erase(it);
         } else {
@@ -217,7 +227,8 @@ void Correlator::tick(int64_t now_ns) {
     }
     for (auto it = request_groups_.begin(); it != request_groups_.end();) {
         auto r = requests_.find(it->second);
-        if (r != requests_.end() && r->second.request.received_ns < horizon && r->second.last_state != RequestState::pending) {
+        if (r != requests_.end() && r->second.request.received_ns < horizon && r->second.last &&
+            r->second.last->state != RequestState::pending) {
             requests_.erase(r);
             it = request_groups_.erase(it);
         } else {

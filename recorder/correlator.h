@@ -38,6 +38,19 @@ struct SessionVerdict {
     std::vector<const ExecRequest*> candidates;  ///< ambiguous: every request that fits
 };
 
+/// What was last reported for a session before a restart: reloaded with it, so that only
+/// changes are reported again (no repeated findings, no counters counted twice).
+struct ReportedSession {
+    std::string attribution;
+    std::string request_id;
+    std::vector<std::string> candidates;
+};
+/// What was last reported for a request (state and matched session).
+struct ReportedRequest {
+    RequestState state = RequestState::pending;
+    std::string session_id;
+};
+
 struct RequestVerdict {
     const ExecRequest* request = nullptr;
     RequestState state = RequestState::pending;
@@ -57,31 +70,32 @@ public:
 
     Correlator(Options options, SessionSink on_session, RequestSink on_request);
 
-    void add_session(const SessionFacts& session, int64_t now_ns);
+    /// `reported`: a session reloaded after a restart, with its stored verdict.
+    void add_session(const SessionFacts& session, int64_t now_ns, std::optional<ReportedSession> reported = std::nullopt);
     void end_session(const std::string& session_id, int64_t end_ns, int64_t now_ns);
     /// One audit stage: merged into its request by auditID.
     void add_audit_event(const AuditEvent& event, int64_t now_ns);
-    /// A whole request (admission reviews, or requests reloaded after a restart).
-    void add_request(ExecRequest request, int64_t now_ns);
+    /// A whole request (admission reviews, or requests reloaded after a restart with their
+    /// stored verdict in `reported`).
+    void add_request(ExecRequest request, int64_t now_ns, std::optional<ReportedRequest> reported = std::nullopt);
     /// Applies the grace period and forgets what has settled.
     void tick(int64_t now_ns);
 
     const ExecRequest* request(const std::string& id) const;
-    size_t sessions_tracked() const { return sessions_.size(); }
+    /// What was last reported for a request: pending with no session before its first verdict.
+    ReportedRequest reported(const std::string& request_id) const;
+    bool tracks_session(const std::string& id) const { return sessions_.contains(id); }
     size_t requests_tracked() const { return requests_.size(); }
+    const Options& options() const { return options_; }
 
 private:
     struct TrackedSession {
         SessionFacts facts;
-        SessionVerdict last;  ///< what was last reported (only changes are reported)
-        std::vector<std::string> last_candidates;
-        std::string last_request;
+        std::optional<ReportedSession> last;  ///< what was last reported (only changes are reported)
     };
     struct TrackedRequest {
         ExecRequest request;
-        RequestState last_state = RequestState::pending;
-        std::string last_session;
-        bool reported = false;
+        std::optional<ReportedRequest> last;  ///< what was last reported
     };
     using GroupKey = std::string;
 

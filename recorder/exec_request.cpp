@@ -15,6 +15,13 @@ const char* to_string(RequestState state) {
     return "pending";
 }
 
+std::optional<RequestState> request_state_from(std::string_view name) {
+    for (auto state : {RequestState::pending, RequestState::matched, RequestState::ambiguous, RequestState::unrecorded,
+                       RequestState::denied, RequestState::failed, RequestState::observed})
+        if (name == to_string(state)) return state;
+    return std::nullopt;
+}
+
 ExecRequest ExecRequest::from(const AuditEvent& e) {
     ExecRequest r;
     r.id = e.audit_id;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 namespace execaudit::recorder {
 
@@ -20,6 +21,8 @@ enum class RequestState {
     observed,    ///< attach / ephemeral containers: stored, not matched to exec sessions
 };
 const char* to_string(RequestState state);
+/// The inverse of to_string; nullopt for a name this build does not know.
+std::optional<RequestState> request_state_from(std::string_view name);
 
 struct ExecRequest {
     std::string id;      ///< the auditID, or the admission review's uid

@@ -48,15 +48,14 @@ Exporter::Stats Exporter::stats() const {
     return stats_;
 }
 
-bool Exporter::sleep_for(std::chrono::milliseconds d) {
+void Exporter::sleep_for(std::chrono::milliseconds d) {
     std::unique_lock lock(mutex_);
     if (stopping_) {
         lock.unlock();
         std::this_thread::sleep_for(std::min(d, std::chrono::milliseconds(20)));
-        return false;
+        return;
     }
     wake_.wait_for(lock, d, [&] { return stopping_; });
-    return !stopping_;
 }
 
 void Exporter::save_cursor(bool force) {
@@ -67,8 +66,6 @@ void Exporter::save_cursor(bool force) {
         storage::ExportCursor(db_, name_).save(confirmed, wall_clock_ns());
         saved_ = confirmed;
         last_save_ = now;
-        std::lock_guard lock(mutex_);
-        stats_.confirmed = confirmed;
     } catch (const std::exception& e) {
         log::warn("export to {}: cannot save the cursor ({}); will retry", name_, e.what());
     }
@@ -82,7 +79,6 @@ void Exporter::run() {
     int64_t sent_upto = saved_;
     {
         std::lock_guard lock(mutex_);
-        stats_.confirmed = saved_;
         stats_.backlog = outbox.count_after(saved_);
     }
     log::info("export to {}: starting after record {} ({} records waiting)", name_, saved_, stats_.backlog);

@@ -31,8 +31,7 @@ public:
         std::chrono::milliseconds backlog_log_every{30'000};
     };
     struct Stats {
-        int64_t confirmed = 0;  ///< persisted cursor position
-        int64_t backlog = 0;    ///< records after it
+        int64_t backlog = 0;    ///< records after the confirmed position
         uint64_t sent = 0;      ///< records handed to the destination (resends included)
         uint64_t failures = 0;
         bool connected = false;
@@ -53,7 +52,8 @@ public:
 
 private:
     void run();
-    bool sleep_for(std::chrono::milliseconds d);  ///< false when stopping
+    /// Waits `d`, cut short by stop() (while draining at stop, a short pause only).
+    void sleep_for(std::chrono::milliseconds d);
     void save_cursor(bool force);
 
     Options options_;

@@ -4,6 +4,7 @@
 #include "common/log.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
@@ -138,8 +139,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
     tcp::acceptor acceptor;
     std::optional<asio::ssl::context> tls;
 
+    asio::steady_timer retry;  ///< after a failed accept (out of file descriptors, ...)
+    bool accept_failing = false;
+
     Impl(asio::io_context& io_, HttpServerOptions opts, HttpHandler h)
-        : io(io_), options(std::move(opts)), handler(std::move(h)), acceptor(io_) {}
+        : io(io_), options(std::move(opts)), handler(std::move(h)), acceptor(io_), retry(io_) {}
 
     void accept() {
         acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
@@ -156,7 +160,21 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
                         ->start();
                 }
             }
-            if (self->acceptor.is_open()) self->accept();
+            if (!self->acceptor.is_open()) return;
+            if (ec) {
+                // The connection still waits in the backlog, so accepting again at once would spin
+                // on the loop that also drains the kernel's ring buffer: log once, retry shortly.
+                if (!self->accept_failing) log::error("{}: cannot accept a connection: {}", self->options.name, ec.message());
+                self->accept_failing = true;
+                self->retry.expires_after(std::chrono::milliseconds(100));
+                self->retry.async_wait([self](beast::error_code wait_ec) {
+                    if (!wait_ec && self->acceptor.is_open()) self->accept();
+                });
+                return;
+            }
+            if (self->accept_failing) log::info("{}: accepting connections again", self->options.name);
+            self->accept_failing = false;
+            self->accept();
         });
     }
 };
@@ -215,6 +233,7 @@ uint16_t HttpServer::port() const {
 void HttpServer::stop() {
     beast::error_code ec;
     if (impl_->acceptor.is_open()) impl_->acceptor.close(ec);
+    impl_->retry.cancel();
 }
 
 }  // namespace execaudit::recorder

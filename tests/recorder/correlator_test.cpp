@@ -188,3 +188,27 @@ TEST_F(CorrelatorTest, AttachIsObservedNotMatched) {
 }
 
 }  // namespace
+
+// After a restart, sessions and requests come back with their stored verdicts: a finding that
+// was already logged and counted is not reported again, but a change still is.
+TEST_F(CorrelatorTest, ReloadedVerdictsAreReportedOnlyWhenTheyChange) {
+    int64_t now = kT0 + 600 * kS;
+    auto ended = [](SessionFacts s, int64_t end) {
+        s.end_ns = end;
+        return s;
+    };
+    c_.add_session(ended(session("s1", kT0), kT0 + 5 * kS), now, ReportedSession{"unattributed", "", {}});
+    c_.add_session(ended(session("s2", kT0, {"/bin/bash"}), kT0 + 5 * kS), now);  // the same, never reported
+    c_.add_request(ExecRequest::from(stage("a1", "ResponseComplete", kT0 + 300 * kS, kT0 + 300 * kS, "bob", {"/bin/ls"})),
+                   now, ReportedRequest{RequestState::unrecorded, ""});
+    c_.tick(now);
+    EXPECT_EQ(verdicts_.count("s1"), 0u);
+    EXPECT_EQ(verdicts_["s2"], "unattributed");
+    EXPECT_EQ(states_.count("a1"), 0u);
+    EXPECT_EQ(c_.reported("a1").state, RequestState::unrecorded);
+
+    c_.add_audit_event(stage("a2", "RequestReceived", kT0, kT0, "alice"), now);  // late, and it fits s1
+    EXPECT_EQ(verdicts_["s1"], "audit");
+    EXPECT_EQ(users_["s1"], "alice");
+    EXPECT_EQ(states_["a2"], RequestState::matched);
+}
