@@ -1,6 +1,7 @@
 // `execaudit audit-events`: the API's side of the story: exec requests with no session on this
 // node (unrecorded), attempts that were denied, and every request with its correlation state.
 #include "cli/command.h"
+#include "cli/session_filter_options.h"
 #include "cli/session_output.h"
 #include "common/errors.h"
 #include "common/time_format.h"
@@ -24,13 +25,9 @@ struct AuditEventsArgs {
 int run_audit_events(const AuditEventsArgs& a) {
     storage::RequestFilter f;
     f.states = a.states;
-    int64_t now = wall_clock_ns();
-    for (auto [flag, value, target] : {std::tuple{"--since", &a.since, &f.since_ns}, std::tuple{"--until", &a.until, &f.until_ns}}) {
-        if (value->empty()) continue;
-        auto t = parse_time_filter(*value, now);
-        if (!t) throw UsageError(fmt::format("{}: {}", flag, t.error()));
-        *target = *t;
-    }
+    auto range = to_time_range(a.since, a.until);
+    f.since_ns = range.since_ns;
+    f.until_ns = range.until_ns;
     auto opt = [](const std::string& v) { return v.empty() ? std::nullopt : std::optional<std::string>(v); };
     f.namespace_name = opt(a.namespace_name);
     f.pod = opt(a.pod);

@@ -42,15 +42,8 @@ public:
     RecordSink(const ExportArgs& a, std::ostream& out) : args_(a), out_(out) {
         style_ = a.ecs ? exporting::JsonStyle::ecs : exporting::JsonStyle::proto;
         if (a.syslog.empty()) return;
-        auto url = exporting::parse_syslog_url(a.syslog);
-        if (!url) throw UsageError("--syslog: " + url.error());
-        if (!url->tls && (!a.syslog_ca.empty() || !a.syslog_cert.empty() || !a.syslog_key.empty()))
-            throw UsageError("--syslog-ca/--syslog-cert/--syslog-key need a tls:// destination");
-        exporting::SyslogDestination::Options o;
-        o.url = *url;
-        o.tls = {.ca_file = a.syslog_ca, .cert_file = a.syslog_cert, .key_file = a.syslog_key};
-        o.format.style = style_;
-        syslog_ = std::make_unique<exporting::SyslogDestination>(std::move(o));
+        syslog_ = std::make_unique<exporting::SyslogDestination>(exporting::syslog_options(
+            "--syslog", a.syslog, {.ca_file = a.syslog_ca, .cert_file = a.syslog_cert, .key_file = a.syslog_key}, style_));
     }
 
     void open() {

@@ -20,18 +20,24 @@ void add_session_filter_options(CLI::App* app, SessionFilterArgs& a) {
     app->add_flag("--unattributed", a.unattributed, "Only sessions no API request accounts for");
 }
 
-storage::SessionFilter to_session_filter(const SessionFilterArgs& a) {
-    storage::SessionFilter f;
+TimeRange to_time_range(const std::string& since, const std::string& until) {
     int64_t now = wall_clock_ns();
-    auto time_arg = [&](const std::string& flag, const std::string& v) -> std::optional<int64_t> {
+    auto time_arg = [&](const char* flag, const std::string& v) -> std::optional<int64_t> {
         if (v.empty()) return std::nullopt;
         auto t = parse_time_filter(v, now);
         if (!t) throw UsageError(fmt::format("{}: {}", flag, t.error()));
         return *t;
     };
-    f.since_ns = time_arg("--since", a.since);
-    f.until_ns = time_arg("--until", a.until);
-    if (f.since_ns && f.until_ns && *f.since_ns > *f.until_ns) throw UsageError("--since is after --until");
+    TimeRange r{time_arg("--since", since), time_arg("--until", until)};
+    if (r.since_ns && r.until_ns && *r.since_ns > *r.until_ns) throw UsageError("--since is after --until");
+    return r;
+}
+
+storage::SessionFilter to_session_filter(const SessionFilterArgs& a) {
+    storage::SessionFilter f;
+    auto range = to_time_range(a.since, a.until);
+    f.since_ns = range.since_ns;
+    f.until_ns = range.until_ns;
     auto opt = [](const std::string& v) { return v.empty() ? std::nullopt : std::optional<std::string>(v); };
     f.user = opt(a.user);
     f.namespace_name = opt(a.namespace_name);

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <optional>
 #include <string>
 
 namespace execaudit::cli {
@@ -20,5 +21,12 @@ void add_session_filter_options(CLI::App* app, SessionFilterArgs& args);
 
 /// Throws UsageError for a bad time ("--since: ...") or --since after --until.
 storage::SessionFilter to_session_filter(const SessionFilterArgs& args);
+
+struct TimeRange {
+    std::optional<int64_t> since_ns, until_ns;
+};
+/// --since and --until (empty: not given) as `sessions` reads them; throws UsageError like
+/// to_session_filter. `audit-events` uses it too.
+TimeRange to_time_range(const std::string& since, const std::string& until);
 
 }  // namespace execaudit::cli

@@ -19,25 +19,9 @@ std::string human_bytes(uint64_t n) {
     return fmt::format("{:.1f}G", n / (1024.0 * 1024 * 1024));
 }
 
-std::string short_time(int64_t ns) {
-    std::string t = format_rfc3339_us(ns);  // 2024-10-29T12:21:44.189258Z
-    return t.substr(0, 10) + " " + t.substr(11, 8);
-}
-
 std::string duration_of(const storage::SessionRecord& s) {
     int64_t end = s.end_ns ? *s.end_ns : wall_clock_ns();
     return format_duration(end - s.start_ns) + (s.end_ns ? "" : "+");
-}
-
-std::string user_of(const storage::SessionRecord& s) {
-    if (s.user) return terminal_safe(*s.user);
-    if (s.attribution == "unattributed" || s.attribution == "ambiguous") return "(" + s.attribution + ")";
-    return "-";  // pending
-}
-
-std::string pod_of(const storage::SessionRecord& s) {
-    if (s.pod.empty()) return s.pod_uid.empty() ? "?" : "pod " + s.pod_uid;
-    return terminal_safe(s.namespace_name) + "/" + terminal_safe(s.pod);
 }
 
 std::string csv_field(const std::string& v) {
@@ -50,10 +34,14 @@ std::string csv_field(const std::string& v) {
     return out + "\"";
 }
 
-std::vector<std::string> lossy(const std::vector<std::string>& argv) {
-    std::vector<std::string> out;
-    for (const auto& a : argv) out.push_back(utf8_lossy(a));
-    return out;
+// One CSV record, '\n'-terminated.
+std::string csv_line(const std::vector<std::string>& fields) {
+    std::string line;
+    for (size_t i = 0; i < fields.size(); ++i) {
+        if (i) line += ',';
+        line += csv_field(fields[i]);
+    }
+    return line + '\n';
 }
 
 void print_table(std::ostream& out, const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
@@ -79,14 +67,11 @@ void print_table(std::ostream& out, const std::vector<std::string>& header, cons
 }
 
 std::string list_of(const std::string& json_array) {
-    auto parsed = nlohmann::json::parse(json_array, nullptr, false);
     std::string out;
-    if (parsed.is_array())
-        for (const auto& v : parsed)
-            if (v.is_string()) {
-                if (!out.empty()) out += ", ";
-                out += terminal_safe(v.get<std::string>());
-            }
+    for (const auto& v : storage::json_string_array(json_array)) {
+        if (!out.empty()) out += ", ";
+        out += terminal_safe(v);
+    }
     return out.empty() ? "-" : out;
 }
 
@@ -149,10 +134,11 @@ void print_sessions_table(std::ostream& out, const std::vector<storage::SessionR
                 rows);
 }
 
-void print_sessions_json(std::ostream& out, const std::vector<storage::SessionRecord>& sessions) {
+void print_sessions_json(std::ostream& out, const std::vector<storage::SessionRecord>& sessions,
+                         storage::RequestStore& requests) {
     auto arr = nlohmann::json::array();
     for (const auto& s : sessions) {
-        auto j = proto::to_json(storage::to_proto(s));
+        auto j = proto::to_json(storage::to_proto(s, {}, requests.requests_of_session(s)));
         j.erase("timeline");  // `show` has it
         arr.push_back(std::move(j));
     }
@@ -170,12 +156,7 @@ void print_sessions_csv(std::ostream& out, const std::vector<storage::SessionRec
             s.status, s.exit_code ? std::to_string(*s.exit_code) : "", s.attribution, s.user ? utf8_lossy(*s.user) : "",
             std::to_string(s.commands), std::to_string(s.output_bytes), std::to_string(s.input_bytes),
             std::to_string(s.lost_bytes), std::to_string(s.lost_events)};
-        std::string line;
-        for (size_t i = 0; i < f.size(); ++i) {
-            if (i) line += ',';
-            line += csv_field(f[i]);
-        }
-        out << line << '\n';
+        out << csv_line(f);
     }
 }
 
@@ -222,10 +203,6 @@ void print_session_json(std::ostream& out, const storage::SessionRecord& s,
     out << proto::to_json(storage::to_proto(s, timeline, requests)).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
-}  // namespace execaudit::cli
-
-namespace execaudit::cli {
-
 void print_requests_table(std::ostream& out, const std::vector<storage::ExecRequestRecord>& requests) {
     if (requests.empty()) {
         out << "no API requests match\n";
@@ -254,13 +231,30 @@ void print_requests_csv(std::ostream& out, const std::vector<storage::ExecReques
                                       utf8_lossy(r.namespace_name), utf8_lossy(r.pod), utf8_lossy(r.container),
                                       join_argv(lossy(r.command)), r.tty ? "true" : "false", std::to_string(r.response_code),
                                       r.session_id.value_or("")};
-        std::string line;
-        for (size_t i = 0; i < f.size(); ++i) {
-            if (i) line += ',';
-            line += csv_field(f[i]);
-        }
-        out << line << '\n';
+        out << csv_line(f);
     }
+}
+
+std::string short_time(int64_t ns) {
+    std::string t = format_rfc3339_us(ns);  // 2024-10-29T12:21:44.189258Z
+    return t.substr(0, 10) + " " + t.substr(11, 8);
+}
+
+std::string user_of(const storage::SessionRecord& s) {
+    if (s.user) return terminal_safe(*s.user);
+    if (s.attribution == "unattributed" || s.attribution == "ambiguous") return "(" + s.attribution + ")";
+    return "-";  // pending
+}
+
+std::string pod_of(const storage::SessionRecord& s) {
+    if (s.pod.empty()) return s.pod_uid.empty() ? "?" : "pod " + s.pod_uid;
+    return terminal_safe(s.namespace_name) + "/" + terminal_safe(s.pod);
+}
+
+std::vector<std::string> lossy(const std::vector<std::string>& argv) {
+    std::vector<std::string> out;
+    for (const auto& a : argv) out.push_back(utf8_lossy(a));
+    return out;
 }
 
 }  // namespace execaudit::cli

@@ -1,6 +1,7 @@
 #include "cli/session_picker.h"
 
 #include "cli/play_session.h"
+#include "cli/session_output.h"
 #include "common/text.h"
 #include "common/time_format.h"
 #include "replay/output_search.h"
@@ -101,13 +102,9 @@ std::optional<size_t> pick(const std::vector<storage::SessionRecord>& sessions, 
 }  // namespace
 
 std::string picker_line(const storage::SessionRecord& s) {
-    std::string start = format_rfc3339_us(s.start_ns);
-    std::string user = s.user ? terminal_safe(*s.user) : "(" + s.attribution + ")";
-    std::string pod = s.pod.empty() ? "?" : terminal_safe(s.namespace_name) + "/" + terminal_safe(s.pod);
-    std::vector<std::string> argv;
-    for (const auto& a : s.command) argv.push_back(utf8_lossy(a));
-    return " " + fit(s.id.substr(0, 16), 17) + fit(start.substr(0, 10) + " " + start.substr(11, 8), 20) + fit(user, 18) + fit(pod, 28) +
-           fit(terminal_safe(s.container), 14) + fit(std::to_string(s.commands), 6) + terminal_safe(join_argv(argv));
+    return " " + fit(s.id.substr(0, 16), 17) + fit(short_time(s.start_ns), 20) + fit(user_of(s), 18) + fit(pod_of(s), 28) +
+           fit(terminal_safe(s.container), 14) + fit(std::to_string(s.commands), 6) +
+           terminal_safe(join_argv(lossy(s.command)));
 }
 
 std::vector<size_t> filter_sessions(const std::vector<std::string>& lines, const std::string& filter) {

@@ -40,7 +40,8 @@ int run_sessions(const ListArgs& a) {
         }
         return pick_and_play(store, sessions, {});
     }
-    if (a.format == "json") print_sessions_json(std::cout, sessions);
+    storage::RequestStore requests(db);
+    if (a.format == "json") print_sessions_json(std::cout, sessions, requests);
     else if (a.format == "csv") print_sessions_csv(std::cout, sessions);
     else print_sessions_table(std::cout, sessions);
     return 0;

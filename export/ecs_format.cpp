@@ -6,14 +6,10 @@
 namespace execaudit::exporting {
 namespace {
 
-const char* kind_name(v1::RecordKind kind) {
-    switch (kind) {
-        case v1::session_start: return "session_start";
-        case v1::command: return "command";
-        case v1::session_end: return "session_end";
-        case v1::session_attributed: return "session_attributed";
-        default: return "unknown";
-    }
+// The proto's own name for the kind, as in the JSON records.
+std::string kind_name(v1::RecordKind kind) {
+    const std::string& name = v1::RecordKind_Name(kind);
+    return kind == v1::record_kind_unknown || name.empty() ? "unknown" : name;
 }
 
 nlohmann::json strings(const google::protobuf::RepeatedPtrField<std::string>& values) {
@@ -31,7 +27,7 @@ nlohmann::json to_ecs(const v1::ExportRecord& r) {
     j["ecs"] = {{"version", kEcsVersion}};
     j["message"] = r.kind() == v1::command
                        ? "command: " + join_argv({r.command().argv().begin(), r.command().argv().end()})
-                       : std::string(kind_name(r.kind()));
+                       : kind_name(r.kind());
 
     nlohmann::json event = {{"id", r.record_id()},
                             {"kind", "event"},

@@ -6,7 +6,8 @@
 namespace execaudit::exporting {
 
 std::optional<v1::ExportRecord> RecordReader::read(const storage::OutboxEntry& e) {
-    if (!cached_ || cached_->id != e.session_id || e.kind != storage::OutboxKind::command) {
+    // One read per session and batch: every record of it in the batch shows the same state.
+    if (!cached_ || cached_->record.id != e.session_id) {
         storage::SessionFilter only;
         only.session_id = e.session_id;
         auto found = store_.list(only);
@@ -14,16 +15,18 @@ std::optional<v1::ExportRecord> RecordReader::read(const storage::OutboxEntry& e
             cached_.reset();
             return std::nullopt;
         }
-        cached_ = std::move(found.front());
+        auto requests = requests_.requests_of_session(found.front());
+        auto proto = storage::to_proto(found.front(), {}, requests);
+        cached_ = CachedSession{std::move(found.front()), std::move(proto)};
     }
-    const storage::SessionRecord& s = *cached_;
+    const storage::SessionRecord& s = cached_->record;
 
     v1::ExportRecord r;
     r.set_record_id(storage::record_id(e));
     r.set_session_id(s.id);
     r.set_node(s.node);
     r.set_position(static_cast<uint64_t>(e.position));
-    *r.mutable_session() = storage::to_proto(s);
+    *r.mutable_session() = cached_->proto;
     switch (e.kind) {
         case storage::OutboxKind::session_start:
             r.set_kind(v1::session_start);

@@ -4,6 +4,7 @@
 
 #include "execaudit.pb.h"
 #include "storage/export_outbox.h"
+#include "storage/request_store.h"
 #include "storage/session_store.h"
 
 #include <optional>
@@ -12,7 +13,7 @@ namespace execaudit::exporting {
 
 class RecordReader {
 public:
-    explicit RecordReader(storage::Database& db) : store_(db) {}
+    explicit RecordReader(storage::Database& db) : store_(db), requests_(db) {}
 
     /// The record an entry stands for, or nullopt when its session or command is gone (deleted
     /// by retention): nothing is left to send.
@@ -21,8 +22,13 @@ public:
     void new_batch() { cached_.reset(); }
 
 private:
+    struct CachedSession {
+        storage::SessionRecord record;
+        v1::Session proto;  ///< with the whole identity of who asked, as `show` has it
+    };
     storage::SessionStore store_;
-    std::optional<storage::SessionRecord> cached_;  ///< consecutive entries are often one session's
+    storage::RequestStore requests_;
+    std::optional<CachedSession> cached_;  ///< consecutive entries are often one session's
 };
 
 }  // namespace execaudit::exporting

@@ -16,9 +16,6 @@ enum class JsonStyle {
     ecs,    ///< Elastic Common Schema fields (process.args, user.name, orchestrator.namespace, ...)
 };
 
-/// The record as a JSON object in the given style.
-nlohmann::json record_json(const v1::ExportRecord& record, JsonStyle style);
-
 /// One line, '\n'-terminated. `ascii_only`: non-ASCII characters as \uXXXX escapes (for syslog).
 std::string jsonl_line(const v1::ExportRecord& record, JsonStyle style, bool ascii_only = false);
 

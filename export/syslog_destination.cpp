@@ -1,6 +1,22 @@
 #include "export/syslog_destination.h"
 
+#include "common/errors.h"
+#include "export/syslog_url.h"
+
 namespace execaudit::exporting {
+
+SyslogDestination::Options syslog_options(const std::string& flag, const std::string& url_text, TlsOptions tls,
+                                          JsonStyle style) {
+    auto url = parse_syslog_url(url_text);
+    if (!url) throw UsageError(flag + ": " + url.error());
+    if (!url->tls && (!tls.ca_file.empty() || !tls.cert_file.empty() || !tls.key_file.empty()))
+        throw UsageError(flag + "-ca/-cert/-key need a tls:// destination");
+    SyslogDestination::Options o;
+    o.url = *url;
+    o.tls = std::move(tls);
+    o.format.style = style;
+    return o;
+}
 
 SyslogDestination::SyslogDestination(Options options)
     : options_(std::move(options)), name_("syslog " + options_.url.text()) {

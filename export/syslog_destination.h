@@ -59,4 +59,8 @@ private:
     int64_t confirmed_ = 0;
 };
 
+/// The options for a destination given on the command line (`record --export-syslog`, `export
+/// --syslog`): the URL parsed, and TLS files only with tls://. Throws UsageError naming `flag`.
+SyslogDestination::Options syslog_options(const std::string& flag, const std::string& url, TlsOptions tls, JsonStyle style);
+
 }  // namespace execaudit::exporting

@@ -14,14 +14,10 @@ std::string header_field(std::string_view text, size_t max) {
     return out.empty() ? "-" : out;
 }
 
-const char* msgid_of(v1::RecordKind kind) {
-    switch (kind) {
-        case v1::session_start: return "session_start";
-        case v1::command: return "command";
-        case v1::session_end: return "session_end";
-        case v1::session_attributed: return "session_attributed";
-        default: return "-";
-    }
+// The proto's own name for the kind, as in the JSON records; NILVALUE when it has none.
+std::string msgid_of(v1::RecordKind kind) {
+    const std::string& name = v1::RecordKind_Name(kind);
+    return kind == v1::record_kind_unknown || name.empty() ? "-" : name;
 }
 
 int severity_of(v1::RecordKind kind) { return kind == v1::command ? 6 /* info */ : 5 /* notice */; }

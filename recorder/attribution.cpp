@@ -4,6 +4,7 @@
 #include "common/text.h"
 #include "common/time_format.h"
 #include "storage/request_store.h"
+#include "storage/session_proto.h"
 
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
@@ -15,15 +16,6 @@ std::string json_array(const std::vector<std::string>& values) {
     auto arr = nlohmann::json::array();
     for (const auto& v : values) arr.push_back(utf8_lossy(v));
     return arr.dump();
-}
-
-std::vector<std::string> from_json_array(const std::string& text) {
-    std::vector<std::string> out;
-    auto parsed = nlohmann::json::parse(text, nullptr, false);
-    if (parsed.is_array())
-        for (const auto& v : parsed)
-            if (v.is_string()) out.push_back(v.get<std::string>());
-    return out;
 }
 
 SessionFacts facts_of(const storage::SessionRecord& s) {
@@ -80,11 +72,11 @@ ExecRequest from_record(const storage::ExecRequestRecord& r) {
     auto& id = q.identity;
     id.user = r.requester.user;
     id.uid = r.requester.user_uid;
-    id.groups = from_json_array(r.requester.groups_json);
+    id.groups = storage::json_string_array(r.requester.groups_json);
     id.extra_json = r.requester.user_extra_json;
     id.impersonated_user = r.requester.impersonated_user;
-    id.impersonated_groups = from_json_array(r.requester.impersonated_groups_json);
-    id.source_ips = from_json_array(r.requester.source_ips_json);
+    id.impersonated_groups = storage::json_string_array(r.requester.impersonated_groups_json);
+    id.source_ips = storage::json_string_array(r.requester.source_ips_json);
     id.user_agent = r.requester.user_agent;
     id.decision = r.requester.authz_decision;
     id.reason = r.requester.authz_reason;

@@ -18,14 +18,8 @@ std::vector<std::unique_ptr<Exporter>> make_exporters(const ExportSettings& s, c
         out.push_back(std::make_unique<Exporter>(Exporter::Options{.db_path = db_path}, std::move(file)));
     }
     if (!s.syslog_url.empty()) {
-        auto url = exporting::parse_syslog_url(s.syslog_url);
-        if (!url) throw UsageError("--export-syslog: " + url.error());
-        if (!url->tls && (!s.syslog_ca.empty() || !s.syslog_cert.empty() || !s.syslog_key.empty()))
-            throw UsageError("--export-syslog-ca/-cert/-key need a tls:// destination");
-        exporting::SyslogDestination::Options o;
-        o.url = *url;
-        o.tls = {.ca_file = s.syslog_ca, .cert_file = s.syslog_cert, .key_file = s.syslog_key};
-        o.format.style = style;
+        auto o = exporting::syslog_options("--export-syslog", s.syslog_url,
+                                           {.ca_file = s.syslog_ca, .cert_file = s.syslog_cert, .key_file = s.syslog_key}, style);
         o.settle = std::chrono::milliseconds(s.syslog_settle_ms);
         out.push_back(std::make_unique<Exporter>(Exporter::Options{.db_path = db_path},
                                                  std::make_unique<exporting::SyslogDestination>(std::move(o))));

@@ -20,14 +20,6 @@ std::optional<std::string_view> ZstdCompressor::compress(std::string_view raw, i
     return std::string_view(buffer_.get(), n);
 }
 
-std::string zstd_compress(std::string_view raw, int level) {
-    std::string out(ZSTD_compressBound(raw.size()), '\0');
-    size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), level);
-    if (ZSTD_isError(n)) return std::string(raw);  // cannot happen with a bound-sized buffer
-    out.resize(n);
-    return out;
-}
-
 std::expected<std::string, std::string> zstd_decompress(std::string_view compressed, size_t raw_size, size_t limit) {
     if (raw_size > limit) return std::unexpected(fmt::format("chunk claims {} bytes, over the {} limit", raw_size, limit));
     std::string out(raw_size, '\0');

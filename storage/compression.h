@@ -31,8 +31,6 @@ private:
     std::unique_ptr<ZSTD_CCtx_s, FreeContext> ctx_;
 };
 
-std::string zstd_compress(std::string_view raw, int level);
-
 /// Decompresses into exactly `raw_size` bytes (at most `limit`): a damaged or hostile blob
 /// gives an error, never an unbounded allocation.
 std::expected<std::string, std::string> zstd_decompress(std::string_view compressed, size_t raw_size,

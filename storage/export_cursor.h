@@ -16,7 +16,6 @@ public:
     /// `name` identifies the destination ("syslog tls://siem:6514"); a new name starts at 0.
     ExportCursor(Database& db, std::string name);
 
-    const std::string& name() const { return name_; }
     /// The persisted position (0 when this destination never exported).
     int64_t load();
     /// Persists `position` (never moves backwards).

@@ -34,8 +34,7 @@ std::string record_id(const OutboxEntry& e) {
 }
 
 ExportOutbox::ExportOutbox(Database& db)
-    : db_(db),
-      after_(db.prepare(fmt::format("SELECT {} FROM export_outbox WHERE position > ?1 ORDER BY position LIMIT ?2",
+    : after_(db.prepare(fmt::format("SELECT {} FROM export_outbox WHERE position > ?1 ORDER BY position LIMIT ?2",
                                     kColumns))),
       after_session_(db.prepare(fmt::format(
           "SELECT {} FROM export_outbox WHERE session_id = ?3 AND position > ?1 ORDER BY position LIMIT ?2", kColumns))),

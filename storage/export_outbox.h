@@ -40,7 +40,6 @@ public:
     int64_t last_position();
 
 private:
-    Database& db_;
     Statement after_;
     Statement after_session_;
     Statement count_after_;

@@ -70,13 +70,6 @@ std::vector<ExecRequestRecord> RequestStore::list(const RequestFilter& f) {
     return out;
 }
 
-std::optional<ExecRequestRecord> RequestStore::get(const std::string& id) {
-    auto st = db_.prepare(fmt::format("SELECT {} FROM exec_requests WHERE id = ?1", kColumns));
-    st.bind(1, id);
-    if (!st.step()) return std::nullopt;
-    return read_request(st);
-}
-
 std::vector<ExecRequestRecord> RequestStore::requests_of_session(const std::string& session_id) {
     auto st = db_.prepare(fmt::format(
         "SELECT {} FROM exec_requests WHERE session_id = ?1 OR id IN "
@@ -86,6 +79,11 @@ std::vector<ExecRequestRecord> RequestStore::requests_of_session(const std::stri
     std::vector<ExecRequestRecord> out;
     while (st.step()) out.push_back(read_request(st));
     return out;
+}
+
+std::vector<ExecRequestRecord> RequestStore::requests_of_session(const SessionRecord& session) {
+    if (session.audit_id.empty() && session.attribution != "ambiguous") return {};
+    return requests_of_session(session.id);
 }
 
 std::optional<LogCursorRecord> RequestStore::log_cursor(const std::string& path) {

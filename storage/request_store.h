@@ -24,9 +24,10 @@ public:
 
     /// Newest first.
     std::vector<ExecRequestRecord> list(const RequestFilter& filter);
-    std::optional<ExecRequestRecord> get(const std::string& id);
     /// The request a session was matched to, or every candidate of an ambiguous one.
     std::vector<ExecRequestRecord> requests_of_session(const std::string& session_id);
+    /// The same for a session read already, without a query when it has neither.
+    std::vector<ExecRequestRecord> requests_of_session(const SessionRecord& session);
     std::optional<LogCursorRecord> log_cursor(const std::string& path);
     /// Sessions whose attribution may still change (pending, unattributed, ambiguous) that
     /// started after `since_ns`: the correlator reloads them after a restart.

@@ -6,13 +6,19 @@
 #include <nlohmann/json.hpp>
 
 namespace execaudit::storage {
+std::vector<std::string> json_string_array(const std::string& json_text) {
+    std::vector<std::string> out;
+    auto parsed = nlohmann::json::parse(json_text, nullptr, false);
+    if (parsed.is_array())
+        for (const auto& v : parsed)
+            if (v.is_string()) out.push_back(v.get<std::string>());
+    return out;
+}
+
 namespace {
 
 void add_json_strings(const std::string& json_text, google::protobuf::RepeatedPtrField<std::string>* out) {
-    auto parsed = nlohmann::json::parse(json_text, nullptr, false);
-    if (!parsed.is_array()) return;
-    for (const auto& v : parsed)
-        if (v.is_string()) out->Add(utf8_lossy(v.get<std::string>()));
+    for (const auto& v : json_string_array(json_text)) out->Add(utf8_lossy(v));
 }
 
 execaudit::v1::Session::Status status_of(const std::string& s) {

@@ -9,6 +9,10 @@
 
 namespace execaudit::storage {
 
+/// A stored JSON array of strings (groups_json, source_ips_json, ...): its strings, raw; nothing
+/// for text that is not such an array.
+std::vector<std::string> json_string_array(const std::string& json_text);
+
 execaudit::v1::Session to_proto(const SessionRecord& session);
 execaudit::v1::Command to_proto(const CommandRecord& command);
 execaudit::v1::Request to_proto(const ExecRequestRecord& request);

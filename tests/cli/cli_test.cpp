@@ -81,6 +81,9 @@ TEST_F(CliTest, BadInputIsOneLineAndExitTwo) {
         {"play", "0123", "--db", db_, "--cat", "--start", "1h"},     // past the end
         {"play", "0123", "--db", db_},                               // no terminal here
         {"sessions", "--db", db_, "--pick"},                         // no terminal here
+        {"sessions", "--db", db_, "--since", "1h", "--until", "2h"},  // an empty range is a mistake
+        {"audit-events", "--db", db_, "--since", "1h", "--until", "2h"},
+        {"audit-events", "--db", db_, "--until", "yesterday-ish"},
         {"help", "nope"},
         {},
     };

@@ -26,6 +26,27 @@ using execaudit::v1::ExportRecord;
 
 namespace {
 
+// The API request the session was matched to: alice, acting as bob.
+storage::ExecRequestRecord matched_request(const std::string& id, const std::string& session_id) {
+    storage::ExecRequestRecord r;
+    r.id = id;
+    r.source = "audit";
+    r.kind = "exec";
+    r.verb = "create";
+    r.namespace_name = "shop";
+    r.pod = "web";
+    r.command = {"/bin/bash", "-l"};
+    r.requester.user = "alice@example.com";
+    r.requester.impersonated_user = "bob";
+    r.requester.impersonated_groups_json = R"(["ops"])";
+    r.requester.authz_decision = "allow";
+    r.requester.authz_reason = "RBAC: allowed by ClusterRoleBinding \"ops\"";
+    r.received_ns = kT0Ns;
+    r.state = "matched";
+    r.session_id = session_id;
+    return r;
+}
+
 class Formats : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -42,7 +63,8 @@ protected:
                    // hostile: a newline, quotes, a bracket, a backslash, invalid UTF-8, non-ASCII
                    storage::WriteCommand{sample_command(
                        s, 1, {"sh", "-c", "echo \"a]b\\c\"\nrm -rf /tmp/x", std::string("\xff\xfe", 2), "caf\xc3\xa9"})},
-                   storage::WriteCommand{sample_command(s, 2, {"/tmp/noexec.sh"}, -13)}, storage::WriteSession{ended}});
+                   storage::WriteCommand{sample_command(s, 2, {"/tmp/noexec.sh"}, -13)}, storage::WriteSession{ended},
+                   storage::WriteExecRequest{matched_request("a-1", s.id)}});
         auto db = storage::Database::open(db_path_, storage::Database::Mode::read_write);
         db.exec("UPDATE sessions SET attribution = 'audit', user = 'alice@example.com', groups_json = '[\"system:masters\"]', "
                 "source_ips_json = '[\"10.0.0.7\"]', user_agent = 'kubectl/v1.30', audit_id = 'a-1' "
@@ -85,6 +107,13 @@ TEST_F(Formats, RecordsCarryTheSessionAsItIsNow) {
     EXPECT_EQ(end.session().output_bytes(), 1234u);
     EXPECT_EQ(end.session().status(), v1::Session::ended);
     EXPECT_EQ(record("abcd000000000001:attributed:0").kind(), v1::session_attributed);
+    for (const auto& r : records_) {  // every record says who asked, whole, as `show` does
+        EXPECT_EQ(r.session().impersonated_user(), "bob") << r.record_id();
+        ASSERT_EQ(r.session().impersonated_groups_size(), 1) << r.record_id();
+        EXPECT_EQ(r.session().impersonated_groups(0), "ops");
+        EXPECT_EQ(r.session().authz_decision(), "allow");
+        EXPECT_EQ(r.session().request_verb(), "create");
+    }
     for (size_t i = 1; i < records_.size(); ++i) EXPECT_GT(records_[i].position(), records_[i - 1].position());
 }
 
