@@ -4,6 +4,7 @@
 #include "replay/clock_text.h"
 #include "replay/player_keys.h"
 #include "replay/player_view.h"
+#include "replay/terminal_screen.h"
 
 #include <curses.h>
 #include <fmt/format.h>
@@ -40,19 +41,6 @@ private:
 constexpr uint64_t kSmallStep = 5'000'000;
 constexpr uint64_t kBigStep = 60'000'000;
 constexpr auto kMessageFor = std::chrono::seconds(3);
-
-void append_utf8(std::string& out, wchar_t wc) {
-    auto cp = static_cast<uint32_t>(wc);
-    if (cp < 0x20 || cp == 0x7F || cp > 0x10FFFF) return;
-    if (cp < 0x80) out += static_cast<char>(cp);
-    else if (cp < 0x800) out += static_cast<char>(0xC0 | (cp >> 6)), out += static_cast<char>(0x80 | (cp & 0x3F));
-    else if (cp < 0x10000)
-        out += static_cast<char>(0xE0 | (cp >> 12)), out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F)),
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-    else
-        out += static_cast<char>(0xF0 | (cp >> 18)), out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F)),
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F)), out += static_cast<char>(0x80 | (cp & 0x3F));
-}
 
 void pop_utf8(std::string& s) {
     while (!s.empty() && (static_cast<unsigned char>(s.back()) & 0xC0) == 0x80) s.pop_back();
@@ -189,7 +177,7 @@ private:
         } else if (key == KEY_BACKSPACE || (!special && (key == 127 || key == 8))) {
             pop_utf8(state_.prompt);
         } else if (!special && state_.prompt.size() < 200) {
-            append_utf8(state_.prompt, static_cast<wchar_t>(key));
+            append_printable_utf8(state_.prompt, static_cast<uint32_t>(key));
         }
     }
 
