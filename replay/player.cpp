@@ -83,13 +83,14 @@ public:
             note_gaps(before, playback_.position_us());
             if (got == ERR) continue;
             int key = static_cast<int>(ch);
-            if (key == KEY_RESIZE) continue;  // the next draw lays out for the new size
+            bool function_key = got == KEY_CODE_YES;  // else a character, even one equal to a KEY_* value
+            if (function_key && key == KEY_RESIZE) continue;  // the next draw lays out for the new size
             if (state_.help) {
                 state_.help = false;  // any key closes the help
                 continue;
             }
-            if (state_.prompting) prompt_key(got == KEY_CODE_YES, key);
-            else act(action_for_key(key, state_.search_status.empty() ? KeyMode::normal : KeyMode::matches));
+            if (state_.prompting) prompt_key(function_key, key);
+            else act(action_for_key(key, state_.search_status.empty() ? KeyMode::normal : KeyMode::matches, function_key));
         }
         return 0;
     }
@@ -168,13 +169,13 @@ private:
     void prompt_key(bool special, int key) {
         if (!special && key == 27) {
             state_.prompting = false;
-        } else if (key == KEY_ENTER || (!special && (key == '\n' || key == '\r'))) {
+        } else if (special ? key == KEY_ENTER : (key == '\n' || key == '\r')) {
             state_.prompting = false;
             if (!state_.prompt.empty()) {
                 needle_ = state_.prompt;
                 find(true);
             }
-        } else if (key == KEY_BACKSPACE || (!special && (key == 127 || key == 8))) {
+        } else if (special ? key == KEY_BACKSPACE : (key == 127 || key == 8)) {
             pop_utf8(state_.prompt);
         } else if (!special && state_.prompt.size() < 200) {
             append_printable_utf8(state_.prompt, static_cast<uint32_t>(key));
