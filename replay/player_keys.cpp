@@ -80,7 +80,7 @@ std::vector<std::pair<std::string, std::string>> key_help() {
         {"n  p", "next / previous command (the timeline highlights it)"},
         {"g  G", "start / end of the session"},
         {"/", "search the output; then n / p (or N) next / previous match, Esc done"},
-        {"i", "idle compression on / off (long pauses play as --idle-limit)"},
+        {"i", "idle compression on / off (long pauses play as --idle-limit, or 2 s)"},
         {"t", "show / hide the command timeline"},
         {"H J K L", "pan a recording larger than this terminal (or shift + arrows)"},
         {"?", "this help"},

@@ -177,7 +177,7 @@ void PlayerView::draw_header(const Playback& p, const Layout& l) {
     put(0, 0, l.header.cols, line0, utf8, A_REVERSE);
 
     std::string state = p.playing() ? "playing" : p.at_end() ? "ended" : "paused";
-    std::string idle = p.idle_compression() && p.idle_limit_us() ? fmt::format("idle max {}s", p.idle_limit_us() / 1e6) : "idle off";
+    std::string idle = p.idle_compression() ? fmt::format("idle max {}s", p.idle_limit_us() / 1e6) : "idle off";
     std::string line1 = fmt::format(" {:<7}  {} / {}  speed {}  {}", state, format_clock(p.position_us()),
                                     format_clock(p.duration_us()), speed_text(p.speed()), idle);
     if (!recording_.gaps().empty()) line1 += fmt::format("  gaps: {}", recording_.gaps().size());
