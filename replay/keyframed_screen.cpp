@@ -1,5 +1,7 @@
 #include "replay/keyframed_screen.h"
 
+#include "replay/play_frames.h"
+
 #include <zstd.h>
 
 #include <algorithm>
@@ -46,11 +48,7 @@ KeyframedScreen::KeyframedScreen(const Recording& recording, Options options)
 KeyframedScreen::~KeyframedScreen() = default;
 
 void KeyframedScreen::apply(size_t from, size_t to) {
-    for (size_t i = from; i < to; ++i) {
-        const PlayFrame& f = frames_[i];
-        if (f.kind == storage::FrameKind::output) screen_->feed(recording_.data(f));
-        else if (f.kind == storage::FrameKind::resize) screen_->resize(static_cast<int>(f.rows), static_cast<int>(f.cols));
-    }
+    play_frames(*screen_, recording_, from, to);
     applied_ = to;
     if (from != to) ++generation_;
 }
