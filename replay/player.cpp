@@ -161,7 +161,10 @@ private:
             case Action::pan_right: state_.pan_col += 8; break;
             case Action::pan_up: state_.pan_row -= 4; break;
             case Action::pan_down: state_.pan_row += 4; break;
-            case Action::redraw: clearok(curscr, TRUE); break;
+            case Action::redraw:
+                clearok(curscr, TRUE);
+                view_.invalidate();  // repaint even though nothing changed
+                break;
             case Action::none: break;
         }
     }
