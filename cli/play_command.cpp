@@ -2,6 +2,7 @@
 #include "cli/command.h"
 #include "cli/play_session.h"
 #include "common/errors.h"
+#include "common/text.h"
 #include "replay/clock_text.h"
 #include "replay/final_screen.h"
 #include "replay/player_keys.h"
@@ -11,8 +12,8 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <iostream>
 
 namespace execaudit::cli {
@@ -33,9 +34,9 @@ replay::PlayerOptions player_options(const PlayArgs& a) {
     o.playback.speed = a.speed;
     // 0 starts in real time and keeps the default limit for the `i` key
     o.playback.idle_compression = a.idle_limit > 0;
-    o.start_playing = !a.paused;
     if (o.playback.idle_compression)
         o.playback.idle_limit_us = std::max<uint64_t>(1, static_cast<uint64_t>(std::llround(a.idle_limit * 1e6)));
+    o.start_playing = !a.paused;
     if (!a.start.empty()) {
         auto at = replay::parse_offset(a.start);
         if (!at) throw UsageError("--start: " + at.error());
@@ -79,6 +80,7 @@ int run_play(const PlayArgs& a) {
     if (screen->gaps)
         std::cerr << fmt::format("note: {} gaps in this session: the kernel lost {} terminal bytes\n", screen->gaps,
                                  session->lost_bytes);
+    for (const auto& why : screen->damage) std::cerr << "note: damaged data skipped: " << terminal_safe(why) << '\n';
     return 0;
 }
 
