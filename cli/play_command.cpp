@@ -2,6 +2,7 @@
 #include "cli/command.h"
 #include "cli/play_session.h"
 #include "common/errors.h"
+#include "common/text.h"
 #include "replay/clock_text.h"
 #include "replay/final_screen.h"
 #include "replay/player_keys.h"
@@ -11,6 +12,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 
@@ -30,8 +32,10 @@ struct PlayArgs {
 replay::PlayerOptions player_options(const PlayArgs& a) {
     replay::PlayerOptions o;
     o.playback.speed = a.speed;
-    o.playback.idle_limit_us = static_cast<uint64_t>(std::llround(a.idle_limit * 1e6));
+    // 0 starts in real time and keeps the default limit for the `i` key
     o.playback.idle_compression = a.idle_limit > 0;
+    if (o.playback.idle_compression)
+        o.playback.idle_limit_us = std::max<uint64_t>(1, static_cast<uint64_t>(std::llround(a.idle_limit * 1e6)));
     o.start_playing = !a.paused;
     if (!a.start.empty()) {
         auto at = replay::parse_offset(a.start);
@@ -76,6 +80,7 @@ int run_play(const PlayArgs& a) {
     if (screen->gaps)
         std::cerr << fmt::format("note: {} gaps in this session: the kernel lost {} terminal bytes\n", screen->gaps,
                                  session->lost_bytes);
+    for (const auto& why : screen->damage) std::cerr << "note: damaged data skipped: " << terminal_safe(why) << '\n';
     return 0;
 }
 
@@ -105,7 +110,8 @@ void add_play_command(CLI::App& app, Commands& commands) {
     pl->add_flag("--cat", args->cat,
                  "Print the session's final screen (or the screen at --start) as plain text and exit (no terminal needed)");
     pl->add_option("--speed", args->speed, "Playback speed factor (0.25 .. 16)")->capture_default_str()->check(CLI::Range(0.25, 16.0));
-    pl->add_option("--idle-limit", args->idle_limit, "Pauses longer than this many seconds play as this long; 0: real time")
+    pl->add_option("--idle-limit", args->idle_limit,
+                   "Pauses longer than this many seconds play as this long; 0: real time (then the i key shortens them to 2 s)")
         ->capture_default_str()
         ->check(CLI::Range(0.0, 86400.0));
     pl->add_option("--start", args->start, "Start at this position: seconds (90), M:SS (1:30), H:MM:SS or a duration (2m, 1h30m)");

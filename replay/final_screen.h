@@ -1,7 +1,9 @@
 #pragma once
 // `execaudit play ID --cat`: a session's output replayed through the emulator at its recorded
-// geometry; the screen as it was at the end, as plain text.
+// geometry; the screen as it was at the end, as plain text. It reads the session as the player
+// does (Recording::load), so both show the same screen and skip the same damaged chunks.
 
+#include "replay/recording.h"
 #include "storage/session_store.h"
 
 #include <expected>
@@ -14,10 +16,13 @@ struct FinalScreen {
     int rows = 0;
     int cols = 0;
     std::vector<std::string> lines;
-    uint64_t gaps = 0;  ///< gap frames met: data the kernel lost
+    uint64_t gaps = 0;                ///< gap frames met: data the kernel lost
+    std::vector<std::string> damage;  ///< stored data that could not be read (why), skipped
 };
 
-/// Replays every chunk of the session. An error when a chunk is damaged.
+/// The screen after every frame of `recording`.
+FinalScreen render_final_screen(const Recording& recording);
+/// Loads the session and renders it. An error only when the database cannot be read at all.
 std::expected<FinalScreen, std::string> render_final_screen(storage::SessionStore& store,
                                                             const storage::SessionRecord& session);
 

@@ -1,5 +1,7 @@
 #include "replay/keyframed_screen.h"
 
+#include "replay/play_frames.h"
+
 #include <zstd.h>
 
 #include <algorithm>
@@ -46,11 +48,7 @@ KeyframedScreen::KeyframedScreen(const Recording& recording, Options options)
 KeyframedScreen::~KeyframedScreen() = default;
 
 void KeyframedScreen::apply(size_t from, size_t to) {
-    for (size_t i = from; i < to; ++i) {
-        const PlayFrame& f = frames_[i];
-        if (f.kind == storage::FrameKind::output) screen_->feed(recording_.data(f));
-        else if (f.kind == storage::FrameKind::resize) screen_->resize(static_cast<int>(f.rows), static_cast<int>(f.cols));
-    }
+    play_frames(*screen_, recording_, from, to);
     applied_ = to;
     if (from != to) ++generation_;
 }
@@ -83,16 +81,22 @@ void KeyframedScreen::restore(const Keyframe& k) {
     ++generation_;
 }
 
-void KeyframedScreen::index_next() {
-    const Keyframe& last = keyframes_.back();
-    if (applied_ != last.frame) restore(last);
-    size_t bytes = 0, end = last.frame;
+size_t KeyframedScreen::next_keyframe_point() const {
+    size_t from = keyframes_.back().frame, bytes = 0, end = from;
     // The rule depends only on the frames, so the index is the same however it was built.
-    while (end < frames_.size() && (end == last.frame || (bytes < options_.keyframe_bytes && end - last.frame < options_.keyframe_frames))) {
+    while (end < frames_.size() && (end == from || (bytes < options_.keyframe_bytes && end - from < options_.keyframe_frames))) {
         bytes += frames_[end].data_len;
         ++end;
     }
-    apply(last.frame, end);
+    return end;
+}
+
+void KeyframedScreen::index_next() { index_to(next_keyframe_point()); }
+
+void KeyframedScreen::index_to(size_t end) {
+    const Keyframe& last = keyframes_.back();
+    if (applied_ < last.frame || applied_ > end) restore(last);
+    apply(applied_, end);
     if (end < frames_.size()) add_keyframe();
     else indexed_to_ = end;
 }
@@ -100,7 +104,12 @@ void KeyframedScreen::index_next() {
 void KeyframedScreen::go_to(size_t target) {
     target = std::min(target, frames_.size());
     if (target == applied_) return;
-    while (indexed_to_ < target && !indexed()) index_next();
+    // Index up to the target, never past it: the frames after it would be played for nothing.
+    while (indexed_to_ < target && !indexed()) {
+        size_t next = next_keyframe_point();
+        if (next > target) break;
+        index_to(next);
+    }
     // The last keyframe at or before the target; playing on from where the screen is costs less
     // when it is already past that keyframe.
     auto it = std::upper_bound(keyframes_.begin(), keyframes_.end(), target,

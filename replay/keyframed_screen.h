@@ -54,8 +54,12 @@ private:
     void apply(size_t from, size_t to);
     void restore(const Keyframe& k);
     void add_keyframe();
+    /// Where the keyframe after the last one goes (or the end of the frames).
+    size_t next_keyframe_point() const;
     /// From the last keyframe, plays to the next keyframe point and keeps it (or to the end).
     void index_next();
+    /// index_next, given that point.
+    void index_to(size_t end);
 
     const Recording& recording_;
     const std::vector<PlayFrame>& frames_;

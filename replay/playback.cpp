@@ -16,8 +16,8 @@ Playback::Playback(const Recording& recording, PlaybackOptions options)
     : recording_(recording),
       options_(options),
       screen_(recording, options.keyframes),
-      duration_us_(recording.duration_us()),
-      idle_compression_(options.idle_compression) {
+      duration_us_(recording.duration_us()) {
+    if (!options_.idle_limit_us) options_.idle_limit_us = PlaybackOptions::kDefaultIdleLimitUs;
     for (const auto& f : recording.frames()) events_.push_back(f.offset_us);
     for (const auto& c : recording.commands()) events_.push_back(c.offset_us);
     std::sort(events_.begin(), events_.end());
@@ -28,7 +28,7 @@ Playback::Playback(const Recording& recording, PlaybackOptions options)
 }
 
 void Playback::rebuild_axis() {
-    axis_ = std::make_unique<TimeAxis>(events_, duration_us_, idle_compression_ ? options_.idle_limit_us : 0);
+    axis_ = std::make_unique<TimeAxis>(events_, duration_us_, options_.idle_compression ? options_.idle_limit_us : 0);
     played_us_ = static_cast<double>(axis_->to_played(position_us_));
 }
 
@@ -68,8 +68,8 @@ void Playback::slower() {
 }
 
 void Playback::set_idle_compression(bool on) {
-    if (on == idle_compression_) return;
-    idle_compression_ = on;
+    if (on == options_.idle_compression) return;
+    options_.idle_compression = on;
     rebuild_axis();  // the position stays; only how fast the clock crosses pauses changes
 }
 

@@ -20,7 +20,10 @@ namespace execaudit::replay {
 
 struct PlaybackOptions {
     double speed = 1.0;                   ///< clamped to 0.25 .. 16
-    uint64_t idle_limit_us = 2'000'000;   ///< pauses longer than this play as this long; 0: never
+    static constexpr uint64_t kDefaultIdleLimitUs = 2'000'000;
+    /// With idle compression, pauses longer than this play as this long; 0: the default. Kept
+    /// when compression starts off, so turning it on (the `i` key) always compresses.
+    uint64_t idle_limit_us = kDefaultIdleLimitUs;
     bool idle_compression = true;
     KeyframedScreen::Options keyframes;
 };
@@ -56,7 +59,7 @@ public:
     /// The next step in 0.25, 0.5, 1, 2, 4, 8, 16.
     void faster();
     void slower();
-    bool idle_compression() const { return idle_compression_; }
+    bool idle_compression() const { return options_.idle_compression; }
     uint64_t idle_limit_us() const { return options_.idle_limit_us; }
     void set_idle_compression(bool on);
 
@@ -99,7 +102,6 @@ private:
     double played_us_ = 0;  // the clock, on the played (compressed) axis
     bool playing_ = false;
     double speed_ = 1.0;
-    bool idle_compression_ = true;
 
     std::unique_ptr<OutputSearch> search_;  // built on the first search
     std::string last_needle_;

@@ -4,6 +4,7 @@
 #include "replay/clock_text.h"
 #include "replay/player_keys.h"
 #include "replay/player_view.h"
+#include "replay/terminal_screen.h"
 
 #include <curses.h>
 #include <fmt/format.h>
@@ -40,19 +41,6 @@ private:
 constexpr uint64_t kSmallStep = 5'000'000;
 constexpr uint64_t kBigStep = 60'000'000;
 constexpr auto kMessageFor = std::chrono::seconds(3);
-
-void append_utf8(std::string& out, wchar_t wc) {
-    auto cp = static_cast<uint32_t>(wc);
-    if (cp < 0x20 || cp == 0x7F || cp > 0x10FFFF) return;
-    if (cp < 0x80) out += static_cast<char>(cp);
-    else if (cp < 0x800) out += static_cast<char>(0xC0 | (cp >> 6)), out += static_cast<char>(0x80 | (cp & 0x3F));
-    else if (cp < 0x10000)
-        out += static_cast<char>(0xE0 | (cp >> 12)), out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F)),
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-    else
-        out += static_cast<char>(0xF0 | (cp >> 18)), out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F)),
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F)), out += static_cast<char>(0x80 | (cp & 0x3F));
-}
 
 void pop_utf8(std::string& s) {
     while (!s.empty() && (static_cast<unsigned char>(s.back()) & 0xC0) == 0x80) s.pop_back();
@@ -95,13 +83,14 @@ public:
             note_gaps(before, playback_.position_us());
             if (got == ERR) continue;
             int key = static_cast<int>(ch);
-            if (key == KEY_RESIZE) continue;  // the next draw lays out for the new size
+            bool function_key = got == KEY_CODE_YES;  // else a character, even one equal to a KEY_* value
+            if (function_key && key == KEY_RESIZE) continue;  // the next draw lays out for the new size
             if (state_.help) {
                 state_.help = false;  // any key closes the help
                 continue;
             }
-            if (state_.prompting) prompt_key(got == KEY_CODE_YES, key);
-            else act(action_for_key(key, state_.search_status.empty() ? KeyMode::normal : KeyMode::matches));
+            if (state_.prompting) prompt_key(function_key, key);
+            else act(action_for_key(key, state_.search_status.empty() ? KeyMode::normal : KeyMode::matches, function_key));
         }
         return 0;
     }
@@ -172,7 +161,10 @@ private:
             case Action::pan_right: state_.pan_col += 8; break;
             case Action::pan_up: state_.pan_row -= 4; break;
             case Action::pan_down: state_.pan_row += 4; break;
-            case Action::redraw: clearok(curscr, TRUE); break;
+            case Action::redraw:
+                clearok(curscr, TRUE);
+                view_.invalidate();  // repaint even though nothing changed
+                break;
             case Action::none: break;
         }
     }
@@ -180,16 +172,16 @@ private:
     void prompt_key(bool special, int key) {
         if (!special && key == 27) {
             state_.prompting = false;
-        } else if (key == KEY_ENTER || (!special && (key == '\n' || key == '\r'))) {
+        } else if (special ? key == KEY_ENTER : (key == '\n' || key == '\r')) {
             state_.prompting = false;
             if (!state_.prompt.empty()) {
                 needle_ = state_.prompt;
                 find(true);
             }
-        } else if (key == KEY_BACKSPACE || (!special && (key == 127 || key == 8))) {
+        } else if (special ? key == KEY_BACKSPACE : (key == 127 || key == 8)) {
             pop_utf8(state_.prompt);
         } else if (!special && state_.prompt.size() < 200) {
-            append_utf8(state_.prompt, static_cast<wchar_t>(key));
+            append_printable_utf8(state_.prompt, static_cast<uint32_t>(key));
         }
     }
 

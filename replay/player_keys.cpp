@@ -4,7 +4,26 @@
 
 namespace execaudit::replay {
 
-Action action_for_key(int key, KeyMode mode) {
+namespace {
+
+Action for_function_key(int key) {
+    switch (key) {
+        case KEY_F(1): return Action::help;
+        case KEY_LEFT: return Action::back_small;
+        case KEY_RIGHT: return Action::forward_small;
+        case KEY_DOWN: return Action::back_big;
+        case KEY_UP: return Action::forward_big;
+        case KEY_HOME: return Action::start;
+        case KEY_END: return Action::end;
+        case KEY_SLEFT: return Action::pan_left;
+        case KEY_SRIGHT: return Action::pan_right;
+        case KEY_SR: return Action::pan_up;
+        case KEY_SF: return Action::pan_down;
+        default: return Action::none;
+    }
+}
+
+Action for_character(int key, KeyMode mode) {
     if (mode == KeyMode::matches) {
         switch (key) {
             case 'n': return Action::next_match;
@@ -20,8 +39,7 @@ Action action_for_key(int key, KeyMode mode) {
         case 3:  // Ctrl-C arrives as a key: the terminal is in raw mode
             return Action::quit;
         case '?':
-        case 'h':
-        case KEY_F(1): return Action::help;
+        case 'h': return Action::help;
         case ' ': return Action::toggle_pause;
         case '+':
         case '=':
@@ -29,31 +47,29 @@ Action action_for_key(int key, KeyMode mode) {
         case '-':
         case '_':
         case '[': return Action::slower;
-        case KEY_LEFT: return Action::back_small;
-        case KEY_RIGHT: return Action::forward_small;
-        case KEY_DOWN: return Action::back_big;
-        case KEY_UP: return Action::forward_big;
         case 'n': return Action::next_command;
         case 'p': return Action::previous_command;
-        case 'g':
-        case KEY_HOME: return Action::start;
-        case 'G':
-        case KEY_END: return Action::end;
+        case 'g': return Action::start;
+        case 'G': return Action::end;
         case '/': return Action::search;
         case 'i': return Action::toggle_idle;
         case 't': return Action::toggle_timeline;
-        case 'H':
-        case KEY_SLEFT: return Action::pan_left;
-        case 'L':
-        case KEY_SRIGHT: return Action::pan_right;
-        case 'K':
-        case KEY_SR: return Action::pan_up;
-        case 'J':
-        case KEY_SF: return Action::pan_down;
+        case 'H': return Action::pan_left;
+        case 'L': return Action::pan_right;
+        case 'K': return Action::pan_up;
+        case 'J': return Action::pan_down;
         case 12: return Action::redraw;  // Ctrl-L
         default: return Action::none;
     }
 }
+
+}  // namespace
+
+Action action_for_key(int key, KeyMode mode, bool function_key) {
+    return function_key ? for_function_key(key) : for_character(key, mode);
+}
+
+Action action_for_key(int key, KeyMode mode) { return action_for_key(key, mode, key >= KEY_MIN && key <= KEY_MAX); }
 
 std::vector<std::pair<std::string, std::string>> key_help() {
     return {
@@ -64,7 +80,7 @@ std::vector<std::pair<std::string, std::string>> key_help() {
         {"n  p", "next / previous command (the timeline highlights it)"},
         {"g  G", "start / end of the session"},
         {"/", "search the output; then n / p (or N) next / previous match, Esc done"},
-        {"i", "idle compression on / off (long pauses play as --idle-limit)"},
+        {"i", "idle compression on / off (long pauses play as --idle-limit, or 2 s)"},
         {"t", "show / hide the command timeline"},
         {"H J K L", "pan a recording larger than this terminal (or shift + arrows)"},
         {"?", "this help"},

@@ -20,7 +20,10 @@ enum class Action {
 /// normal: playing or paused; matches: after a search, n/p (and N) move between matches.
 enum class KeyMode { normal, matches };
 
-/// `key` is an ncurses key code (wget_wch's value, KEY_* for special keys).
+/// `key` is wget_wch's value; `function_key` is whether it returned KEY_CODE_YES. Only then is
+/// `key` a KEY_* code: a typed character can have the same value (U+0104 is KEY_LEFT).
+Action action_for_key(int key, KeyMode mode, bool function_key);
+/// wgetch's convention, for callers without KEY_CODE_YES: KEY_MIN .. KEY_MAX are function keys.
 Action action_for_key(int key, KeyMode mode);
 
 /// (keys, what they do), in the order the help shows them.

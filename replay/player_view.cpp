@@ -135,7 +135,36 @@ CursesSession::~CursesSession() {
 }
 
 PlayerView::PlayerView(const CursesSession& curses, const Recording& recording)
-    : curses_(curses), recording_(recording), colors_(has_colors() ? COLORS : 0) {}
+    : curses_(curses), recording_(recording), colors_(has_colors() ? COLORS : 0) {
+    const auto& commands = recording.commands();
+    const auto& gaps = recording.gaps();
+    size_t gi = 0;
+    auto add_gaps_until = [&](uint64_t t) {
+        for (; gi < gaps.size() && gaps[gi].offset_us <= t; ++gi) {
+            const Gap& g = gaps[gi];
+            std::string what = g.damage.empty() ? fmt::format("LOST     {} bytes, {} events", g.lost_bytes, g.lost_events)
+                                                : "DAMAGED  " + terminal_safe(g.damage);
+            timeline_.push_back({g.offset_us, format_clock(g.offset_us) + "  " + what, true, std::nullopt});
+        }
+    };
+    for (size_t i = 0; i < commands.size(); ++i) {
+        const auto& c = commands[i];
+        add_gaps_until(c.offset_us);
+        std::vector<std::string> argv;
+        for (const auto& a : c.record.argv) argv.push_back(utf8_lossy(a));
+        std::string line = fmt::format("{}  {:<7}  {}{}", format_clock(c.offset_us), retval_text(c.record.retval),
+                                       terminal_safe(join_argv(argv)), c.record.argv_truncated ? " ..." : "");
+        bool failed = !c.record.retval || *c.record.retval != 0;
+        timeline_.push_back({c.offset_us, std::move(line), failed, i});
+    }
+    add_gaps_until(UINT64_MAX);
+}
+
+size_t PlayerView::entries_passed(uint64_t position_us) const {
+    auto it = std::upper_bound(timeline_.begin(), timeline_.end(), position_us,
+                               [](uint64_t t, const TimelineEntry& e) { return t < e.at; });
+    return static_cast<size_t>(it - timeline_.begin());
+}
 
 int PlayerView::pair(int fg, int bg) {
     if (colors_ < 8 || (fg < 0 && bg < 0)) return 0;
@@ -148,15 +177,21 @@ Layout PlayerView::layout(const Playback& p, const ViewState& s) const {
 }
 
 void PlayerView::draw(const Playback& p, ViewState& s) {
-    erase();
     Layout l = layout(p, s);
+    if (!l.too_small) {
+        s.pan_row = std::clamp(s.pan_row, 0, std::max(0, p.screen().rows() - l.screen.rows));
+        s.pan_col = std::clamp(s.pan_col, 0, std::max(0, p.screen().cols() - l.screen.cols));
+    }
+    Shown now{p.generation(), p.position_us() / 100'000, entries_passed(p.position_us()), p.playing(), p.at_end(),
+              p.idle_compression(), p.speed(), s, LINES, COLS};
+    if (drawn_ == now) return;
+    drawn_ = std::move(now);
+    erase();
     if (l.too_small) {
         put(0, 0, COLS, "terminal too small", curses_.utf8());
         refresh();
         return;
     }
-    s.pan_row = std::clamp(s.pan_row, 0, std::max(0, p.screen().rows() - l.screen.rows));
-    s.pan_col = std::clamp(s.pan_col, 0, std::max(0, p.screen().cols() - l.screen.cols));
     draw_header(p, l);
     draw_screen(p, l, s);
     draw_timeline(p, l);
@@ -177,7 +212,7 @@ void PlayerView::draw_header(const Playback& p, const Layout& l) {
     put(0, 0, l.header.cols, line0, utf8, A_REVERSE);
 
     std::string state = p.playing() ? "playing" : p.at_end() ? "ended" : "paused";
-    std::string idle = p.idle_compression() && p.idle_limit_us() ? fmt::format("idle max {}s", p.idle_limit_us() / 1e6) : "idle off";
+    std::string idle = p.idle_compression() ? fmt::format("idle max {}s", p.idle_limit_us() / 1e6) : "idle off";
     std::string line1 = fmt::format(" {:<7}  {} / {}  speed {}  {}", state, format_clock(p.position_us()),
                                     format_clock(p.duration_us()), speed_text(p.speed()), idle);
     if (!recording_.gaps().empty()) line1 += fmt::format("  gaps: {}", recording_.gaps().size());
@@ -274,40 +309,8 @@ void PlayerView::draw_timeline(const Playback& p, const Layout& l) {
     if (l.panel_at == Layout::Panel::none || l.panel.empty()) return;
     bool utf8 = curses_.utf8();
     const auto& commands = recording_.commands();
-    const auto& gaps = recording_.gaps();
-    // commands and gaps in time order
-    struct Entry {
-        uint64_t at;
-        std::string text;
-        attr_t attr;
-        int pair;
-        bool current;
-    };
-    std::vector<Entry> entries;
     auto current = p.current_command();
     int red = pair(COLOR_RED, -1);
-    size_t gi = 0;
-    auto add_gaps_until = [&](uint64_t t) {
-        for (; gi < gaps.size() && gaps[gi].offset_us <= t; ++gi) {
-            const Gap& g = gaps[gi];
-            std::string what = g.damage.empty() ? fmt::format("LOST     {} bytes, {} events", g.lost_bytes, g.lost_events)
-                                                : "DAMAGED  " + terminal_safe(g.damage);
-            entries.push_back({g.offset_us, format_clock(g.offset_us) + "  " + what, A_BOLD, red, false});
-        }
-    };
-    for (size_t i = 0; i < commands.size(); ++i) {
-        const auto& c = commands[i];
-        add_gaps_until(c.offset_us);
-        std::vector<std::string> argv;
-        for (const auto& a : c.record.argv) argv.push_back(utf8_lossy(a));
-        std::string rv = retval_text(c.record.retval);
-        std::string line = fmt::format("{}  {:<7}  {}{}", format_clock(c.offset_us), rv, terminal_safe(join_argv(argv)),
-                                       c.record.argv_truncated ? " ..." : "");
-        bool failed = !c.record.retval || *c.record.retval != 0;
-        entries.push_back({c.offset_us, line, failed ? A_BOLD : A_NORMAL, failed ? red : 0, current && *current == i});
-    }
-    add_gaps_until(UINT64_MAX);
-
     int row = l.panel.row, rows = l.panel.rows, col = l.panel.col, cols = l.panel.cols;
     std::string title = commands.empty() ? " Commands: none recorded" : fmt::format(" Commands ({})   n next  p previous", commands.size());
     fill(row, col, cols, A_BOLD | A_UNDERLINE);
@@ -315,21 +318,21 @@ void PlayerView::draw_timeline(const Playback& p, const Layout& l) {
     int list_rows = rows - 1;
     if (list_rows <= 0) return;
     // keep the current command in view, a third of the way down
-    size_t focus = 0;
-    for (size_t i = 0; i < entries.size(); ++i)
-        if (entries[i].at <= p.position_us()) focus = i;
+    size_t passed = entries_passed(p.position_us());
+    size_t focus = passed ? passed - 1 : 0;
     int first = std::max(0, static_cast<int>(focus) - list_rows / 3);
-    first = std::min(first, std::max(0, static_cast<int>(entries.size()) - list_rows));
-    for (int i = 0; i < list_rows && first + i < static_cast<int>(entries.size()); ++i) {
-        const Entry& e = entries[static_cast<size_t>(first + i)];
-        attr_t attr = e.attr;
-        if (e.current) {
+    first = std::min(first, std::max(0, static_cast<int>(timeline_.size()) - list_rows));
+    for (int i = 0; i < list_rows && first + i < static_cast<int>(timeline_.size()); ++i) {
+        const TimelineEntry& e = timeline_[static_cast<size_t>(first + i)];
+        bool is_current = e.command && current && *e.command == *current;
+        attr_t attr = e.alert ? A_BOLD : A_NORMAL;
+        if (is_current) {
             attr |= A_REVERSE;
             fill(row + 1 + i, col, cols, A_REVERSE);
         } else if (e.at > p.position_us()) {
             attr |= A_DIM;  // not run yet at this point of the replay
         }
-        put(row + 1 + i, col, cols, (e.current ? ">" : " ") + e.text, utf8, attr, e.current ? 0 : e.pair);
+        put(row + 1 + i, col, cols, (is_current ? ">" : " ") + e.text, utf8, attr, is_current || !e.alert ? 0 : red);
     }
 }
 

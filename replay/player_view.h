@@ -6,7 +6,10 @@
 #include "replay/player_layout.h"
 #include "replay/playback.h"
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace execaudit::replay {
 
@@ -38,14 +41,19 @@ struct ViewState {
     std::string search_status;     ///< after a search: where we are among the matches
     std::string highlight;         ///< text to highlight on the screen (the last search)
     bool help = false;
+
+    bool operator==(const ViewState&) const = default;
 };
 
 class PlayerView {
 public:
     PlayerView(const CursesSession& curses, const Recording& recording);
 
-    /// Draws everything and updates the terminal. Clamps `state`'s panning to the layout.
+    /// Draws everything and updates the terminal, unless nothing shown changed since the last
+    /// draw (the loop calls it on every pass). Clamps `state`'s panning to the layout.
     void draw(const Playback& playback, ViewState& state);
+    /// The next draw draws, changed or not (after Ctrl-L).
+    void invalidate() { drawn_.reset(); }
     /// The layout for the current terminal size.
     Layout layout(const Playback& playback, const ViewState& state) const;
 
@@ -56,10 +64,33 @@ private:
     void draw_status(const Playback& p, const Layout& l, const ViewState& s);
     void draw_help();
     int pair(int fg, int bg);
+    /// Timeline entries at or before `position_us`.
+    size_t entries_passed(uint64_t position_us) const;
+
+    // A command or a gap, in time order: built once, the recording does not change.
+    struct TimelineEntry {
+        uint64_t at = 0;
+        std::string text;
+        bool alert = false;                ///< failed command or lost data: bold red
+        std::optional<size_t> command;     ///< its index, for a command
+    };
+    // Everything a frame depends on: equal, and the terminal already shows it.
+    struct Shown {
+        uint64_t generation = 0;
+        uint64_t tenths = 0;  // the header's clock
+        size_t passed = 0;    // the timeline's current command and dimming
+        bool playing = false, at_end = false, idle = false;
+        double speed = 0;
+        ViewState state;
+        int lines = 0, cols = 0;
+        bool operator==(const Shown&) const = default;
+    };
 
     const CursesSession& curses_;
     const Recording& recording_;
     int colors_ = 0;
+    std::vector<TimelineEntry> timeline_;
+    std::optional<Shown> drawn_;
 };
 
 }  // namespace execaudit::replay

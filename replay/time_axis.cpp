@@ -15,7 +15,6 @@ TimeAxis::TimeAxis(std::vector<uint64_t> events, uint64_t duration_us, uint64_t 
     played_.reserve(events_.size());
     played_.push_back(0);
     for (size_t i = 1; i < events_.size(); ++i) played_.push_back(played_[i - 1] + std::min(events_[i] - events_[i - 1], limit_));
-    if (!idle_limit_us) limit_ = 0;
 }
 
 uint64_t TimeAxis::to_played(uint64_t t) const {
@@ -23,7 +22,7 @@ uint64_t TimeAxis::to_played(uint64_t t) const {
     size_t i = static_cast<size_t>(it - events_.begin()) - 1;  // events_[0] == 0 <= t
     if (i + 1 >= events_.size()) return played_.back();
     uint64_t into = t - events_[i];
-    return played_[i] + (limit_ ? std::min(into, limit_) : into);
+    return played_[i] + std::min(into, limit_);
 }
 
 uint64_t TimeAxis::to_recorded(uint64_t p) const {

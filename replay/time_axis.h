@@ -19,12 +19,11 @@ public:
     /// The recorded time reached after playing `played_us`; it jumps over the cut part of a pause.
     uint64_t to_recorded(uint64_t played_us) const;
     uint64_t played_duration() const { return played_.empty() ? 0 : played_.back(); }
-    uint64_t idle_limit_us() const { return limit_; }
 
 private:
     std::vector<uint64_t> events_;  // sorted, unique, starting at 0, ending at the duration
     std::vector<uint64_t> played_;  // played time of each event
-    uint64_t limit_;
+    uint64_t limit_;  // no limit: the largest value
 };
 
 }  // namespace execaudit::replay

@@ -167,4 +167,28 @@ TEST(TerminalScreen, RandomHostileSessionsNeverCrashIt) {
     }
 }
 
+// A seek into the unindexed part plays up to the target, not on to the next keyframe point.
+TEST(KeyframedScreen, ASeekNeverPlaysPastItsTarget) {
+    replay::Recording rec;
+    for (int i = 0; i < 100; ++i) rec.add_output(static_cast<uint64_t>(i) * 1000, std::string(4096, static_cast<char>('a' + i % 26)));
+    replay::KeyframedScreen ks(rec, {.keyframe_bytes = 32 * 1024, .keyframe_frames = 20000});  // every 8 frames
+    ks.go_to(5);
+    EXPECT_EQ(ks.keyframes(), 1u) << "built the keyframe at frame 8";
+    EXPECT_EQ(dump_screen(ks.screen()), played_from_start(rec, 5));
+    ks.go_to(20);
+    EXPECT_EQ(ks.keyframes(), 3u);  // 0, 8, 16: not 24
+    EXPECT_EQ(ks.applied(), 20u);
+    EXPECT_EQ(dump_screen(ks.screen()), played_from_start(rec, 20));
+    ks.go_to(24);  // exactly a keyframe point: kept
+    EXPECT_EQ(ks.keyframes(), 4u);
+    EXPECT_EQ(dump_screen(ks.screen()), played_from_start(rec, 24));
+    ks.go_to(3);
+    EXPECT_EQ(dump_screen(ks.screen()), played_from_start(rec, 3));
+    while (!ks.index_some(std::chrono::seconds(1))) {
+    }
+    EXPECT_EQ(ks.keyframes(), 13u);  // the same index as building it in one go
+    ks.go_to(100);
+    EXPECT_EQ(dump_screen(ks.screen()), played_from_start(rec, 100));
+}
+
 }  // namespace

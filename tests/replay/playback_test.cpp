@@ -214,4 +214,19 @@ TEST(Playback, EverySeekEqualsPlayingFromTheStart) {
     }
 }
 
+// `--idle-limit 0` starts in real time; the `i` key must then compress at the default limit.
+TEST(Playback, CompressionTurnedOnLaterHasALimit) {
+    auto rec = shell_session();
+    for (uint64_t limit : {uint64_t{0}, replay::PlaybackOptions::kDefaultIdleLimitUs}) {
+        replay::Playback p(rec, {.idle_limit_us = limit, .idle_compression = false});
+        EXPECT_FALSE(p.idle_compression());
+        EXPECT_EQ(p.idle_limit_us(), replay::PlaybackOptions::kDefaultIdleLimitUs);
+        p.seek(3 * kSec + 900);
+        p.set_idle_compression(true);
+        p.set_playing(true);
+        p.advance(2 * kSec);  // the 2 s limit: on to the next event
+        EXPECT_EQ(p.position_us(), 90 * kSec) << limit;
+    }
+}
+
 }  // namespace

@@ -109,4 +109,19 @@ TEST(ClockText, FormatsAndParsesPositions) {
     }
 }
 
+// get_wch returns typed characters and function keys in the same range: U+0104 'Ą' is KEY_LEFT.
+TEST(PlayerKeys, TypedCharactersAreNeverFunctionKeys) {
+    EXPECT_EQ(action_for_key(KEY_LEFT, KeyMode::normal, true), Action::back_small);
+    EXPECT_EQ(action_for_key(KEY_LEFT, KeyMode::normal, false), Action::none);  // 'Ą'
+    EXPECT_EQ(action_for_key(KEY_RIGHT, KeyMode::normal, false), Action::none);
+    EXPECT_EQ(action_for_key(KEY_HOME, KeyMode::normal, false), Action::none);
+    EXPECT_EQ(action_for_key(KEY_F(1), KeyMode::matches, false), Action::none);
+    EXPECT_EQ(action_for_key(KEY_RESIZE, KeyMode::normal, false), Action::none);
+    // and characters stay characters whatever the mode
+    EXPECT_EQ(action_for_key('q', KeyMode::normal, false), Action::quit);
+    EXPECT_EQ(action_for_key('n', KeyMode::matches, false), Action::next_match);
+    EXPECT_EQ(action_for_key(27, KeyMode::matches, false), Action::leave_search);
+    EXPECT_EQ(action_for_key(KEY_UP, KeyMode::matches, true), Action::forward_big);
+}
+
 }  // namespace

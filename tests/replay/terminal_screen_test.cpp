@@ -98,3 +98,28 @@ TEST(TerminalScreen, InsertModeIsDroppedHoweverItIsWritten) {
 }
 
 }  // namespace
+
+#include "replay/final_screen.h"
+
+namespace {
+
+// `play --cat` plays the recording the player plays: damaged data is a gap, not an error.
+TEST(FinalScreen, PlaysTheRecordingAndReportsItsGaps) {
+    execaudit::storage::SessionRecord s;
+    s.rows = 5;
+    s.cols = 20;
+    execaudit::replay::Recording rec(s);
+    rec.add_output(0, "hello\r\n");
+    rec.add_gap({1000, 2, 30, {}});
+    rec.add_gap({2000, 0, 0, "chunk 3: bad frame"});
+    rec.add_output(3000, "world");
+    rec.add_resize(4000, 6, 30);
+    auto screen = execaudit::replay::render_final_screen(rec);
+    EXPECT_EQ(screen.lines, (std::vector<std::string>{"hello", "world"}));
+    EXPECT_EQ(screen.rows, 6);
+    EXPECT_EQ(screen.cols, 30);
+    EXPECT_EQ(screen.gaps, 1u);
+    EXPECT_EQ(screen.damage, std::vector<std::string>{"chunk 3: bad frame"});
+}
+
+}  // namespace
