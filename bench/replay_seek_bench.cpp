@@ -137,7 +137,10 @@ Fixture& fixture() {
             }
             if (!enc.empty()) seal();
             w.flush();
-            fx->stored_bytes = static_cast<size_t>(std::filesystem::file_size(path));
+            // The writer is still open: what it committed may be in the WAL, not yet in the file.
+            std::error_code no_wal;
+            auto wal = std::filesystem::file_size(path + "-wal", no_wal);
+            fx->stored_bytes = static_cast<size_t>(std::filesystem::file_size(path) + (no_wal ? 0 : wal));
         }
         fx->db = std::make_unique<storage::Database>(storage::Database::open(path, storage::Database::Mode::read_only));
         fx->store = std::make_unique<storage::SessionStore>(*fx->db);

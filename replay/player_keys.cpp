@@ -69,7 +69,6 @@ Action action_for_key(int key, KeyMode mode, bool function_key) {
     return function_key ? for_function_key(key) : for_character(key, mode);
 }
 
-Action action_for_key(int key, KeyMode mode) { return action_for_key(key, mode, key >= KEY_MIN && key <= KEY_MAX); }
 
 std::vector<std::pair<std::string, std::string>> key_help() {
     return {

@@ -23,8 +23,6 @@ enum class KeyMode { normal, matches };
 /// `key` is wget_wch's value; `function_key` is whether it returned KEY_CODE_YES. Only then is
 /// `key` a KEY_* code: a typed character can have the same value (U+0104 is KEY_LEFT).
 Action action_for_key(int key, KeyMode mode, bool function_key);
-/// wgetch's convention, for callers without KEY_CODE_YES: KEY_MIN .. KEY_MAX are function keys.
-Action action_for_key(int key, KeyMode mode);
 
 /// (keys, what they do), in the order the help shows them.
 std::vector<std::pair<std::string, std::string>> key_help();

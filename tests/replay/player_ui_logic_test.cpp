@@ -12,29 +12,29 @@ using namespace execaudit::replay;
 namespace {
 
 TEST(PlayerKeys, TheIssuesKeysDoWhatTheHelpSays) {
-    EXPECT_EQ(action_for_key(' ', KeyMode::normal), Action::toggle_pause);
-    EXPECT_EQ(action_for_key('+', KeyMode::normal), Action::faster);
-    EXPECT_EQ(action_for_key('-', KeyMode::normal), Action::slower);
-    EXPECT_EQ(action_for_key(KEY_RIGHT, KeyMode::normal), Action::forward_small);
-    EXPECT_EQ(action_for_key(KEY_LEFT, KeyMode::normal), Action::back_small);
-    EXPECT_EQ(action_for_key(KEY_UP, KeyMode::normal), Action::forward_big);
-    EXPECT_EQ(action_for_key(KEY_DOWN, KeyMode::normal), Action::back_big);
-    EXPECT_EQ(action_for_key('n', KeyMode::normal), Action::next_command);
-    EXPECT_EQ(action_for_key('p', KeyMode::normal), Action::previous_command);
-    EXPECT_EQ(action_for_key('g', KeyMode::normal), Action::start);
-    EXPECT_EQ(action_for_key('G', KeyMode::normal), Action::end);
-    EXPECT_EQ(action_for_key('/', KeyMode::normal), Action::search);
-    EXPECT_EQ(action_for_key('i', KeyMode::normal), Action::toggle_idle);
-    EXPECT_EQ(action_for_key('?', KeyMode::normal), Action::help);
-    EXPECT_EQ(action_for_key('q', KeyMode::normal), Action::quit);
-    EXPECT_EQ(action_for_key(3, KeyMode::normal), Action::quit);  // Ctrl-C
+    EXPECT_EQ(action_for_key(' ', KeyMode::normal, false), Action::toggle_pause);
+    EXPECT_EQ(action_for_key('+', KeyMode::normal, false), Action::faster);
+    EXPECT_EQ(action_for_key('-', KeyMode::normal, false), Action::slower);
+    EXPECT_EQ(action_for_key(KEY_RIGHT, KeyMode::normal, true), Action::forward_small);
+    EXPECT_EQ(action_for_key(KEY_LEFT, KeyMode::normal, true), Action::back_small);
+    EXPECT_EQ(action_for_key(KEY_UP, KeyMode::normal, true), Action::forward_big);
+    EXPECT_EQ(action_for_key(KEY_DOWN, KeyMode::normal, true), Action::back_big);
+    EXPECT_EQ(action_for_key('n', KeyMode::normal, false), Action::next_command);
+    EXPECT_EQ(action_for_key('p', KeyMode::normal, false), Action::previous_command);
+    EXPECT_EQ(action_for_key('g', KeyMode::normal, false), Action::start);
+    EXPECT_EQ(action_for_key('G', KeyMode::normal, false), Action::end);
+    EXPECT_EQ(action_for_key('/', KeyMode::normal, false), Action::search);
+    EXPECT_EQ(action_for_key('i', KeyMode::normal, false), Action::toggle_idle);
+    EXPECT_EQ(action_for_key('?', KeyMode::normal, false), Action::help);
+    EXPECT_EQ(action_for_key('q', KeyMode::normal, false), Action::quit);
+    EXPECT_EQ(action_for_key(3, KeyMode::normal, false), Action::quit);  // Ctrl-C
     // after a search, n and p move between matches until Esc; the rest keeps working
-    EXPECT_EQ(action_for_key('n', KeyMode::matches), Action::next_match);
-    EXPECT_EQ(action_for_key('p', KeyMode::matches), Action::previous_match);
-    EXPECT_EQ(action_for_key('N', KeyMode::matches), Action::previous_match);
-    EXPECT_EQ(action_for_key(27, KeyMode::matches), Action::leave_search);
-    EXPECT_EQ(action_for_key(' ', KeyMode::matches), Action::toggle_pause);
-    EXPECT_EQ(action_for_key('x', KeyMode::normal), Action::none);
+    EXPECT_EQ(action_for_key('n', KeyMode::matches, false), Action::next_match);
+    EXPECT_EQ(action_for_key('p', KeyMode::matches, false), Action::previous_match);
+    EXPECT_EQ(action_for_key('N', KeyMode::matches, false), Action::previous_match);
+    EXPECT_EQ(action_for_key(27, KeyMode::matches, false), Action::leave_search);
+    EXPECT_EQ(action_for_key(' ', KeyMode::matches, false), Action::toggle_pause);
+    EXPECT_EQ(action_for_key('x', KeyMode::normal, false), Action::none);
     std::string help;
     for (const auto& [k, what] : key_help()) help += k + " " + what + "\n";
     for (const char* k : {"space", "+  -", "->  <-", "up  down", "n  p", "g  G", "/", "i", "?", "q"}) EXPECT_NE(help.find(k), std::string::npos) << k;
