@@ -103,17 +103,38 @@ TEST_F(ExportCli, FollowWithFiltersSendsASessionWholeOnceItMatches) {
     Process follow({execaudit_bin(), "export", "--db", db_, "--follow", "--user", "alice", "-o", out}, dir_.file("log"));
     auto c = sample_session("cccc000000000003", kT0Ns + 7200 * kSecondNs);
     write_ops(db_, {storage::WriteSession{c}, storage::WriteCommand{sample_command(c, 0, {"/bin/bash"})}});
-    std::this_thread::sleep_for(500ms);
-    EXPECT_EQ(read_file(out), "");  // nobody is known to be alice yet
-    {
+    // a later session that is alice's: once it is out, --follow has read past cccc
+    auto d = sample_session("dddd000000000004", kT0Ns + 7300 * kSecondNs);
+    write_ops(db_, {storage::WriteSession{d}});
+    auto attribute = [&](const std::string& id) {
         auto db = storage::Database::open(db_, storage::Database::Mode::read_write);
-        db.exec("UPDATE sessions SET attribution = 'audit', user = 'alice' WHERE id = 'cccc000000000003'");
-    }
-    ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 3; }, 10s)) << read_file(out);
-    EXPECT_EQ(ids_of(read_file(out)), (std::vector<std::string>{"cccc000000000003:start", "cccc000000000003:command:0",
-                                                                "cccc000000000003:attributed:0"}));
+        db.exec("UPDATE sessions SET attribution = 'audit', user = 'alice' WHERE id = '" + id + "'");
+    };
+    attribute("dddd000000000004");
+    ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 2; }, 10s)) << read_file(out);
+    EXPECT_EQ(ids_of(read_file(out)), (std::vector<std::string>{"dddd000000000004:start", "dddd000000000004:attributed:0"}))
+        << "nobody is known to be alice in cccc yet";
+    attribute("cccc000000000003");
+    ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 5; }, 10s)) << read_file(out);
+    EXPECT_EQ(ids_of(read_file(out)),
+              (std::vector<std::string>{"dddd000000000004:start", "dddd000000000004:attributed:0", "cccc000000000003:start",
+                                        "cccc000000000003:command:0", "cccc000000000003:attributed:0"}));
     follow.signal(SIGTERM);
     follow.wait(10s);
+}
+
+TEST_F(ExportCli, AsciicastOfASessionWithoutATerminalIsBadInput) {
+    auto e = sample_session("eeee000000000005", kT0Ns + 7200 * kSecondNs);
+    e.tty = false;  // a non-tty exec: commands, no terminal
+    write_ops(db_, {storage::WriteSession{e}});
+    auto r = ea({"--format", "asciicast", "--session", "eeee"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find("session eeee000000000005 has no terminal"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+    // the same request for a session with a terminal is fine
+    auto tty = ea({"--format", "asciicast", "--session", "aaaa"});
+    EXPECT_EQ(tty.exit_code, 0) << tty.err;
 }
 
 TEST_F(ExportCli, BadInputIsOneLineAndExitTwo) {
