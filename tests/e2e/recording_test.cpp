@@ -234,7 +234,14 @@ TEST_F(Recording, KilledRecorderLeavesNothingOpen) {
     PtyProcess shell(bed_->exec_tty(container_, "crash", {"/bin/bash", "--norc"}), 24, 80);
     ASSERT_TRUE(shell.wait_for("# ", 20s));
     run_in(shell, "/bin/echo before-crash");
-    std::this_thread::sleep_for(1500ms);  // terminal chunks are sealed within a second
+    // what the kill must not take back: the command and its output, committed
+    ASSERT_TRUE(eventually([&] {
+        json list = list_sessions(db_);
+        if (list.size() != 1) return false;
+        std::string id = list[0]["id"];
+        return find_command(show_session(db_, id)["timeline"], {"/bin/echo", "before-crash"}) != nullptr &&
+               play_cat(db_, id).find("\nbefore-crash\n") != std::string::npos;
+    }, 30s)) << recorder_->log();
     recorder_->process().signal(SIGKILL);  // no chance to flush or close anything
     ASSERT_TRUE(recorder_->process().wait(10s));
     start_recorder();  // closes what the killed one left open
@@ -244,7 +251,7 @@ TEST_F(Recording, KilledRecorderLeavesNothingOpen) {
     json s = only_session();
     EXPECT_EQ(s["status"], "interrupted");
     EXPECT_FALSE(s["end"].is_null());
-    EXPECT_NE(play_cat(db_, s["id"]).find("before-crash"), std::string::npos);
+    EXPECT_NE(play_cat(db_, s["id"]).find("\nbefore-crash\n"), std::string::npos);
     EXPECT_NE(find_command(show_session(db_, s["id"])["timeline"], {"/bin/echo", "before-crash"}), nullptr);
 }
 
