@@ -153,10 +153,18 @@ TEST_F(ExportEndToEnd, ARecorderKilledMidExportLosesNothingOverTls) {
     PtyProcess shell(bed_->exec_tty(container_, "carol-1", {"/bin/bash", "--norc"}), 24, 80);
     ASSERT_TRUE(shell.wait_for("# ", 20s));
     for (int i = 0; i < 5; ++i) run_in(shell, "/bin/echo backlog-" + std::to_string(i));
-    std::this_thread::sleep_for(1500ms);
+    // the exporter has tried and failed, and the commands are committed: a backlog in the database
+    ASSERT_TRUE(eventually([&] {
+        if (recorder_->log().find("records wait in the database") == std::string::npos) return false;
+        json list = list_sessions(db_);
+        if (list.size() != 1) return false;
+        json shown = show_session(db_, list[0]["id"]);
+        for (const auto& c : shown["timeline"])
+            if (c["argv"] == json::array({"/bin/echo", "backlog-4"})) return true;
+        return false;
+    }, 30s)) << list_sessions(db_).dump(2) << "\n" << recorder_->log();
     recorder_->process().signal(SIGKILL);  // no flush, no drain: the cursor is all that survives
     ASSERT_TRUE(recorder_->process().wait(10s));
-    EXPECT_NE(recorder_->log().find("records wait in the database"), std::string::npos) << recorder_->log();
 
     rs.start();
     start_recorder(tls);  // closes the killed recorder's session as interrupted, then catches up
@@ -179,12 +187,30 @@ TEST_F(ExportEndToEnd, ARecorderKilledMidExportLosesNothingOverTls) {
     EXPECT_TRUE(saw_command);
     EXPECT_TRUE(saw_end);
 
-    // A restart with nothing new sends nothing again: the cursor was confirmed and saved.
-    size_t before = rs.received().size();
+    // A restart sends nothing again: the cursor was confirmed and saved. The new recorder's
+    // exporter starts with nothing waiting, and what it sends is only a new session's records
+    // (which show that it is running and sending).
+    size_t before = got.size();
+    std::set<std::string> sent_before;
+    for (const auto& m : got) sent_before.insert(m.record_id);
     start_recorder(tls);
-    std::this_thread::sleep_for(3s);
+    ASSERT_TRUE(eventually([&] { return recorder_->log().find("starting after record") != std::string::npos; }, 10s)) << recorder_->log();
+    EXPECT_NE(recorder_->log().find("(0 records waiting)"), std::string::npos) << recorder_->log();
+    PtyProcess sentinel(bed_->exec_tty(container_, "erin-1", {"/bin/sh"}), 24, 80);
+    ASSERT_TRUE(sentinel.wait_for("# ", 20s));
+    sentinel.type("exit 4\r");
+    ASSERT_EQ(sentinel.wait(20s), 4);
+    auto new_session_end = [&] {
+        auto now = rs.received();
+        for (size_t i = before; i < now.size(); ++i)
+            if (now[i].msgid == "session_end" && !sent_before.contains(now[i].record_id)) return true;
+        return false;
+    };
+    ASSERT_TRUE(eventually(new_session_end, 60s)) << recorder_->log() << rs.log();
     ASSERT_EQ(recorder_->stop(), 0);
-    EXPECT_EQ(rs.received().size(), before);
+    auto after = rs.received();
+    ASSERT_GE(after.size(), before);
+    for (size_t i = before; i < after.size(); ++i) EXPECT_FALSE(sent_before.contains(after[i].record_id)) << "sent again: " << after[i].record_id;
 }
 
 TEST_F(ExportEndToEnd, AsciicastPlaysInAsciinemaAndMatchesPlayCat) {
