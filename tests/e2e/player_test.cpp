@@ -16,15 +16,6 @@ using nlohmann::json;
 
 namespace {
 
-// Types a command and waits for the shell to finish it (the marker only appears in the output).
-void run_in(PtyProcess& shell, const std::string& command) {
-    static int n = 0;
-    std::string marker = "done-" + std::to_string(++n);
-    size_t from = shell.output().size();
-    shell.type(command + "; echo " + marker.substr(0, 2) + "''" + marker.substr(2) + "\r");
-    ASSERT_TRUE(shell.wait_for(marker, 30s, from)) << command << ":\n" << shell.output().substr(from);
-}
-
 class PlayerRecorded : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
@@ -39,14 +30,14 @@ protected:
         {
             PtyProcess shell(bed.exec_tty(container, "alice-1", {"/bin/bash", "--norc"}), 30, 100);
             ASSERT_TRUE(shell.wait_for("# ", 20s)) << shell.output();
-            run_in(shell, "echo first-marker");
+            ASSERT_TRUE(run_in(shell, "echo first-marker"));
             std::this_thread::sleep_for(1s);
-            run_in(shell, "ls /usr | head -3");
-            run_in(shell, "printf 'echo x' > /tmp/noexec.sh; /tmp/noexec.sh");
+            ASSERT_TRUE(run_in(shell, "ls /usr | head -3"));
+            ASSERT_TRUE(run_in(shell, "printf 'echo x' > /tmp/noexec.sh; /tmp/noexec.sh"));
             std::this_thread::sleep_for(1s);
-            run_in(shell, "echo needle-$((40+2))");  // the typed text is not the printed one
+            ASSERT_TRUE(run_in(shell, "echo needle-$((40+2))"));  // the typed text is not the printed one
             std::this_thread::sleep_for(1s);
-            run_in(shell, "/bin/echo last-marker");
+            ASSERT_TRUE(run_in(shell, "/bin/echo last-marker"));
             shell.type("exit\r");
             ASSERT_EQ(shell.wait(30s), 0);
         }
@@ -54,8 +45,8 @@ protected:
             // a session aimed at the analyst's terminal: a title, a clear, a reset, 1 MB of binary
             PtyProcess shell(bed.exec_tty(container, "mallory-1", {"/bin/bash", "--norc"}), 24, 80);
             ASSERT_TRUE(shell.wait_for("# ", 20s)) << shell.output();
-            run_in(shell, "printf '\\033]0;owned-title\\007\\033]2;owned-too\\007\\033[2J\\033c'; head -c 1000000 /dev/urandom; printf '\\033c'; "
-                          "/bin/echo after-blob");
+            ASSERT_TRUE(run_in(shell, "printf '\\033]0;owned-title\\007\\033]2;owned-too\\007\\033[2J\\033c'; head -c 1000000 /dev/urandom; "
+                                      "printf '\\033c'; /bin/echo after-blob"));
             shell.type("exit\r");
             ASSERT_EQ(shell.wait(30s), 0);
         }
