@@ -3,6 +3,7 @@
 #include "tests/support/environment.h"
 #include "tests/support/stored_sessions.h"
 #include "tests/support/process.h"
+#include "tests/support/rsyslog.h"
 
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/delimited_message_util.h>
@@ -19,13 +20,6 @@ using namespace execaudit;
 using namespace execaudit::testing;
 
 namespace {
-
-std::vector<std::string> ids_of(const std::string& jsonl) {
-    std::vector<std::string> out;
-    std::istringstream in(jsonl);
-    for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line)["record_id"]);
-    return out;
-}
 
 class ExportCli : public ::testing::Test {
 protected:
@@ -46,16 +40,16 @@ protected:
 TEST_F(ExportCli, JsonLinesOfEveryRecordInCommitOrder) {
     auto r = ea({});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(ids_of(r.out), (std::vector<std::string>{"aaaa000000000001:start", "aaaa000000000001:command:0",
+    EXPECT_EQ(jsonl_record_ids(r.out), (std::vector<std::string>{"aaaa000000000001:start", "aaaa000000000001:command:0",
                                                        "aaaa000000000001:command:1", "aaaa000000000001:end",
                                                        "bbbb000000000002:start"}));
     EXPECT_EQ(r.err, "");
     auto one = ea({"--namespace", "payments"});
-    EXPECT_EQ(ids_of(one.out), (std::vector<std::string>{"bbbb000000000002:start"}));
+    EXPECT_EQ(jsonl_record_ids(one.out), (std::vector<std::string>{"bbbb000000000002:start"}));
     auto by_time = ea({"--until", "2024-10-29T13:00:00Z"});
-    EXPECT_EQ(ids_of(by_time.out).size(), 4u);
+    EXPECT_EQ(jsonl_record_ids(by_time.out).size(), 4u);
     auto by_prefix = ea({"--session", "aaaa"});
-    EXPECT_EQ(ids_of(by_prefix.out).size(), 4u);
+    EXPECT_EQ(jsonl_record_ids(by_prefix.out).size(), 4u);
     auto ecs = ea({"--ecs", "--session", "aaaa"});
     std::istringstream in(ecs.out);
     std::string line;
@@ -84,17 +78,17 @@ TEST_F(ExportCli, ProtoIsLengthDelimitedExportRecords) {
 TEST_F(ExportCli, FollowStreamsNewRecordsAndEndsWithTheSession) {
     std::string out = dir_.file("follow.jsonl");
     Process follow({execaudit_bin(), "export", "--db", db_, "--follow", "--session", "bbbb", "-o", out}, dir_.file("log"));
-    ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 1; }, 10s));
+    ASSERT_TRUE(eventually([&] { return jsonl_record_ids(read_file(out)).size() == 1; }, 10s));
     auto b = sample_session("bbbb000000000002", kT0Ns + 3600 * kSecondNs);
     b.namespace_name = "payments";
     write_ops(db_, {storage::WriteCommand{sample_command(b, 0, {"id"})}});
-    ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 2; }, 10s));
+    ASSERT_TRUE(eventually([&] { return jsonl_record_ids(read_file(out)).size() == 2; }, 10s));
     EXPECT_TRUE(follow.running());
     b.status = "ended";
     b.end_ns = b.start_ns + kSecondNs;
     write_ops(db_, {storage::WriteSession{b}});
     EXPECT_EQ(follow.wait(10s), 0);  // --session: done when the session ends
-    EXPECT_EQ(ids_of(read_file(out)),
+    EXPECT_EQ(jsonl_record_ids(read_file(out)),
               (std::vector<std::string>{"bbbb000000000002:start", "bbbb000000000002:command:0", "bbbb000000000002:end"}));
 }
 
@@ -111,12 +105,12 @@ TEST_F(ExportCli, FollowWithFiltersSendsASessionWholeOnceItMatches) {
         db.exec("UPDATE sessions SET attribution = 'audit', user = 'alice' WHERE id = '" + id + "'");
     };
     attribute("dddd000000000004");
-    ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 2; }, 10s)) << read_file(out);
-    EXPECT_EQ(ids_of(read_file(out)), (std::vector<std::string>{"dddd000000000004:start", "dddd000000000004:attributed:0"}))
+    ASSERT_TRUE(eventually([&] { return jsonl_record_ids(read_file(out)).size() == 2; }, 10s)) << read_file(out);
+    EXPECT_EQ(jsonl_record_ids(read_file(out)), (std::vector<std::string>{"dddd000000000004:start", "dddd000000000004:attributed:0"}))
         << "nobody is known to be alice in cccc yet";
     attribute("cccc000000000003");
-    ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 5; }, 10s)) << read_file(out);
-    EXPECT_EQ(ids_of(read_file(out)),
+    ASSERT_TRUE(eventually([&] { return jsonl_record_ids(read_file(out)).size() == 5; }, 10s)) << read_file(out);
+    EXPECT_EQ(jsonl_record_ids(read_file(out)),
               (std::vector<std::string>{"dddd000000000004:start", "dddd000000000004:attributed:0", "cccc000000000003:start",
                                         "cccc000000000003:command:0", "cccc000000000003:attributed:0"}));
     follow.signal(SIGTERM);
