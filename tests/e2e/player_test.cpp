@@ -8,7 +8,6 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include <regex>
 
 using namespace execaudit;
 using namespace execaudit::testing;
@@ -75,18 +74,8 @@ protected:
         ASSERT_FALSE(alice_.empty()) << "recording the sessions failed (see above)";
     }
 
-    static std::vector<std::string> play(const std::string& id, std::vector<std::string> extra = {}) {
-        std::vector<std::string> argv = {execaudit_bin(), "play", id, "--db", db_};
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        return argv;
-    }
-
-    static long tenths(const std::string& screen) {
-        std::smatch m;
-        static const std::regex clock(R"((\d+):(\d\d)\.(\d) / )");
-        if (!std::regex_search(screen, m, clock)) return -1;
-        return (std::stol(m[1]) * 60 + std::stol(m[2])) * 10 + std::stol(m[3]);
-    }
+    static std::vector<std::string> play(const std::string& id, const std::vector<std::string>& extra = {}) { return play_argv(db_, id, extra); }
+    static long tenths(const std::string& screen) { return shown_tenths(screen); }
 
     // Each command's time in the session, in tenths of a second, as `show` reports it.
     static std::vector<long> command_tenths(const std::string& id) {

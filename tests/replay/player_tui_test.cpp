@@ -11,7 +11,6 @@
 #include <gtest/gtest.h>
 
 #include <random>
-#include <regex>
 #include <sstream>
 
 using namespace execaudit;
@@ -132,19 +131,10 @@ protected:
 
     void SetUp() override { EA_REQUIRE(missing_program("tmux")); }
 
-    static std::vector<std::string> play(const std::string& id, std::vector<std::string> extra = {}) {
-        std::vector<std::string> argv = {execaudit_bin(), "play", id, "--db", db_};
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        return argv;
-    }
+    static std::vector<std::string> play(const std::string& id, const std::vector<std::string>& extra = {}) { return play_argv(db_, id, extra); }
 
     // The position the header shows, in tenths of a second (-1 when none).
-    static long position(const std::string& screen) {
-        std::smatch m;
-        static const std::regex clock(R"((\d+):(\d\d)\.(\d) / )");
-        if (!std::regex_search(screen, m, clock)) return -1;
-        return (std::stol(m[1]) * 60 + std::stol(m[2])) * 10 + std::stol(m[3]);
-    }
+    static long position(const std::string& screen) { return shown_tenths(screen); }
 
     static std::string first_line(const std::string& screen) { return screen.substr(0, screen.find('\n')); }
 
