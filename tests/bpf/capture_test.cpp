@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <sstream>
 
 using namespace execaudit;
 using namespace execaudit::recorder;
@@ -86,6 +87,14 @@ protected:
         return argv;
     }
 
+    // `pid` is in the cgroup `sub` (it has written itself into cgroup.procs).
+    bool joined(const std::string& sub, pid_t pid) const {
+        std::istringstream procs(read_file(cgroups_->mount_point() + base_ + sub + "/cgroup.procs"));
+        for (std::string line; std::getline(procs, line);)
+            if (line == std::to_string(pid)) return true;
+        return false;
+    }
+
     void pump(PtyProcess& pty, std::chrono::milliseconds d) {
         io_.run_for(d);
         pty.wait_for("\x01never\x01", 1ms);
@@ -114,7 +123,7 @@ TEST_F(BpfCapture, SessionEventsInScopeAndNothingElse) {
     Process init(in_cgroup("/pods/ctr", {"/bin/bash", "-c", "while :; do /bin/true; sleep 0.05; done"}), "/dev/null");
     // A process outside the scope doing exactly what the session does.
     PtyProcess outside(in_cgroup("/outside", {"/bin/bash", "--norc", "--noprofile", "-i"}), 24, 80);
-    usleep(300000);
+    ASSERT_TRUE(eventually([&] { return joined("/pods/ctr", init.pid()) && joined("/outside", outside.pid()); }, 10s));
     PtyProcess session(in_cgroup("/pods/ctr", {"/bin/bash", "--norc", "--noprofile", "-i"}), 33, 111);
 
     std::string typed;
@@ -172,7 +181,7 @@ TEST_F(BpfCapture, SessionEventsInScopeAndNothingElse) {
 
 TEST_F(BpfCapture, FailedExecHasItsErrno) {
     Process init(in_cgroup("/pods/ctr", {"/bin/sleep", "30"}), "/dev/null");
-    usleep(200000);
+    ASSERT_TRUE(eventually([&] { return joined("/pods/ctr", init.pid()); }, 10s));  // the init entered first
     PtyProcess session(in_cgroup("/pods/ctr", {"/bin/bash", "--norc", "--noprofile", "-c",
                                                "printf x > /tmp/ea-noexec-$$; /tmp/ea-noexec-$$; rm -f /tmp/ea-noexec-$$; exit 0"}),
                        24, 80);
@@ -203,7 +212,7 @@ protected:
 
 TEST_F(BpfLoss, EveryByteIsCapturedOrReportedLost) {
     Process init(in_cgroup("/pods/ctr", {"/bin/sleep", "30"}), "/dev/null");
-    usleep(200000);
+    ASSERT_TRUE(eventually([&] { return joined("/pods/ctr", init.pid()); }, 10s));  // the init entered first
     constexpr size_t kFlood = 4'000'000;
     PtyProcess session(in_cgroup("/pods/ctr", {"/bin/bash", "-c",
                                                "head -c " + std::to_string(kFlood) + " /dev/zero | tr '\\0' x; sleep 1; exit 0"}),

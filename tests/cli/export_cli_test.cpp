@@ -3,6 +3,7 @@
 #include "tests/support/environment.h"
 #include "tests/support/stored_sessions.h"
 #include "tests/support/process.h"
+#include "tests/support/rsyslog.h"
 
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/delimited_message_util.h>
@@ -19,13 +20,6 @@ using namespace execaudit;
 using namespace execaudit::testing;
 
 namespace {
-
-std::vector<std::string> ids_of(const std::string& jsonl) {
-    std::vector<std::string> out;
-    std::istringstream in(jsonl);
-    for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line)["record_id"]);
-    return out;
-}
 
 class ExportCli : public ::testing::Test {
 protected:
@@ -46,16 +40,16 @@ protected:
 TEST_F(ExportCli, JsonLinesOfEveryRecordInCommitOrder) {
     auto r = ea({});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(ids_of(r.out), (std::vector<std::string>{"aaaa000000000001:start", "aaaa000000000001:command:0",
+    EXPECT_EQ(jsonl_record_ids(r.out), (std::vector<std::string>{"aaaa000000000001:start", "aaaa000000000001:command:0",
                                                        "aaaa000000000001:command:1", "aaaa000000000001:end",
                                                        "bbbb000000000002:start"}));
     EXPECT_EQ(r.err, "");
     auto one = ea({"--namespace", "payments"});
-    EXPECT_EQ(ids_of(one.out), (std::vector<std::string>{"bbbb000000000002:start"}));
+    EXPECT_EQ(jsonl_record_ids(one.out), (std::vector<std::string>{"bbbb000000000002:start"}));
     auto by_time = ea({"--until", "2024-10-29T13:00:00Z"});
-    EXPECT_EQ(ids_of(by_time.out).size(), 4u);
+    EXPECT_EQ(jsonl_record_ids(by_time.out).size(), 4u);
     auto by_prefix = ea({"--session", "aaaa"});
-    EXPECT_EQ(ids_of(by_prefix.out).size(), 4u);
+    EXPECT_EQ(jsonl_record_ids(by_prefix.out).size(), 4u);
     auto ecs = ea({"--ecs", "--session", "aaaa"});
     std::istringstream in(ecs.out);
     std::string line;
@@ -84,17 +78,17 @@ TEST_F(ExportCli, ProtoIsLengthDelimitedExportRecords) {
 TEST_F(ExportCli, FollowStreamsNewRecordsAndEndsWithTheSession) {
     std::string out = dir_.file("follow.jsonl");
     Process follow({execaudit_bin(), "export", "--db", db_, "--follow", "--session", "bbbb", "-o", out}, dir_.file("log"));
-    ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 1; }, 10s));
+    ASSERT_TRUE(eventually([&] { return jsonl_record_ids(read_file(out)).size() == 1; }, 10s));
     auto b = sample_session("bbbb000000000002", kT0Ns + 3600 * kSecondNs);
     b.namespace_name = "payments";
     write_ops(db_, {storage::WriteCommand{sample_command(b, 0, {"id"})}});
-    ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 2; }, 10s));
+    ASSERT_TRUE(eventually([&] { return jsonl_record_ids(read_file(out)).size() == 2; }, 10s));
     EXPECT_TRUE(follow.running());
     b.status = "ended";
     b.end_ns = b.start_ns + kSecondNs;
     write_ops(db_, {storage::WriteSession{b}});
     EXPECT_EQ(follow.wait(10s), 0);  // --session: done when the session ends
-    EXPECT_EQ(ids_of(read_file(out)),
+    EXPECT_EQ(jsonl_record_ids(read_file(out)),
               (std::vector<std::string>{"bbbb000000000002:start", "bbbb000000000002:command:0", "bbbb000000000002:end"}));
 }
 
@@ -103,17 +97,38 @@ TEST_F(ExportCli, FollowWithFiltersSendsASessionWholeOnceItMatches) {
     Process follow({execaudit_bin(), "export", "--db", db_, "--follow", "--user", "alice", "-o", out}, dir_.file("log"));
     auto c = sample_session("cccc000000000003", kT0Ns + 7200 * kSecondNs);
     write_ops(db_, {storage::WriteSession{c}, storage::WriteCommand{sample_command(c, 0, {"/bin/bash"})}});
-    std::this_thread::sleep_for(500ms);
-    EXPECT_EQ(read_file(out), "");  // nobody is known to be alice yet
-    {
+    // a later session that is alice's: once it is out, --follow has read past cccc
+    auto d = sample_session("dddd000000000004", kT0Ns + 7300 * kSecondNs);
+    write_ops(db_, {storage::WriteSession{d}});
+    auto attribute = [&](const std::string& id) {
         auto db = storage::Database::open(db_, storage::Database::Mode::read_write);
-        db.exec("UPDATE sessions SET attribution = 'audit', user = 'alice' WHERE id = 'cccc000000000003'");
-    }
-    ASSERT_TRUE(eventually([&] { return ids_of(read_file(out)).size() == 3; }, 10s)) << read_file(out);
-    EXPECT_EQ(ids_of(read_file(out)), (std::vector<std::string>{"cccc000000000003:start", "cccc000000000003:command:0",
-                                                                "cccc000000000003:attributed:0"}));
+        db.exec("UPDATE sessions SET attribution = 'audit', user = 'alice' WHERE id = '" + id + "'");
+    };
+    attribute("dddd000000000004");
+    ASSERT_TRUE(eventually([&] { return jsonl_record_ids(read_file(out)).size() == 2; }, 10s)) << read_file(out);
+    EXPECT_EQ(jsonl_record_ids(read_file(out)), (std::vector<std::string>{"dddd000000000004:start", "dddd000000000004:attributed:0"}))
+        << "nobody is known to be alice in cccc yet";
+    attribute("cccc000000000003");
+    ASSERT_TRUE(eventually([&] { return jsonl_record_ids(read_file(out)).size() == 5; }, 10s)) << read_file(out);
+    EXPECT_EQ(jsonl_record_ids(read_file(out)),
+              (std::vector<std::string>{"dddd000000000004:start", "dddd000000000004:attributed:0", "cccc000000000003:start",
+                                        "cccc000000000003:command:0", "cccc000000000003:attributed:0"}));
     follow.signal(SIGTERM);
     follow.wait(10s);
+}
+
+TEST_F(ExportCli, AsciicastOfASessionWithoutATerminalIsBadInput) {
+    auto e = sample_session("eeee000000000005", kT0Ns + 7200 * kSecondNs);
+    e.tty = false;  // a non-tty exec: commands, no terminal
+    write_ops(db_, {storage::WriteSession{e}});
+    auto r = ea({"--format", "asciicast", "--session", "eeee"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find("session eeee000000000005 has no terminal"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+    // the same request for a session with a terminal is fine
+    auto tty = ea({"--format", "asciicast", "--session", "aaaa"});
+    EXPECT_EQ(tty.exit_code, 0) << tty.err;
 }
 
 TEST_F(ExportCli, BadInputIsOneLineAndExitTwo) {

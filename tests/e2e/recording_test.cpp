@@ -19,19 +19,6 @@ protected:
         ASSERT_EQ(recorder_->stop(), 0) << recorder_->log();
     }
 
-    // Types a command and waits for the shell to finish it: the marker is printed only by the
-    // shell's own echo after the command, so the typed text never matches it.
-    size_t run_in(PtyProcess& shell, const std::string& command) {
-        static int n = 0;
-        std::string marker = "done-" + std::to_string(++n);
-        std::string keys = command + "; echo " + marker.substr(0, 2) + "''" + marker.substr(2) + "\r";
-        size_t from = shell.output().size();
-        size_t typed = shell.type(keys);
-        EXPECT_TRUE(shell.wait_for(marker, 30s, from)) << "no " << marker << " after " << command << ":\n"
-                                                               << shell.output().substr(from);
-        return typed;
-    }
-
     json only_session(const std::vector<std::string>& filters = {}) {
         json list = list_sessions(db_, filters);
         EXPECT_EQ(list.size(), 1u) << list.dump(2);
@@ -57,11 +44,11 @@ TEST_F(Recording, InteractiveSession) {
     PtyProcess shell(bed_->exec_tty(container_, "alice-1", {"/bin/bash", "--norc"}), 30, 100);
     ASSERT_TRUE(shell.wait_for("# ", 20s)) << shell.output();
     size_t typed = 0;
-    typed += run_in(shell, "echo marker-$((6*7))");
-    typed += run_in(shell, "ls /usr | head -2");                        // a pipeline
-    typed += run_in(shell, "printf 'echo x' > /tmp/noexec.sh; /tmp/noexec.sh");  // a failed exec
-    typed += run_in(shell, "bash -c 'cat /etc/hostname > /dev/null; exit 0'");   // a child shell
-    typed += run_in(shell, "seq 1 200000");                             // 1.3 MB through the pty
+    ASSERT_TRUE(run_in(shell, "echo marker-$((6*7))", 60s, &typed));
+    ASSERT_TRUE(run_in(shell, "ls /usr | head -2", 60s, &typed));                        // a pipeline
+    ASSERT_TRUE(run_in(shell, "printf 'echo x' > /tmp/noexec.sh; /tmp/noexec.sh", 60s, &typed));  // a failed exec
+    ASSERT_TRUE(run_in(shell, "bash -c 'cat /etc/hostname > /dev/null; exit 0'", 60s, &typed));   // a child shell
+    ASSERT_TRUE(run_in(shell, "seq 1 200000", 60s, &typed));                             // 1.3 MB through the pty
     typed += shell.type("exit 42\r");
     ASSERT_EQ(shell.wait(30s), 42);
     stop_recorder();
@@ -141,7 +128,7 @@ TEST_F(Recording, WorkloadIsNeverRecorded) {
     start_recorder();
     PtyProcess shell(bed_->exec_tty(container_, "bob-1", {"/bin/bash", "--norc"}), 24, 80);
     ASSERT_TRUE(shell.wait_for("# ", 20s));
-    run_in(shell, "/bin/echo inside");
+    ASSERT_TRUE(run_in(shell, "/bin/echo inside"));
     std::this_thread::sleep_for(1500ms);  // ~15 loop iterations of the workload
     shell.type("exit\r");
     ASSERT_EQ(shell.wait(20s), 0);
@@ -164,8 +151,8 @@ TEST_F(Recording, TwoSessionsAtOnceStayApart) {
     ASSERT_TRUE(a.wait_for("# ", 20s));
     ASSERT_TRUE(b.wait_for("# ", 20s));
     for (int i = 0; i < 3; ++i) {  // interleaved
-        run_in(a, "/bin/echo alpha-$((" + std::to_string(i) + "+100))");
-        run_in(b, "/bin/echo beta-$((" + std::to_string(i) + "+200))");
+        ASSERT_TRUE(run_in(a, "/bin/echo alpha-$((" + std::to_string(i) + "+100))"));
+        ASSERT_TRUE(run_in(b, "/bin/echo beta-$((" + std::to_string(i) + "+200))"));
     }
     a.type("exit 1\r");
     b.type("exit 2\r");
@@ -196,11 +183,11 @@ TEST_F(Recording, FullScreenAndBinaryOutput) {
     start_recorder();
     PtyProcess shell(bed_->exec_tty(container_, "fs", {"/bin/bash", "--norc"}), 24, 80);
     ASSERT_TRUE(shell.wait_for("# ", 20s));
-    run_in(shell, "top -b -n 1 | head -5");
+    ASSERT_TRUE(run_in(shell, "top -b -n 1 | head -5"));
     // the alternate screen, a title change, a clear and a terminal reset, like a full-screen program
-    run_in(shell, "printf '\\033[?1049h\\033]0;owned\\007\\033[2Jfullscreen\\033[?1049l'");
-    run_in(shell, "head -c 300000 /dev/urandom");
-    run_in(shell, "printf '\\033c'; echo after-binary");
+    ASSERT_TRUE(run_in(shell, "printf '\\033[?1049h\\033]0;owned\\007\\033[2Jfullscreen\\033[?1049l'"));
+    ASSERT_TRUE(run_in(shell, "head -c 300000 /dev/urandom"));
+    ASSERT_TRUE(run_in(shell, "printf '\\033c'; echo after-binary"));
     shell.type("exit\r");
     ASSERT_EQ(shell.wait(20s), 0);
     stop_recorder();
@@ -217,7 +204,7 @@ TEST_F(Recording, StoppedRecorderInterruptsOpenSessions) {
     start_recorder();
     PtyProcess shell(bed_->exec_tty(container_, "long", {"/bin/bash", "--norc"}), 24, 80);
     ASSERT_TRUE(shell.wait_for("# ", 20s));
-    run_in(shell, "/bin/echo before-stop");
+    ASSERT_TRUE(run_in(shell, "/bin/echo before-stop"));
     stop_recorder();  // the session goes on; the record of it ends here
     json s = only_session();
     EXPECT_EQ(s["status"], "interrupted");
@@ -233,8 +220,15 @@ TEST_F(Recording, KilledRecorderLeavesNothingOpen) {
     start_recorder();
     PtyProcess shell(bed_->exec_tty(container_, "crash", {"/bin/bash", "--norc"}), 24, 80);
     ASSERT_TRUE(shell.wait_for("# ", 20s));
-    run_in(shell, "/bin/echo before-crash");
-    std::this_thread::sleep_for(1500ms);  // terminal chunks are sealed within a second
+    ASSERT_TRUE(run_in(shell, "/bin/echo before-crash"));
+    // what the kill must not take back: the command and its output, committed
+    ASSERT_TRUE(eventually([&] {
+        json list = list_sessions(db_);
+        if (list.size() != 1) return false;
+        std::string id = list[0]["id"];
+        return find_command(show_session(db_, id)["timeline"], {"/bin/echo", "before-crash"}) != nullptr &&
+               play_cat(db_, id).find("\nbefore-crash\n") != std::string::npos;
+    }, 30s)) << recorder_->log();
     recorder_->process().signal(SIGKILL);  // no chance to flush or close anything
     ASSERT_TRUE(recorder_->process().wait(10s));
     start_recorder();  // closes what the killed one left open
@@ -244,7 +238,7 @@ TEST_F(Recording, KilledRecorderLeavesNothingOpen) {
     json s = only_session();
     EXPECT_EQ(s["status"], "interrupted");
     EXPECT_FALSE(s["end"].is_null());
-    EXPECT_NE(play_cat(db_, s["id"]).find("before-crash"), std::string::npos);
+    EXPECT_NE(play_cat(db_, s["id"]).find("\nbefore-crash\n"), std::string::npos);
     EXPECT_NE(find_command(show_session(db_, s["id"])["timeline"], {"/bin/echo", "before-crash"}), nullptr);
 }
 

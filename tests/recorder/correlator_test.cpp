@@ -72,7 +72,12 @@ TEST_F(CorrelatorTest, ClockSkewIsTolerated) {
     EXPECT_EQ(verdicts_["s1"], "audit");
     c_.add_audit_event(stage("a2", "RequestReceived", kT0 + 100 * kS, kT0 + 100 * kS, "bob"), kT0 + 100 * kS);
     c_.add_session(session("s2", kT0 + 100 * kS - 3 * kS), kT0 + 100 * kS);  // 3 s is too much
-    EXPECT_NE(verdicts_["s2"], "audit");
+    EXPECT_EQ(verdicts_.count("s2"), 0u);
+    c_.tick(kT0 + 190 * kS);  // past the grace period: neither is the other's
+    EXPECT_EQ(verdicts_["s2"], "unattributed");
+    EXPECT_EQ(states_["a2"], RequestState::unrecorded);
+    EXPECT_EQ(states_["a1"], RequestState::matched);
+    EXPECT_EQ(matched_["a1"], "s1");
 }
 
 TEST_F(CorrelatorTest, EverythingMustMatch) {

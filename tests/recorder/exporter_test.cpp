@@ -6,6 +6,7 @@
 #include "tests/support/environment.h"
 #include "tests/support/stored_sessions.h"
 #include "tests/support/process.h"
+#include "tests/support/rsyslog.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -16,13 +17,6 @@ using namespace execaudit;
 using namespace execaudit::testing;
 
 namespace {
-
-std::vector<std::string> record_ids(const std::string& path) {
-    std::ifstream in(path);
-    std::vector<std::string> out;
-    for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line)["record_id"]);
-    return out;
-}
 
 std::unique_ptr<recorder::Exporter> exporter(const std::string& db, const std::string& path) {
     return std::make_unique<recorder::Exporter>(
@@ -37,10 +31,10 @@ TEST(Exporter, DeliversEverythingOnceAndResumesAfterARestart) {
 
     auto first = exporter(db, path);
     first->start();
-    ASSERT_TRUE(eventually([&] { return record_ids(path).size() == 12; }, 10s)) << record_ids(path).size();
+    ASSERT_TRUE(eventually([&] { return jsonl_record_ids(read_file(path)).size() == 12; }, 10s)) << jsonl_record_ids(read_file(path)).size();
     // Written while the exporter runs: picked up without a restart.
     write_finished_session(db, "bbbb000000000002", kT0Ns + kSecondNs, 3);
-    ASSERT_TRUE(eventually([&] { return record_ids(path).size() == 17; }, 10s));
+    ASSERT_TRUE(eventually([&] { return jsonl_record_ids(read_file(path)).size() == 17; }, 10s));
     first->stop(std::chrono::seconds(5));
     EXPECT_EQ(first->stats().backlog, 0);
     EXPECT_EQ(first->stats().sent, 17u);
@@ -48,10 +42,10 @@ TEST(Exporter, DeliversEverythingOnceAndResumesAfterARestart) {
     write_finished_session(db, "cccc000000000003", kT0Ns + 2 * kSecondNs, 1);  // recorded while export is down
     auto second = exporter(db, path);
     second->start();
-    ASSERT_TRUE(eventually([&] { return record_ids(path).size() == 20; }, 10s));
+    ASSERT_TRUE(eventually([&] { return jsonl_record_ids(read_file(path)).size() == 20; }, 10s));
     second->stop(std::chrono::seconds(5));
 
-    auto ids = record_ids(path);
+    auto ids = jsonl_record_ids(read_file(path));
     ASSERT_EQ(ids.size(), 20u);
     EXPECT_EQ(ids.front(), "aaaa000000000001:start");
     EXPECT_EQ(ids[11], "aaaa000000000001:end");
@@ -78,9 +72,9 @@ TEST(Exporter, AnUnwritableDestinationIsRetriedAndNothingIsLost) {
     ASSERT_TRUE(eventually([&] { return e->stats().failures >= 2; }, 10s));
     EXPECT_FALSE(e->stats().connected);
     std::filesystem::create_directory(sub);  // the destination comes back
-    ASSERT_TRUE(eventually([&] { return record_ids(path).size() == 4; }, 10s));
+    ASSERT_TRUE(eventually([&] { return jsonl_record_ids(read_file(path)).size() == 4; }, 10s));
     e->stop(std::chrono::seconds(5));
-    EXPECT_EQ(record_ids(path).back(), "aaaa000000000001:end");
+    EXPECT_EQ(jsonl_record_ids(read_file(path)).back(), "aaaa000000000001:end");
 }
 
 }  // namespace

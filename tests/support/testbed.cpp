@@ -79,6 +79,17 @@ int Recorder::stop() {
 
 std::string Recorder::log() const { return read_file(log_path_); }
 
+::testing::AssertionResult run_in(PtyProcess& shell, const std::string& command, std::chrono::milliseconds timeout, size_t* typed) {
+    static int n = 0;
+    std::string marker = "done-" + std::to_string(++n);
+    size_t from = shell.output().size();
+    size_t bytes = shell.type(command + "; echo " + marker.substr(0, 2) + "''" + marker.substr(2) + "\r");
+    if (typed) *typed += bytes;
+    if (!shell.wait_for(marker, timeout, from))
+        return ::testing::AssertionFailure() << "no " << marker << " after " << command << ":\n" << shell.output().substr(from);
+    return ::testing::AssertionSuccess();
+}
+
 nlohmann::json list_sessions(const std::string& db, const std::vector<std::string>& filters) {
     std::vector<std::string> argv = {execaudit_bin(), "sessions", "--db", db, "--format", "json"};
     argv.insert(argv.end(), filters.begin(), filters.end());

@@ -5,6 +5,7 @@
 #include "tests/support/environment.h"
 #include "tests/support/process.h"
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <memory>
@@ -53,6 +54,12 @@ private:
     std::string log_path_;
     std::unique_ptr<Process> process_;
 };
+
+/// Types `command` into a shell and waits until the shell has run it: the marker typed after it
+/// is printed only by the shell's own echo, so the echoed keystrokes never match it. `typed`,
+/// when given, grows by the number of bytes typed.
+::testing::AssertionResult run_in(PtyProcess& shell, const std::string& command, std::chrono::milliseconds timeout = 60s,
+                                  size_t* typed = nullptr);
 
 /// `execaudit sessions --format json` (with extra filters); fails the test on a non-zero exit.
 nlohmann::json list_sessions(const std::string& db, const std::vector<std::string>& filters = {});

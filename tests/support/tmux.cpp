@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <functional>
+#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -92,6 +93,19 @@ std::optional<int> Tmux::exit_status() const {
 
 void Tmux::resize(int rows, int cols) {
     run(tmux({"resize-window", "-t", "t", "-x", std::to_string(cols), "-y", std::to_string(rows)}));
+}
+
+std::vector<std::string> play_argv(const std::string& db, const std::string& id, const std::vector<std::string>& extra) {
+    std::vector<std::string> argv = {execaudit_bin(), "play", id, "--db", db};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+}
+
+long shown_tenths(const std::string& screen) {
+    std::smatch m;
+    static const std::regex clock(R"((\d+):(\d\d)\.(\d) / )");
+    if (!std::regex_search(screen, m, clock)) return -1;
+    return (std::stol(m[1]) * 60 + std::stol(m[2])) * 10 + std::stol(m[3]);
 }
 
 }  // namespace execaudit::testing

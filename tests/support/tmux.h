@@ -44,4 +44,9 @@ private:
     std::string socket_;
 };
 
+/// argv of the player: `execaudit play ID --db DB EXTRA...`.
+std::vector<std::string> play_argv(const std::string& db, const std::string& id, const std::vector<std::string>& extra = {});
+/// The position the player's header shows ("MM:SS.T / "), in tenths of a second; -1 when none.
+long shown_tenths(const std::string& screen);
+
 }  // namespace execaudit::testing
