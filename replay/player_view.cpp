@@ -221,14 +221,14 @@ void PlayerView::draw_header(const Playback& p, const Layout& l) {
     put(1, 0, l.header.cols, line1, utf8, A_BOLD);
     // a progress bar with the places where data was lost
     int bar_col = static_cast<int>(to_wide(line1, utf8).size()) + 2;
-    int bar = l.header.cols - bar_col - 1;
+    int bar = l.header.cols - bar_col - 2;  // between the brackets, the ']' in the last column
     if (bar >= 10 && p.duration_us() > 0) {
         std::string b(static_cast<size_t>(bar), '-');
         auto at = [&](uint64_t us) { return std::min<size_t>(b.size() - 1, static_cast<size_t>(static_cast<double>(us) / p.duration_us() * bar)); };
         for (size_t i = 0; i < at(p.position_us()); ++i) b[i] = '=';
         b[at(p.position_us())] = '>';
         for (const auto& g : recording_.gaps()) b[at(g.offset_us)] = '!';
-        put(1, bar_col, bar + 1, "[" + b + "]", utf8);
+        put(1, bar_col, bar + 2, "[" + b + "]", utf8);
     }
 }
 

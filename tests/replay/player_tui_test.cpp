@@ -157,6 +157,13 @@ TEST_F(PlayerTui, HeaderSaysWhoWhereAndWhen) {
     EXPECT_NE(s.find("00:00.0 / 00:40.0"), std::string::npos);
     EXPECT_NE(s.find("speed 1x"), std::string::npos);
     EXPECT_NE(s.find("gaps: 1"), std::string::npos);
+    // the progress bar fills the rest of the line, brackets included, and marks the gap
+    std::string line2 = s.substr(s.find('\n') + 1);
+    line2 = line2.substr(0, line2.find('\n'));
+    EXPECT_EQ(line2.size(), 140u) << line2;
+    EXPECT_EQ(line2.back(), ']') << line2;
+    EXPECT_NE(line2.find("[>"), std::string::npos) << line2;
+    EXPECT_NE(line2.find('!'), std::string::npos) << line2;
     t.keys({"q"});
     ASSERT_TRUE(eventually([&] { return t.exit_status().has_value(); })) << t.screen();
     EXPECT_EQ(t.exit_status(), 0);
