@@ -94,6 +94,7 @@ std::optional<uint64_t> Playback::real_us_until_next_event() const {
 }
 
 void Playback::seek(uint64_t offset_us) {
+    stepped_to_.reset();
     show(offset_us);
     played_us_ = static_cast<double>(axis_->to_played(position_us_));
 }
@@ -105,6 +106,7 @@ void Playback::seek_by(int64_t delta_us) {
 
 std::optional<size_t> Playback::current_command() const {
     const auto& cmds = recording_.commands();
+    if (stepped_to_ && cmds[*stepped_to_].offset_us == position_us_) return stepped_to_;
     auto it = std::upper_bound(cmds.begin(), cmds.end(), position_us_,
                                [](uint64_t t, const TimedCommand& c) { return t < c.offset_us; });
     if (it == cmds.begin()) return std::nullopt;
@@ -112,11 +114,16 @@ std::optional<size_t> Playback::current_command() const {
 }
 
 bool Playback::next_command() {
+    auto current = current_command();
+    size_t next = current ? *current + 1 : 0;
+    return step_to(next);
+}
+
+bool Playback::step_to(size_t index) {
     const auto& cmds = recording_.commands();
-    auto it = std::upper_bound(cmds.begin(), cmds.end(), position_us_,
-                               [](uint64_t t, const TimedCommand& c) { return t < c.offset_us; });
-    if (it == cmds.end()) return false;
-    seek(it->offset_us);
+    if (index >= cmds.size()) return false;
+    seek(cmds[index].offset_us);
+    stepped_to_ = index;
     return true;
 }
 
@@ -124,17 +131,8 @@ bool Playback::previous_command() {
     auto current = current_command();
     if (!current) return false;
     const auto& cmds = recording_.commands();
-    uint64_t at = cmds[*current].offset_us;
-    if (position_us_ - at >= kRestartWindowUs) {
-        seek(at);
-        return true;
-    }
-    // Step back past every command at that same time.
-    size_t i = *current;
-    while (i > 0 && cmds[i - 1].offset_us == at) --i;
-    if (i == 0) return false;
-    seek(cmds[i - 1].offset_us);
-    return true;
+    if (position_us_ - cmds[*current].offset_us >= kRestartWindowUs) return step_to(*current);
+    return *current > 0 && step_to(*current - 1);
 }
 
 std::optional<SearchHit> Playback::search(std::string_view given, bool forward) {

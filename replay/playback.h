@@ -73,9 +73,10 @@ public:
     void seek(uint64_t offset_us);
     void seek_by(int64_t delta_us);
 
-    /// The last command run at or before the position.
+    /// The last command run at or before the position; after next/previous_command, the command
+    /// they went to, also among several run at the same microsecond (a pipeline's).
     std::optional<size_t> current_command() const;
-    /// Jumps to the next command's time; false when there is none.
+    /// Jumps to the next command (one at a time, even at the same time); false when there is none.
     bool next_command();
     /// Jumps to the current command's start, or to the previous command when within a second of it.
     bool previous_command();
@@ -91,6 +92,8 @@ public:
 private:
     void rebuild_axis();
     void show(uint64_t offset_us);
+    /// Seeks to command `command_index`'s time and makes it the current one.
+    bool step_to(size_t command_index);
 
     const Recording& recording_;
     PlaybackOptions options_;
@@ -99,6 +102,7 @@ private:
     std::vector<uint64_t> events_;  // frame and command times, sorted: what idle compression keeps
     std::unique_ptr<TimeAxis> axis_;
     uint64_t position_us_ = 0;
+    std::optional<size_t> stepped_to_;  ///< the command next/previous_command went to; cleared by seek
     double played_us_ = 0;  // the clock, on the played (compressed) axis
     bool playing_ = false;
     double speed_ = 1.0;

@@ -182,7 +182,8 @@ void PlayerView::draw(const Playback& p, ViewState& s) {
         s.pan_row = std::clamp(s.pan_row, 0, std::max(0, p.screen().rows() - l.screen.rows));
         s.pan_col = std::clamp(s.pan_col, 0, std::max(0, p.screen().cols() - l.screen.cols));
     }
-    Shown now{p.generation(), p.position_us() / 100'000, entries_passed(p.position_us()), p.playing(), p.at_end(),
+    Shown now{p.generation(), p.position_us() / 100'000, entries_passed(p.position_us()), p.current_command(),
+              p.playing(), p.at_end(),
               p.idle_compression(), p.speed(), s, LINES, COLS};
     if (drawn_ == now) return;
     drawn_ = std::move(now);

@@ -78,7 +78,8 @@ private:
     struct Shown {
         uint64_t generation = 0;
         uint64_t tenths = 0;  // the header's clock
-        size_t passed = 0;    // the timeline's current command and dimming
+        size_t passed = 0;    // the timeline's dimming
+        std::optional<size_t> current;  // the highlighted command (several can share a time)
         bool playing = false, at_end = false, idle = false;
         double speed = 0;
         ViewState state;

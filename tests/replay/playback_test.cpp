@@ -230,3 +230,32 @@ TEST(Playback, CompressionTurnedOnLaterHasALimit) {
 }
 
 }  // namespace
+
+// A pipeline's commands can start in the same microsecond: n and p still step through each one.
+TEST(Playback, StepsThroughCommandsThatStartedAtTheSameTime) {
+    storage::SessionRecord s;
+    s.rows = 10;
+    s.cols = 40;
+    s.start_ns = 1'000'000'000'000'000'000;
+    s.end_ns = s.start_ns + 10'000'000'000;
+    replay::Recording rec(s);
+    rec.add_output(0, "$ ");
+    rec.add_command(1 * kSec, command({"ls", "/usr"}));
+    rec.add_command(1 * kSec, command({"head", "-3"}));  // the same microsecond
+    rec.add_command(2 * kSec, command({"id"}));
+    replay::Playback p(rec, {});
+    ASSERT_TRUE(p.next_command());
+    EXPECT_EQ(p.current_command(), 0u);
+    ASSERT_TRUE(p.next_command());
+    EXPECT_EQ(p.current_command(), 1u);
+    EXPECT_EQ(p.position_us(), 1 * kSec);
+    ASSERT_TRUE(p.next_command());
+    EXPECT_EQ(p.current_command(), 2u);
+    ASSERT_TRUE(p.previous_command());
+    EXPECT_EQ(p.current_command(), 1u);
+    ASSERT_TRUE(p.previous_command());
+    EXPECT_EQ(p.current_command(), 0u);
+    EXPECT_FALSE(p.previous_command());
+    p.seek(1 * kSec);  // a plain seek: the last command started by then
+    EXPECT_EQ(p.current_command(), 1u);
+}
