@@ -1,7 +1,7 @@
 // recorder -> SQLite, sustained: decoded kernel records through the SessionTracker into the
 // StoreWriter (compression, batched transactions, WAL), until everything is committed.
 #include "bench/figures.h"
-#include "recorder/session_tracker.h"
+#include "recorder/capture/session_tracker.h"
 #include "tests/support/environment.h"
 #include "tests/support/event_builder.h"
 

@@ -3,7 +3,7 @@
  * The kernel/user ABI of execaudit: every record the BPF programs put in the ring buffer.
  *
  * Plain C with __u8..__u64 only; included by the BPF programs and by the C++ recorder, which
- * static_asserts sizes and offsets (recorder/event_decoder.cpp).
+ * static_asserts sizes and offsets (recorder/capture/event_decoder.cpp).
  *
  * Rules: event type values and flag bits are explicit and APPEND-ONLY. Never renumber, reuse or
  * resize; add a new type instead. Every record starts with struct ea_header, whose `size` is the

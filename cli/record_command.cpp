@@ -1,7 +1,7 @@
 // `execaudit record` and `execaudit trace`: the kernel side's two front doors.
 #include "cli/command.h"
 #include "recorder/recorder.h"
-#include "recorder/trace.h"
+#include "recorder/capture/trace.h"
 
 namespace execaudit::cli {
 

@@ -17,6 +17,7 @@
 #include <memory>
 
 namespace execaudit::exporting {
+using namespace net;  // HttpHandler, TlsOptions, Metric: the shared network edge (net/)
 namespace {
 
 int millis_until(SyslogConnection::Clock::time_point deadline) {

@@ -6,7 +6,7 @@
 
 #include "common/unique_fd.h"
 #include "export/syslog_url.h"
-#include "export/tls_context.h"
+#include "net/tls_context.h"
 
 #include <chrono>
 #include <expected>
@@ -44,7 +44,7 @@ private:
     std::expected<void, std::string> handshake(const SyslogUrl& url, SSL_CTX* ctx, Clock::time_point deadline);
 
     UniqueFd fd_;
-    SslPtr ssl_;  ///< declared after fd_: freed before the socket closes
+    net::SslPtr ssl_;  ///< declared after fd_: freed before the socket closes
     std::string peer_;
 };
 

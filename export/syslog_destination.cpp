@@ -4,6 +4,7 @@
 #include "export/syslog_url.h"
 
 namespace execaudit::exporting {
+using namespace net;  // HttpHandler, TlsOptions, Metric: the shared network edge (net/)
 
 SyslogDestination::Options syslog_options(const std::string& flag, const std::string& url_text, TlsOptions tls,
                                           JsonStyle style) {

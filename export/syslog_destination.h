@@ -22,7 +22,7 @@ class SyslogDestination final : public Destination {
 public:
     struct Options {
         SyslogUrl url;
-        TlsOptions tls;
+        net::TlsOptions tls;
         SyslogFormat format;
         std::chrono::milliseconds connect_timeout{10'000};
         std::chrono::milliseconds send_timeout{30'000};
@@ -52,7 +52,7 @@ private:
 
     Options options_;
     std::string name_;
-    SslCtxPtr tls_;
+    net::SslCtxPtr tls_;
     std::optional<SyslogConnection> connection_;
     std::deque<Sent> unconfirmed_;
     size_t unconfirmed_records_ = 0;
@@ -61,6 +61,6 @@ private:
 
 /// The options for a destination given on the command line (`record --export-syslog`, `export
 /// --syslog`): the URL parsed, and TLS files only with tls://. Throws UsageError naming `flag`.
-SyslogDestination::Options syslog_options(const std::string& flag, const std::string& url, TlsOptions tls, JsonStyle style);
+SyslogDestination::Options syslog_options(const std::string& flag, const std::string& url, net::TlsOptions tls, JsonStyle style);
 
 }  // namespace execaudit::exporting

@@ -3,21 +3,21 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/time_format.h"
-#include "recorder/admission_webhook.h"
-#include "recorder/attribution.h"
-#include "recorder/audit_log_tail.h"
-#include "recorder/audit_webhook.h"
-#include "recorder/boot_clock.h"
-#include "recorder/http_server.h"
-#include "recorder/metrics.h"
+#include "attribution/admission_webhook.h"
+#include "attribution/attribution.h"
+#include "attribution/audit_log_tail.h"
+#include "attribution/audit_webhook.h"
+#include "recorder/capture/boot_clock.h"
+#include "net/http_server.h"
+#include "net/metrics.h"
 #include "recorder/recorder_metrics.h"
-#include "recorder/capture.h"
-#include "recorder/event_decoder.h"
-#include "recorder/exporter.h"
-#include "recorder/pod_resolver.h"
-#include "recorder/scope.h"
-#include "recorder/session_tracker.h"
-#include "recorder/tracefs.h"
+#include "recorder/capture/capture.h"
+#include "recorder/capture/event_decoder.h"
+#include "export/exporter.h"
+#include "recorder/pods/pod_resolver.h"
+#include "recorder/capture/scope.h"
+#include "recorder/capture/session_tracker.h"
+#include "recorder/capture/tracefs.h"
 #include "storage/request_store.h"
 #include "storage/store_writer.h"
 
@@ -28,6 +28,9 @@
 #include <functional>
 
 namespace execaudit::recorder {
+using namespace attribution;
+using namespace exporting;
+using namespace net;
 namespace {
 
 std::string hostname() {
@@ -67,7 +70,7 @@ int run_record(const RecordOptions& options) {
         log::warn("{} sessions were left open by a recorder that did not stop cleanly; marked interrupted", n);
     auto reader = storage::Database::open(options.db_path, storage::Database::Mode::read_only);
     storage::StoreWriter writer(std::move(db), {});
-    // Export runs beside recording, on threads and connections of its own (recorder/exporter.h).
+    // Export runs beside recording, on threads and connections of its own (export/exporter.h).
     auto exporters = make_exporters(options.exports, options.db_path);
     for (auto& e : exporters) e->start();
 

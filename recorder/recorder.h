@@ -2,7 +2,7 @@
 // `execaudit record`: the node agent. Loads the BPF programs, turns their events into sessions
 // and stores them, until SIGTERM/SIGINT; then flushes everything and returns 0.
 
-#include "recorder/export_settings.h"
+#include "export/export_settings.h"
 
 #include <cstddef>
 #include <string>
@@ -28,7 +28,7 @@ struct RecordOptions {
     double audit_grace_s = 60;      ///< how long a session waits for its request
     size_t webhook_body_limit_mb = 32;
     std::string metrics;  ///< ADDR:PORT for /metrics (Prometheus) and /healthz; empty: off
-    ExportSettings exports;  ///< --export-jsonl / --export-syslog
+    exporting::ExportSettings exports;  ///< --export-jsonl / --export-syslog
 };
 
 /// Runs until a signal. Throws UsageError / RuntimeError for start-up failures.

@@ -1,6 +1,7 @@
 #include "recorder/recorder_metrics.h"
 
 namespace execaudit::recorder {
+using namespace net;  // HttpHandler, TlsOptions, Metric: the shared network edge (net/)
 
 std::vector<Metric> recorder_metrics(const RecorderParts& p) {
     const auto& st = p.tracker.stats();

@@ -1,10 +1,10 @@
 // The BPF programs on this kernel: they load and attach; a process that enters a pod cgroup
 // from outside (after the container's init) with a pty produces exec, output, input and exit
 // events; the init's own children and a process outside the scope produce none.
-#include "recorder/capture.h"
-#include "recorder/cgroup_fs.h"
-#include "recorder/event_decoder.h"
-#include "recorder/tracefs.h"
+#include "recorder/capture/capture.h"
+#include "recorder/pods/cgroup_fs.h"
+#include "recorder/capture/event_decoder.h"
+#include "recorder/capture/tracefs.h"
 #include "tests/support/environment.h"
 #include "tests/support/process.h"
 

@@ -1,0 +1,77 @@
+#include "attribution/admission_webhook.h"
+
+#include "common/time_format.h"
+
+#include <nlohmann/json.hpp>
+
+namespace execaudit::attribution {
+using namespace net;  // HttpHandler, TlsOptions, Metric: the shared network edge (net/)
+namespace http = boost::beast::http;
+using nlohmann::json;
+
+namespace {
+
+bool flag(const json& obj, const char* key) {
+    auto it = obj.find(key);
+    return it != obj.end() && it->is_boolean() && it->get<bool>();
+}
+
+}  // namespace
+
+std::expected<AdmissionReviewParse, std::string> parse_admission_review(std::string_view body, int64_t now_ns) {
+    if (json_too_deep(body)) return std::unexpected("body nests deeper than 64 levels");
+    json review = json::parse(body, nullptr, false);
+    if (review.is_discarded() || !review.is_object()) return std::unexpected("body is not a JSON object");
+    if (json_string(review, "kind") != "AdmissionReview") return std::unexpected("body is not an AdmissionReview");
+    auto req = review.find("request");
+    if (req == review.end() || !req->is_object()) return std::unexpected("AdmissionReview without a request");
+    AdmissionReviewParse out;
+    out.uid = json_string(*req, "uid");
+    out.api_version = json_string(review, "apiVersion");
+    if (out.uid.empty()) return std::unexpected("AdmissionReview request without a uid");
+
+    std::string resource;
+    if (auto r = req->find("resource"); r != req->end() && r->is_object()) resource = json_string(*r, "resource");
+    std::string sub = json_string(*req, "subResource");
+    if (resource != "pods" || (sub != "exec" && sub != "attach") || json_string(*req, "operation") != "CONNECT") return out;
+
+    ExecRequest e;
+    e.id = out.uid;
+    e.source = "admission";
+    e.verb = "connect";
+    e.received_ns = now_ns;
+    e.target.kind = sub;
+    e.target.namespace_name = json_string(*req, "namespace");
+    e.target.pod = json_string(*req, "name");
+    if (auto o = req->find("object"); o != req->end() && o->is_object()) {
+        e.target.container = json_string(*o, "container");
+        e.target.command = json_strings(*o, "command");
+        e.target.tty = flag(*o, "tty");
+        e.target.stdin = flag(*o, "stdin");
+    }
+    if (auto u = req->find("userInfo"); u != req->end() && u->is_object()) {
+        e.identity.user = json_string(*u, "username");
+        e.identity.uid = json_string(*u, "uid");
+        e.identity.groups = json_strings(*u, "groups");
+        if (auto x = u->find("extra"); x != u->end() && x->is_object()) e.identity.extra_json = x->dump(-1, ' ', false, json::error_handler_t::replace);
+    }
+    e.identity.decision = "allow";  // authorization happens before admission
+    out.request = std::move(e);
+    return out;
+}
+
+HttpHandler make_admission_webhook(Attribution& attribution) {
+    return [&attribution](const HttpRequest& request, Respond respond) {
+        if (request.method() != http::verb::post)
+            return respond(make_response(http::status::method_not_allowed, "POST an admission.k8s.io AdmissionReview\n"));
+        auto parsed = parse_admission_review(request.body(), wall_clock_ns());
+        if (!parsed) return respond(make_response(http::status::bad_request, parsed.error() + "\n"));
+        json answer = {{"apiVersion", parsed->api_version.empty() ? "admission.k8s.io/v1" : parsed->api_version},
+                       {"kind", "AdmissionReview"},
+                       {"response", {{"uid", parsed->uid}, {"allowed", true}}}};
+        respond(make_response(http::status::ok, answer.dump(), "application/json"));
+        if (parsed->request) attribution.admit(std::move(*parsed->request), request.body());
+    };
+}
+
+}  // namespace execaudit::attribution

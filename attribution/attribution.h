@@ -1,0 +1,77 @@
+#pragma once
+// Who ran each session. Sessions arrive from the SessionTracker, API requests from the audit
+// webhook, the audit log and the admission webhook; the Correlator decides, and every verdict
+// and every received stage is stored. Runs on the recorder's io_context.
+
+#include "attribution/correlator.h"
+#include "storage/database.h"
+#include "storage/records.h"
+#include "storage/store_writer.h"
+
+#include <boost/asio/io_context.hpp>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace execaudit::attribution {
+
+class Attribution {
+public:
+    struct Stats {
+        uint64_t stages = 0;           ///< audit stages stored
+        uint64_t admission_reviews = 0;
+        uint64_t unattributed = 0;     ///< sessions found to have no API request (findings)
+        uint64_t unrecorded = 0;       ///< allowed execs with no session here
+        uint64_t denied = 0;
+        uint64_t attributed = 0;
+        uint64_t ambiguous = 0;
+    };
+
+    Attribution(boost::asio::io_context& io, Correlator::Options options, storage::StoreWriter& writer);
+
+    /// Reloads what may still change (recent unsettled sessions and requests) after a restart.
+    void reload(storage::Database& db, int64_t now_ns);
+
+    void session_started(const storage::SessionRecord& session);
+    void session_ended(const storage::SessionRecord& session);
+
+    /// Audit stages from `source` ("webhook" or "log"). `cursor` is stored in the same
+    /// transaction; `on_stored` runs on the io_context once they are durable.
+    void ingest(std::vector<AuditEvent> events, const std::string& source,
+                std::optional<storage::LogCursorRecord> cursor, std::function<void()> on_stored);
+    /// A request seen by the admission webhook; `raw` is the AdmissionReview as received.
+    void admit(ExecRequest request, std::string raw);
+
+    /// Applies the grace period; call every second or so.
+    void tick();
+    const Stats& stats() const { return stats_; }
+
+private:
+    void on_session_verdict(const SessionVerdict& v);
+    void on_request_verdict(const RequestVerdict& v);
+    /// Stores each request that changed since the last call, once (a webhook batch may carry
+    /// several stages of one request, and each may change its verdict).
+    void store_changed_requests();
+
+    boost::asio::io_context& io_;
+    storage::StoreWriter& writer_;
+    Correlator correlator_;
+    std::set<std::string> changed_requests_;
+    /// Where each session the correlator still tracks ran, for the findings' log lines.
+    struct SessionPlace {
+        std::string namespace_name, pod, container, entered_via;
+    };
+    std::map<std::string, SessionPlace> places_;
+    Stats stats_;
+};
+
+/// Conversions between the correlator's view and stored records.
+storage::RequesterRecord to_requester(const RequestIdentity& identity);
+storage::ExecRequestRecord to_record(const ExecRequest& request, RequestState state, const std::string& session_id);
+ExecRequest from_record(const storage::ExecRequestRecord& record);
+
+}  // namespace execaudit::attribution

@@ -1,0 +1,91 @@
+#pragma once
+// Owns the BPF skeleton: loads and attaches the programs, scopes them to the pod cgroup roots,
+// and drains the ring buffer on the recorder's io_context.
+//
+// Programs submit without waking anyone (a wakeup per record costs ~10% of a container's exec
+// rate); Capture drains on a short timer, and the kernel wakes its epoll fd only when the ring
+// passes a fill mark.
+
+#include "events.h"
+#include "recorder/pods/cgroup_fs.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+struct execaudit_bpf;
+struct ring_buffer;
+
+namespace execaudit::recorder {
+
+class Capture {
+public:
+    struct Options {
+        std::vector<CgroupRoot> roots;
+        size_t ring_bytes = 16u << 20;
+        std::chrono::milliseconds drain_interval{5};        ///< while records arrive
+        std::chrono::milliseconds idle_drain_interval{100};  ///< reached by doubling while none do
+    };
+    /// Called on the io_context thread with each batch of records (each 8-byte aligned,
+    /// framed as [u32 length][record][padding]). Use for_each_record() to walk it.
+    using BatchHandler = std::function<void(std::span<const std::byte> batch)>;
+
+    /// Opens and loads the programs (not yet attached). Throws RuntimeError with the kernel's
+    /// reason when they do not load.
+    Capture(boost::asio::io_context& io, Options options, BatchHandler on_batch);
+    ~Capture();
+    Capture(const Capture&) = delete;
+    Capture& operator=(const Capture&) = delete;
+
+    /// Tells the kernel side which task is a container's init (start-up scan).
+    void mark_init(uint64_t cgroup_id, uint32_t tgid);
+    /// Attaches every program and starts draining.
+    void start();
+    /// Stops draining after a final drain, and detaches. Idempotent.
+    void stop();
+
+    size_t programs_attached() const { return attached_; }
+    /// Records the ring refused, summed over CPUs.
+    ea_drop_counters drops() const;
+    /// Records the ring handed over since start.
+    uint64_t records_received() const { return records_; }
+
+    /// Walks a batch produced by this class.
+    static void for_each_record(std::span<const std::byte> batch,
+                                const std::function<void(std::span<const std::byte>)>& fn);
+
+private:
+    static int on_sample(void* ctx, void* data, size_t size) noexcept;
+    /// Takes what the ring holds; returns how many records it handed over.
+    uint64_t drain();
+    void schedule_drain();
+    void wait_for_wakeup();
+
+    boost::asio::io_context& io_;
+    Options options_;
+    BatchHandler on_batch_;
+    struct SkeletonDeleter {
+        void operator()(execaudit_bpf* s) const;
+    };
+    std::unique_ptr<execaudit_bpf, SkeletonDeleter> skel_;
+    struct RingDeleter {
+        void operator()(ring_buffer* r) const;
+    };
+    std::unique_ptr<ring_buffer, RingDeleter> ring_;
+    boost::asio::steady_timer drain_timer_;
+    std::unique_ptr<boost::asio::posix::stream_descriptor> wakeup_fd_;
+    std::vector<std::byte> batch_;
+    size_t attached_ = 0;
+    uint64_t records_ = 0;
+    bool running_ = false;
+    std::chrono::milliseconds interval_{5};  ///< the drain timer's current period
+};
+
+}  // namespace execaudit::recorder
