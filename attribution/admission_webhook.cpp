@@ -1,8 +1,13 @@
 #include "attribution/admission_webhook.h"
 
+#include "common/log.h"
 #include "common/time_format.h"
 
+#include <boost/asio/post.hpp>
+
 #include <nlohmann/json.hpp>
+
+#include <set>
 
 namespace execaudit::attribution {
 using namespace net;  // HttpHandler, TlsOptions, Metric: the shared network edge (net/)
@@ -33,21 +38,43 @@ std::expected<AdmissionReviewParse, std::string> parse_admission_review(std::str
     std::string resource;
     if (auto r = req->find("resource"); r != req->end() && r->is_object()) resource = json_string(*r, "resource");
     std::string sub = json_string(*req, "subResource");
-    if (resource != "pods" || (sub != "exec" && sub != "attach") || json_string(*req, "operation") != "CONNECT") return out;
+    std::string operation = json_string(*req, "operation");
+    bool connect = (sub == "exec" || sub == "attach") && operation == "CONNECT";
+    bool debug = sub == "ephemeralcontainers" && operation == "UPDATE";  // kubectl debug adds one
+    if (resource != "pods" || (!connect && !debug)) return out;
 
     ExecRequest e;
-    e.id = out.uid;
-    e.source = "admission";
+    e.audit_id = out.uid;
+    e.source = RequestSource::admission;
     e.verb = "connect";
     e.received_ns = now_ns;
     e.target.kind = sub;
     e.target.namespace_name = json_string(*req, "namespace");
     e.target.pod = json_string(*req, "name");
-    if (auto o = req->find("object"); o != req->end() && o->is_object()) {
+    if (auto o = req->find("object"); connect && o != req->end() && o->is_object()) {
         e.target.container = json_string(*o, "container");
         e.target.command = json_strings(*o, "command");
         e.target.tty = flag(*o, "tty");
         e.target.stdin = flag(*o, "stdin");
+    }
+    if (debug) {  // the ephemeral container this update adds: in object, not in oldObject
+        auto names = [&](const char* key) {
+            std::set<std::string> out;
+            auto o = req->find(key);
+            if (o == req->end() || !o->is_object()) return out;
+            auto spec = o->find("spec");
+            if (spec == o->end() || !spec->is_object()) return out;
+            auto list = spec->find("ephemeralContainers");
+            if (list == spec->end() || !list->is_array()) return out;
+            for (const auto& c : *list)
+                if (c.is_object() && out.size() < 1024) out.insert(json_string(c, "name"));
+            return out;
+        };
+        std::set<std::string> added;
+        auto before = names("oldObject");
+        for (const auto& n : names("object"))
+            if (!before.contains(n)) added.insert(n);
+        if (added.size() == 1) e.target.container = *added.begin();
     }
     if (auto u = req->find("userInfo"); u != req->end() && u->is_object()) {
         e.identity.user = json_string(*u, "username");
@@ -61,7 +88,7 @@ std::expected<AdmissionReviewParse, std::string> parse_admission_review(std::str
 }
 
 HttpHandler make_admission_webhook(Attribution& attribution) {
-    return [&attribution](const HttpRequest& request, Respond respond) {
+    return [&attribution](const HttpRequest& request, const PeerInfo& peer, Respond respond) {
         if (request.method() != http::verb::post)
             return respond(make_response(http::status::method_not_allowed, "POST an admission.k8s.io AdmissionReview\n"));
         auto parsed = parse_admission_review(request.body(), wall_clock_ns());
@@ -70,7 +97,21 @@ HttpHandler make_admission_webhook(Attribution& attribution) {
                        {"kind", "AdmissionReview"},
                        {"response", {{"uid", parsed->uid}, {"allowed", true}}}};
         respond(make_response(http::status::ok, answer.dump(), "application/json"));
-        if (parsed->request) attribution.admit(std::move(*parsed->request), request.body());
+        if (!parsed->request) return;
+        // Who sent it is known only when the listener checked a client certificate.
+        parsed->request->verified = peer.authenticated;
+        auto& intake = attribution.intake();
+        if (!intake.open()) {
+            if (intake.reviews_dropped++ % 1000 == 0)
+                log::warn("admission webhook: correlation is full; reviews are answered but not kept ({} so far)",
+                          intake.reviews_dropped.load());
+            return;
+        }
+        ++intake.queued;
+        boost::asio::post(attribution.io(), [&attribution, r = std::move(*parsed->request), raw = request.body()]() mutable {
+            attribution.admit(std::move(r), std::move(raw));
+            --attribution.intake().queued;
+        });
     };
 }
 

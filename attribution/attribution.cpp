@@ -19,8 +19,22 @@ std::string json_array(const std::vector<std::string>& values) {
 }
 
 SessionFacts facts_of(const storage::SessionRecord& s) {
-    return SessionFacts{s.id, s.namespace_name, s.pod, s.container, s.command, s.tty, s.start_ns, s.end_ns};
+    return SessionFacts{.id = s.id,
+                        .namespace_name = s.namespace_name,
+                        .pod = s.pod,
+                        .container = s.container,
+                        .command = s.command,
+                        .command_truncated = s.command_truncated,
+                        .tty = s.tty,
+                        .start_ns = s.start_ns,
+                        .end_ns = s.end_ns,
+                        .entry = entry_kind_of(s.entered_via),
+                        .start_lost = s.start_lost};
 }
+
+/// An event dated this far ahead of the node's clock is not correlated: a broken (or forged)
+/// clock would keep it waiting, and in memory, for as long as it says.
+constexpr int64_t kFutureTolerance = 300'000'000'000;
 
 }  // namespace
 
@@ -42,7 +56,9 @@ storage::RequesterRecord to_requester(const RequestIdentity& id) {
 storage::ExecRequestRecord to_record(const ExecRequest& q, RequestState state, const std::string& session_id) {
     storage::ExecRequestRecord r;
     r.id = q.id;
-    r.source = q.source;
+    r.audit_id = q.audit_id;
+    r.source = to_string(q.source);
+    r.verified = q.verified;
     r.kind = q.target.kind;
     r.verb = q.verb;
     r.namespace_name = q.target.namespace_name;
@@ -66,7 +82,9 @@ storage::ExecRequestRecord to_record(const ExecRequest& q, RequestState state, c
 ExecRequest from_record(const storage::ExecRequestRecord& r) {
     ExecRequest q;
     q.id = r.id;
-    q.source = r.source;
+    q.audit_id = r.audit_id.empty() ? r.id : r.audit_id;
+    q.source = r.source == "admission" ? RequestSource::admission : RequestSource::audit;
+    q.verified = r.verified;
     q.verb = r.verb;
     q.target = ExecTarget{r.kind, r.namespace_name, r.pod, r.container, r.command, r.tty, r.stdin};
     auto& id = q.identity;
@@ -84,13 +102,16 @@ ExecRequest from_record(const storage::ExecRequestRecord& r) {
     q.response_message = r.response_message;
     q.received_ns = r.received_ns;
     q.started_ns = r.started_ns;
+    if (r.started_ns) q.started_code = 101;  // stored once the stream was opened
     q.completed_ns = r.completed_ns;
     return q;
 }
 
-Attribution::Attribution(boost::asio::io_context& io, Correlator::Options options, storage::StoreWriter& writer)
+Attribution::Attribution(boost::asio::io_context& io, Correlator::Options options, storage::StoreWriter& writer,
+                         std::function<int64_t()> clock)
     : io_(io),
       writer_(writer),
+      clock_(std::move(clock)),
       correlator_(
           options, [this](const SessionVerdict& v) { on_session_verdict(v); },
           [this](const RequestVerdict& v) { on_request_verdict(v); }) {}
@@ -101,19 +122,25 @@ void Attribution::reload(storage::Database& db, int64_t now_ns) {
     // Only what may still change: a matched request stays matched (its session is settled and
     // not reloaded; reloading the request alone would wrongly make it pending again). Each comes
     // back with its stored verdict: only what changes from here is reported, logged and counted.
-    auto requests = store.list(storage::RequestFilter{.states = {"pending", "unrecorded", "ambiguous"}, .since_ns = horizon});
+    // Bounded: a flood of requests before a restart must not hold up the start of recording.
+    auto requests = store.list(storage::RequestFilter{.states = {"pending", "ambiguous"},
+                                                      .since_ns = horizon,
+                                                      .limit = correlator_.options().max_requests / 2});
+    correlator_.begin_batch();
     for (const auto& r : requests)
         correlator_.add_request(from_record(r), now_ns,
                                 ReportedRequest{request_state_from(r.state).value_or(RequestState::pending),
                                                 r.session_id.value_or("")});
     auto sessions = store.unsettled_sessions(horizon);
     for (const auto& s : sessions) {
-        ReportedSession reported{s.attribution, s.audit_id, {}};
+        ReportedSession reported{session_attribution_from(s.attribution).value_or(SessionAttribution::pending),
+                                 s.request_id.empty() ? s.audit_id : s.request_id, {}};
         if (s.attribution == "ambiguous")
             for (const auto& c : store.requests_of_session(s.id)) reported.candidates.push_back(c.id);
         places_[s.id] = SessionPlace{s.namespace_name, s.pod, s.container, s.entered_via};
         correlator_.add_session(facts_of(s), now_ns, std::move(reported));
     }
+    correlator_.end_batch(now_ns);
     store_changed_requests();
     if (!requests.empty() || !sessions.empty())
         log::info("attribution: reloaded {} recent requests and {} unsettled sessions", requests.size(), sessions.size());
@@ -121,12 +148,13 @@ void Attribution::reload(storage::Database& db, int64_t now_ns) {
 
 void Attribution::session_started(const storage::SessionRecord& s) {
     places_[s.id] = SessionPlace{s.namespace_name, s.pod, s.container, s.entered_via};
-    correlator_.add_session(facts_of(s), wall_clock_ns());
+    correlator_.add_session(facts_of(s), clock_());
     store_changed_requests();
+    intake_.room = correlator_.has_room();
 }
 
 void Attribution::session_ended(const storage::SessionRecord& s) {
-    if (s.end_ns) correlator_.end_session(s.id, *s.end_ns, wall_clock_ns());
+    if (s.end_ns) correlator_.end_session(s.id, *s.end_ns, clock_());
     store_changed_requests();
 }
 
@@ -143,17 +171,24 @@ void Attribution::store_changed_requests() {
 void Attribution::ingest(std::vector<AuditEvent> events, const std::string& source,
                          std::optional<storage::LogCursorRecord> cursor, std::function<void()> on_stored) {
     storage::WriteAuditStages stages;
-    int64_t now = wall_clock_ns();
+    int64_t now = clock_();
     for (const auto& e : events)
-        stages.stages.push_back(storage::AuditStageRecord{e.audit_id, e.stage, source, e.received_ns, e.stage_ns, now, e.raw_json});
+        stages.stages.push_back(
+            storage::AuditStageRecord{request_key(e), e.audit_id, e.stage, source, e.received_ns, e.stage_ns, now, e.raw_json});
     stages.cursor = std::move(cursor);
     stats_.stages += events.size();
     writer_.submit(std::move(stages));
+    correlator_.begin_batch();
     for (const auto& e : events) {
-        correlator_.add_audit_event(e, now);
-        changed_requests_.insert(e.audit_id);  // a new stage is news even when the verdict stays
+        if (auto in_range = check_event_times(e, now, kFutureTolerance); !in_range) {
+            if (stats_.stages_out_of_range++ < 10) log::warn("audit {}: stored, not correlated: {}", source, in_range.error());
+            continue;
+        }
+        changed_requests_.insert(correlator_.add_audit_event(e, now));  // a new stage is news even when the verdict stays
     }
+    correlator_.end_batch(now);
     store_changed_requests();
+    intake_.room = correlator_.has_room();
     if (on_stored) {
         writer_.submit(storage::WriteBarrier{[this, done = std::move(on_stored)]() mutable {
             boost::asio::post(io_, std::move(done));
@@ -162,50 +197,78 @@ void Attribution::ingest(std::vector<AuditEvent> events, const std::string& sour
 }
 
 void Attribution::admit(ExecRequest request, std::string raw) {
-    int64_t now = wall_clock_ns();
+    int64_t now = clock_();
     ++stats_.admission_reviews;
+    if (!request.verified) ++stats_.unverified_reviews;
+    request.id = request_key(request);
     storage::WriteAuditStages stages;
-    stages.stages.push_back(storage::AuditStageRecord{request.id, "AdmissionReview", "admission", request.received_ns,
-                                                      request.received_ns, now, std::move(raw)});
+    stages.stages.push_back(storage::AuditStageRecord{request.id, request.audit_id, "AdmissionReview",
+                                                      request.verified ? "admission" : "admission-unverified",
+                                                      request.received_ns, request.received_ns, now, std::move(raw)});
     writer_.submit(std::move(stages));
     changed_requests_.insert(request.id);
     correlator_.add_request(std::move(request), now);
     store_changed_requests();
+    intake_.room = correlator_.has_room();
 }
 
 void Attribution::tick() {
-    correlator_.tick(wall_clock_ns());
+    correlator_.tick(clock_());
     store_changed_requests();
+    intake_.room = correlator_.has_room();
     std::erase_if(places_, [&](const auto& p) { return !correlator_.tracks_session(p.first); });
 }
 
 void Attribution::on_session_verdict(const SessionVerdict& v) {
     storage::WriteAttribution w;
     w.session_id = v.session_id;
-    w.attribution = v.attribution;
+    w.attribution = to_string(v.attribution);
     if (v.request) {
         w.request_id = v.request->id;
+        w.audit_id = v.request->audit_id;
         w.requester = to_requester(v.request->identity);
+        w.verified = v.request->verified;
+        w.prefix_matched = v.prefix_matched;
     }
+    if (v.entry == EntryKind::attach || v.entry == EntryKind::debug) w.entered_via = to_string(v.entry);
     for (const auto* c : v.candidates) w.candidates.push_back(c->id);
     writer_.submit(std::move(w));
 
+    // Logged lines escape what came from outside (common/log.h does, for the whole line).
     auto s = places_.find(v.session_id);
     std::string where = s == places_.end() ? v.session_id
-                                           : fmt::format("{} ({}/{} container {})", v.session_id, terminal_safe(s->second.namespace_name),
-                                                         terminal_safe(s->second.pod), terminal_safe(s->second.container));
-    if (v.attribution == "unattributed") {
+                                           : fmt::format("{} ({}/{} container {})", v.session_id, s->second.namespace_name,
+                                                         s->second.pod, s->second.container);
+    std::string via = s == places_.end() ? "?" : s->second.entered_via;
+    if (v.attribution == SessionAttribution::unattributed) {
         ++stats_.unattributed;
-        log::warn("FINDING: session {} has no Kubernetes API request: someone entered the container from the node "
-                  "(crictl, ctr, nsenter, the kubelet API), around the API server; it was entered via '{}'",
-                  where, s == places_.end() ? "?" : terminal_safe(s->second.entered_via));
-    } else if (v.attribution == "ambiguous") {
+        if (v.entry == EntryKind::nsenter)
+            log::warn("FINDING: session {} joined a container's namespaces from outside the pod (nsenter/setns): no Kubernetes "
+                      "API request can enter this way",
+                      where);
+        else
+            log::warn("FINDING: session {} has no Kubernetes API request: someone entered the container from the node "
+                      "(crictl, ctr, nsenter, the kubelet API), around the API server; it was entered via '{}'",
+                      where, via);
+    } else if (v.attribution == SessionAttribution::ambiguous) {
         ++stats_.ambiguous;
-        log::warn("session {} fits {} API requests equally; all are kept as candidates", where, v.candidates.size());
+        std::string who;
+        for (const auto* c : v.candidates) who += fmt::format("{}{} ({})", who.empty() ? "" : ", ", c->identity.user, c->id);
+        if (v.surplus_sessions > 0)
+            log::warn("FINDING: session {} is one of several sessions that fit fewer API requests: at least {} of them "
+                      "entered around the API server; kept ambiguous, candidates: {}",
+                      where, v.surplus_sessions, who.empty() ? "none" : who);
+        else
+            log::warn("session {} is ambiguous: it fits {} that cannot be told apart from rival sessions; all are kept: {}",
+                      where, v.candidates.size() == 1 ? "1 API request" : fmt::format("{} API requests", v.candidates.size()), who);
+    } else if (v.attribution == SessionAttribution::workload) {
+        log::info("session {} is the container's own process on its terminal (no attach or debug request)", where);
     } else if (v.request) {
         ++stats_.attributed;
-        log::info("session {} was requested by {} ({} {})", where, terminal_safe(v.request->identity.user), v.attribution,
-                  v.request->id);
+        log::info("session {} was requested by {}{} ({} {}{}{})", where, v.request->identity.user,
+                  v.request->verified ? "" : " (UNVERIFIED: from a listener that cannot authenticate its sender)",
+                  to_string(v.attribution), v.request->id, v.entry == EntryKind::exec ? "" : fmt::format(", via {}", to_string(v.entry)),
+                  v.prefix_matched ? ", argv matched as a prefix of the request's" : "");
     }
 }
 
@@ -214,12 +277,11 @@ void Attribution::on_request_verdict(const RequestVerdict& v) {
     if (v.state == RequestState::unrecorded) {
         ++stats_.unrecorded;
         log::warn("exec {} by {} into {}/{} was allowed but no session was recorded here", v.request->id,
-                  terminal_safe(v.request->identity.user), terminal_safe(v.request->target.namespace_name),
-                  terminal_safe(v.request->target.pod));
+                  v.request->identity.user, v.request->target.namespace_name, v.request->target.pod);
     } else if (v.state == RequestState::denied) {
         ++stats_.denied;
-        log::info("exec attempt {} by {} into {}/{} was denied", v.request->id, terminal_safe(v.request->identity.user),
-                  terminal_safe(v.request->target.namespace_name), terminal_safe(v.request->target.pod));
+        log::info("exec attempt {} by {} into {}/{} was denied", v.request->id, v.request->identity.user,
+                  v.request->target.namespace_name, v.request->target.pod);
     }
 }
 

@@ -4,12 +4,14 @@
 // and every received stage is stored. Runs on the recorder's io_context.
 
 #include "attribution/correlator.h"
+#include "common/time_format.h"
 #include "storage/database.h"
 #include "storage/records.h"
 #include "storage/store_writer.h"
 
 #include <boost/asio/io_context.hpp>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <optional>
@@ -23,7 +25,9 @@ class Attribution {
 public:
     struct Stats {
         uint64_t stages = 0;           ///< audit stages stored
+        uint64_t stages_out_of_range = 0;  ///< stored, but dated too far ahead to correlate
         uint64_t admission_reviews = 0;
+        uint64_t unverified_reviews = 0;   ///< from a listener that could not authenticate its sender
         uint64_t unattributed = 0;     ///< sessions found to have no API request (findings)
         uint64_t unrecorded = 0;       ///< allowed execs with no session here
         uint64_t denied = 0;
@@ -31,7 +35,9 @@ public:
         uint64_t ambiguous = 0;
     };
 
-    Attribution(boost::asio::io_context& io, Correlator::Options options, storage::StoreWriter& writer);
+    /// `clock`: the node's wall clock (tests replay time).
+    Attribution(boost::asio::io_context& io, Correlator::Options options, storage::StoreWriter& writer,
+                std::function<int64_t()> clock = wall_clock_ns);
 
     /// Reloads what may still change (recent unsettled sessions and requests) after a restart.
     void reload(storage::Database& db, int64_t now_ns);
@@ -44,7 +50,25 @@ public:
     void ingest(std::vector<AuditEvent> events, const std::string& source,
                 std::optional<storage::LogCursorRecord> cursor, std::function<void()> on_stored);
     /// A request seen by the admission webhook; `raw` is the AdmissionReview as received.
+    /// `request.verified` says whether the listener authenticated its sender.
     void admit(ExecRequest request, std::string raw);
+
+    /// What the webhooks, on their server's thread, may consult without touching the
+    /// correlator: whether it has room, and how many events wait for the loop. Closed, the
+    /// webhooks answer 503 with Retry-After (the API server retries) and the log tail waits.
+    struct Intake {
+        static constexpr size_t kMaxQueued = 20'000;  ///< events posted to the loop, not yet ingested
+        std::atomic<bool> room{true};
+        std::atomic<size_t> queued{0};
+        std::atomic<uint64_t> refused{0};            ///< webhook batches answered 503
+        std::atomic<uint64_t> reviews_dropped{0};    ///< admission reviews not kept (full)
+        bool open() const { return room && queued < kMaxQueued; }
+    };
+    Intake& intake() { return intake_; }
+    const Intake& intake() const { return intake_; }
+    bool accepting() const { return intake_.open(); }
+    const Correlator& correlator() const { return correlator_; }
+    boost::asio::io_context& io() { return io_; }
 
     /// Applies the grace period; call every second or so.
     void tick();
@@ -59,6 +83,7 @@ private:
 
     boost::asio::io_context& io_;
     storage::StoreWriter& writer_;
+    std::function<int64_t()> clock_;
     Correlator correlator_;
     std::set<std::string> changed_requests_;
     /// Where each session the correlator still tracks ran, for the findings' log lines.
@@ -67,6 +92,7 @@ private:
     };
     std::map<std::string, SessionPlace> places_;
     Stats stats_;
+    Intake intake_;
 };
 
 /// Conversions between the correlator's view and stored records.

@@ -7,20 +7,31 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 namespace execaudit::attribution {
 namespace {
 
-constexpr size_t kReadPerPoll = 8u << 20;    // at most this much per poll: the loop stays responsive
-constexpr size_t kMaxLine = 16u << 20;       // a longer line is skipped as malformed
+constexpr size_t kReadPerPoll = 1u << 20;  // at most this much per poll: the loop stays responsive
+constexpr size_t kMaxLine = 4u << 20;      // a longer line is skipped (counted): exec events are ~2 KiB
+constexpr size_t kCheckBytes = 4096;       // the bytes before our offset (about the last event), to notice a rewrite
 
-// We stop only after complete lines, so the byte before our offset is a newline, unless the
-// file was truncated and written again past our offset between two polls.
-bool ends_a_line(int fd, uint64_t offset) {
-    if (offset == 0) return true;
-    char c = 0;
-    return ::pread(fd, &c, 1, static_cast<off_t>(offset - 1)) != 1 || c == '\n';
+/// Opens without ever blocking (a FIFO at the path would block open() on the recorder's loop)
+/// and keeps only a regular file: a FIFO, a device or a socket is refused.
+int open_regular(const std::string& path, struct stat& st, std::string& why) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        why = std::strerror(errno);
+        return -1;
+    }
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        why = "not a regular file (a FIFO, a device or a socket): refused";
+        ::close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 }  // namespace
@@ -44,12 +55,37 @@ void AuditLogTail::stop() {
     fd_ = -1;
 }
 
+void AuditLogTail::set_offset(uint64_t offset) {
+    offset_ = offset;
+    check_.clear();
+    if (offset_ == 0) return;
+    size_t n = static_cast<size_t>(std::min<uint64_t>(offset_, kCheckBytes));
+    check_.resize(n);
+    if (::pread(fd_, check_.data(), n, static_cast<off_t>(offset_ - n)) != static_cast<ssize_t>(n)) check_.clear();
+}
+
+void AuditLogTail::remember_consumed(std::string_view consumed) {
+    if (consumed.size() >= kCheckBytes) {
+        check_.assign(consumed.substr(consumed.size() - kCheckBytes));
+    } else {
+        check_ += consumed;
+        if (check_.size() > kCheckBytes) check_.erase(0, check_.size() - kCheckBytes);
+    }
+}
+
+bool AuditLogTail::rewritten() const {
+    if (offset_ == 0 || check_.empty()) return false;
+    std::string now(check_.size(), '\0');
+    ssize_t n = ::pread(fd_, now.data(), now.size(), static_cast<off_t>(offset_ - check_.size()));
+    return n != static_cast<ssize_t>(now.size()) || now != check_;
+}
+
 bool AuditLogTail::reopen_rotated_original() {
     struct stat st{};
     if (::stat(path_.c_str(), &st) == 0 && st.st_ino == resume_->inode) {
         // Same file as before: continue where we were, unless it was truncated meanwhile.
         if (!open_current()) return false;
-        offset_ = resume_->offset <= static_cast<uint64_t>(st.st_size) ? resume_->offset : 0;
+        set_offset(resume_->offset <= static_cast<uint64_t>(st.st_size) ? resume_->offset : 0);
         return true;
     }
     std::error_code ec;
@@ -58,11 +94,16 @@ bool AuditLogTail::reopen_rotated_original() {
          it.increment(ec)) {
         struct stat cand{};
         if (::stat(it->path().c_str(), &cand) != 0 || cand.st_ino != resume_->inode || !S_ISREG(cand.st_mode)) continue;
-        int fd = ::open(it->path().c_str(), O_RDONLY | O_CLOEXEC);
+        std::string why;
+        int fd = open_regular(it->path().string(), cand, why);
         if (fd < 0) continue;
+        if (cand.st_ino != resume_->inode) {  // replaced between stat and open
+            ::close(fd);
+            continue;
+        }
         fd_ = fd;
         inode_ = cand.st_ino;
-        offset_ = resume_->offset <= static_cast<uint64_t>(cand.st_size) ? resume_->offset : 0;
+        set_offset(resume_->offset <= static_cast<uint64_t>(cand.st_size) ? resume_->offset : 0);
         log::info("audit log: finishing {} (rotated while the recorder was stopped) from byte {}", it->path().string(), offset_);
         return true;
     }
@@ -70,35 +111,44 @@ bool AuditLogTail::reopen_rotated_original() {
 }
 
 bool AuditLogTail::open_current() {
-    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st{};
+    std::string why;
+    int fd = open_regular(path_, st, why);
     if (fd < 0) {
-        if (!warned_missing_) log::warn("audit log {} does not exist (yet); waiting for it", path_);
-        warned_missing_ = true;
+        if (why != warned_) log::warn("audit log {}: {}; waiting for a regular file there", path_, why);
+        warned_ = why;
         return false;
     }
-    warned_missing_ = false;
-    struct stat st{};
-    ::fstat(fd, &st);
+    warned_.clear();
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
     inode_ = st.st_ino;
     offset_ = 0;
+    check_.clear();
     discarding_ = false;
     return true;
 }
 
 void AuditLogTail::poll() {
     if (!running_) return;
+    if (busy_ && busy_()) {  // correlation is full: the lines wait in the file, not in memory
+        timer_.expires_after(interval_);
+        timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) poll();
+        });
+        return;
+    }
     if (fd_ < 0) open_current();
     bool more = false;
     if (fd_ >= 0) {
-        // Truncated in place (copytruncate) first: reading on from the old offset would take the
-        // middle of a new line for the rest of an old one.
+        // Truncated in place (copytruncate) first: shorter than our offset, or different bytes
+        // before it (new lines written past our offset before this poll).
         struct stat mine{};
         ::fstat(fd_, &mine);
-        if (static_cast<uint64_t>(mine.st_size) < offset_ || !ends_a_line(fd_, offset_)) {
+        if (static_cast<uint64_t>(mine.st_size) < offset_ || rewritten()) {
             log::info("audit log {} was truncated (copytruncate); reading it from the start", path_);
             offset_ = 0;
+            check_.clear();
             discarding_ = false;
         }
         more = read_available();
@@ -106,8 +156,7 @@ void AuditLogTail::poll() {
         if (!more && ::stat(path_.c_str(), &now) == 0 && static_cast<uint64_t>(now.st_ino) != inode_) {
             // Rotated by rename: the old file is complete (its writer closed it) and drained.
             log::info("audit log {} was rotated; following the new file", path_);
-            open_current();
-            more = read_available();
+            if (open_current()) more = read_available();
         }
     }
     // A backlog (a first start on a large log) is read a slice per turn: the same loop drains
@@ -132,18 +181,33 @@ bool AuditLogTail::read_available() {
         bool full_read = static_cast<size_t>(n) == want;
         std::string_view buf(buf_);
 
-        size_t first_nl = buf.find('\n');
-        if (first_nl == std::string_view::npos) {
-            if (discarding_) {  // still inside an over-long line: drop what we have of it
+        size_t consumed = 0;
+        if (discarding_) {  // inside an over-long line: drop it up to its end
+            size_t nl = buf.find('\n');
+            if (nl == std::string_view::npos) {
+                remember_consumed(buf);
                 offset_ += buf.size();
                 return full_read;
             }
+            consumed = nl + 1;
+            discarding_ = false;
+        }
+        size_t first_nl = buf.find('\n', consumed);
+        if (first_nl == std::string_view::npos) {
+            if (consumed > 0) {  // the end of a skipped line, and the start of the next
+                remember_consumed(buf.substr(0, consumed));
+                offset_ += consumed;
+                return true;
+            }
             if (!full_read) return false;  // a partial line: wait for the rest of it
-            if (want <= kMaxLine) {        // a long line: read more of it at once
+            if (want < kMaxLine) {         // a long line: read more of it at once
                 want *= 2;
                 continue;
             }
-            log::warn("audit log {}: a line longer than {} bytes at byte {} is skipped", path_, kMaxLine, offset_);
+            ++lines_too_long_;
+            log::warn("audit log {}: a line longer than {} bytes at byte {} is skipped ({} so far)", path_, kMaxLine, offset_,
+                      lines_too_long_);
+            remember_consumed(buf);
             offset_ += buf.size();
             discarding_ = true;
             return true;
@@ -151,15 +215,10 @@ bool AuditLogTail::read_available() {
 
         Batch batch;
         size_t malformed = 0;
-        size_t consumed = 0;  // bytes of complete lines in buf
         for (size_t nl = first_nl; nl != std::string_view::npos; nl = buf.find('\n', consumed)) {
             std::string_view line = buf.substr(consumed, nl - consumed);
             size_t line_offset = offset_ + consumed;
             consumed = nl + 1;
-            if (discarding_) {  // the tail of an over-long line
-                discarding_ = false;
-                continue;
-            }
             if (line.empty()) continue;
             auto e = parse_audit_log_line(line);
             if (!e) {
@@ -168,6 +227,7 @@ bool AuditLogTail::read_available() {
                 batch.events.push_back(std::move(**e));
             }
         }
+        remember_consumed(buf.substr(0, consumed));
         offset_ += consumed;
         batch.cursor = storage::LogCursorRecord{path_, inode_, offset_};
         sink_(std::move(batch));

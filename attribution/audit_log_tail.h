@@ -1,8 +1,10 @@
 #pragma once
 // Follows the API server's audit log (--audit-log-path: one Event per line), like `tail -F`:
 // resumes from the stored cursor (even when the file was rotated while the recorder was down,
-// by finding the old file by inode), follows rename rotation and copytruncate, and only ever
-// consumes complete lines. Polls on the io_context: simple, and works on every filesystem.
+// by finding the old file by inode), follows rename rotation and copytruncate (noticed by the
+// size, or by the bytes before its offset changing), and only ever consumes complete lines.
+// Only a regular file is read, opened without blocking; a line over 4 MiB is skipped and
+// counted. Polls on the io_context a slice at a time: simple, and works on every filesystem.
 
 #include "attribution/audit_event.h"
 #include "storage/records.h"
@@ -32,10 +34,17 @@ public:
     void stop();
     /// Reads a slice of whatever is new and schedules the next poll (at once while more waits).
     void poll();
+    /// While `busy` says so, nothing is read (backpressure from correlation).
+    void pause_while(std::function<bool()> busy) { busy_ = std::move(busy); }
+    uint64_t lines_too_long() const { return lines_too_long_; }
 
 private:
     bool open_current();
     bool reopen_rotated_original();
+    void set_offset(uint64_t offset);
+    void remember_consumed(std::string_view consumed);
+    /// The bytes before our offset are not those we read: the file was truncated and rewritten.
+    bool rewritten() const;
     /// Reads and hands over one slice of what is new; true when more is waiting.
     bool read_available();
 
@@ -50,7 +59,10 @@ private:
     uint64_t offset_ = 0;        ///< after the last complete line consumed
     bool discarding_ = false;    ///< inside a line too long to keep: skip to its end
     bool running_ = false;
-    bool warned_missing_ = false;
+    std::string warned_;         ///< the last reason the path could not be opened (logged once)
+    std::string check_;          ///< the last bytes before offset_, as read
+    uint64_t lines_too_long_ = 0;
+    std::function<bool()> busy_;
     std::string buf_;  ///< reused: a slice is up to kReadPerPoll bytes
 };
 

@@ -30,10 +30,25 @@ void add_record_command(CLI::App& app, Commands& commands) {
                     "Serve a validating admission webhook for pods/exec and pods/attach on ADDR:PORT (managed "
                     "clusters without audit flags; it always allows)")
         ->type_name("ADDR:PORT");
-    rec->add_option("--tls-cert", options->tls_cert, "Certificate (PEM) for both webhooks; without it they serve plain HTTP")
+    rec->add_option("--tls-cert", options->tls_cert, "Certificate (PEM) for both webhooks (HTTPS is required)")
         ->type_name("FILE");
     rec->add_option("--tls-key", options->tls_key, "Private key (PEM) for --tls-cert")->type_name("FILE");
-    rec->add_option("--client-ca", options->client_ca, "Require client certificates signed by this CA (PEM)")->type_name("FILE");
+    rec->add_option("--client-ca", options->client_ca,
+                    "Webhook clients must present a certificate signed by this CA (PEM): the API server's client "
+                    "certificate (deploy/audit-webhook.kubeconfig, deploy/admission-config.yaml)")
+        ->type_name("FILE");
+    rec->add_option("--client-subject", options->client_subjects,
+                    "...and carrying this name: its subject CN, a DNS/URI/email/IP SAN, or the whole subject "
+                    "(CN=...,O=...); repeatable. Without it any certificate the CA signed may post")
+        ->type_name("NAME");
+    rec->add_flag("--insecure-http", options->insecure_http,
+                  "Serve the webhooks over plain HTTP, on a loopback address only: anyone who reaches them can post "
+                  "identities (tests, a sidecar)");
+    rec->add_flag("--insecure-http-any-address", options->insecure_http_any_address,
+                  "With --insecure-http: allow an address other hosts can reach");
+    rec->add_flag("--admission-unverified", options->admission_unverified,
+                  "Managed clusters: serve the admission webhook over TLS without client certificates (their API server "
+                  "presents none). Identities from it are stored as unverified and never override an audit event");
     rec->add_option("--audit-log", options->audit_log,
                     "Follow the API server's audit log file (--audit-log-path; rotation is followed)")
         ->type_name("PATH");

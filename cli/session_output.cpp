@@ -85,11 +85,14 @@ void print_who(std::ostream& out, const storage::SessionRecord& s, const std::ve
     auto row = [&](std::string_view key, const std::string& value) { out << fmt::format("{:<13}{}\n", key, value); };
     const storage::ExecRequestRecord* matched = nullptr;
     for (const auto& r : requests)
-        if (r.id == s.audit_id) matched = &r;
+        if (r.id == (s.request_id.empty() ? s.audit_id : s.request_id)) matched = &r;
     if ((s.attribution == "audit" || s.attribution == "admission") && matched) {
         const auto& who = matched->requester;
-        row("Who", fmt::format("{}  ({} {}, {})", terminal_safe(who.user), s.attribution == "audit" ? "audit event" : "admission review",
-                               terminal_safe(matched->id), terminal_safe(matched->verb)));
+        row("Who", fmt::format("{}{}  ({} {}, {})", terminal_safe(who.user),
+                               s.user_verified ? "" : " (UNVERIFIED: a claim from an unauthenticated admission webhook)",
+                               s.attribution == "audit" ? "audit event" : "admission review", terminal_safe(matched->id),
+                               terminal_safe(matched->verb)));
+        if (s.argv_prefix_matched) row("  argv", "truncated by the kernel; matched as a prefix of the request's command");
         row("  groups", list_of(who.groups_json));
         if (!who.user_uid.empty()) row("  uid", terminal_safe(who.user_uid));
         if (who.user_extra_json != "{}" && !who.user_extra_json.empty()) row("  extra", terminal_safe(who.user_extra_json));
@@ -102,8 +105,13 @@ void print_who(std::ostream& out, const storage::SessionRecord& s, const std::ve
     } else if (s.attribution == "unattributed") {
         row("Who", "NOBODY ASKED THE API SERVER: no audit event or admission review matches this session;");
         row("", "someone entered the container from the node (crictl, ctr, nsenter, the kubelet API)");
+    } else if (s.attribution == "workload") {
+        row("Who", "the container's own process on its terminal: no kubectl attach or debug request joined it");
+    } else if (s.attribution == "kubelet") {
+        row("Who", "the kubelet (a probe or hook)");
     } else if (s.attribution == "ambiguous") {
-        row("Who", fmt::format("ambiguous: {} requests fit this session equally, one of:", requests.size()));
+        row("Who", fmt::format("ambiguous: {} fit this session and cannot be told apart from rival sessions:",
+                               requests.size() == 1 ? std::string("1 request") : fmt::format("{} requests", requests.size())));
         for (const auto& r : requests) row("", requester_line(r));
     } else {
         row("Who", "(pending: waiting for the API server's audit event)");
@@ -241,8 +249,8 @@ std::string short_time(int64_t ns) {
 }
 
 std::string user_of(const storage::SessionRecord& s) {
-    if (s.user) return terminal_safe(*s.user);
-    if (s.attribution == "unattributed" || s.attribution == "ambiguous") return "(" + s.attribution + ")";
+    if (s.user) return terminal_safe(*s.user) + (s.user_verified ? "" : " (unverified)");
+    if (s.attribution != "pending" && s.attribution != "audit" && s.attribution != "admission") return "(" + s.attribution + ")";
     return "-";  // pending
 }
 

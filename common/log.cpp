@@ -1,5 +1,6 @@
 #include "common/log.h"
 
+#include "common/text.h"
 #include "common/time_format.h"
 
 #include <atomic>
@@ -35,8 +36,11 @@ bool parse_level(std::string_view text, Level& out) {
 
 void write(Level l, std::string_view message) {
     static constexpr const char* names[] = {"debug", "info ", "warn ", "error"};
+    // Messages carry names, IDs and errors that came from outside (audit IDs, users, paths,
+    // parser errors quoting their input): escaped here, once for every call site, so that no
+    // byte from outside can end a line early (a forged FINDING), or reach a terminal raw.
     std::string line = fmt::format("{} {} {}\n", format_rfc3339_us(wall_clock_ns()),
-                                   names[static_cast<int>(l)], message);
+                                   names[static_cast<int>(l)], terminal_safe(message));
     std::lock_guard lock(g_write_mutex);
     std::fwrite(line.data(), 1, line.size(), stderr);
     std::fflush(stderr);

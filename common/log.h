@@ -1,6 +1,8 @@
 #pragma once
 // Logging to stderr, one line per message: "2024-10-29T12:21:44.189258Z warn  message".
-// The recorder is a DaemonSet: stderr is its log. Messages never carry terminal data.
+// The recorder is a DaemonSet: stderr is its log. Messages never carry terminal data, and
+// write() escapes control characters and invalid UTF-8 in every message (common/text.h's
+// terminal_safe): callers need not, and a message is always exactly one line.
 
 #include <fmt/format.h>
 

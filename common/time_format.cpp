@@ -1,5 +1,7 @@
 #include "common/time_format.h"
 
+#include <climits>
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -109,6 +111,8 @@ std::expected<int64_t, std::string> parse_rfc3339(std::string_view s) {
     }
     int64_t days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
     int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+    // Nanoseconds since the epoch fit int64 from 1677-09-21 to 2262-04-11.
+    if (secs >= INT64_MAX / kNsPerSec || secs <= INT64_MIN / kNsPerSec) return bad("outside the years 1678..2261");
     return secs * kNsPerSec + frac_ns;
 }
 

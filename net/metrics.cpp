@@ -39,7 +39,7 @@ std::string render_metrics(const std::vector<Metric>& metrics) {
 }
 
 HttpHandler make_metrics_handler(std::function<std::vector<Metric>()> collect) {
-    return [collect = std::move(collect)](const HttpRequest& request, Respond respond) {
+    return [collect = std::move(collect)](const HttpRequest& request, const PeerInfo&, Respond respond) {
         std::string_view target(request.target().data(), request.target().size());
         if (target == "/healthz") return respond(make_response(http::status::ok, "ok\n"));
         if (target == "/metrics")

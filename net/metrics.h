@@ -23,7 +23,8 @@ struct Metric {
 /// per metric (labels escaped as the format requires).
 std::string render_metrics(const std::vector<Metric>& metrics);
 
-/// /metrics from `collect`, /healthz, 404 elsewhere.
+/// /metrics from `collect`, /healthz, 404 elsewhere. Runs where the server calls it (its own
+/// thread): wrap it with on_executor when `collect` reads another thread's counters.
 HttpHandler make_metrics_handler(std::function<std::vector<Metric>()> collect);
 
 }  // namespace execaudit::net

@@ -48,18 +48,38 @@ std::string describe_roots(const std::vector<CgroupRoot>& roots) {
     return out;
 }
 
-std::optional<TlsFiles> tls_of(const RecordOptions& o) {
-    if (o.tls_cert.empty() != o.tls_key.empty()) throw UsageError("--tls-cert and --tls-key go together");
-    if (!o.client_ca.empty() && o.tls_cert.empty())
-        throw UsageError("--client-ca needs --tls-cert and --tls-key (client certificates are checked over TLS)");
-    if (o.tls_cert.empty()) return std::nullopt;
-    return TlsFiles{o.tls_cert, o.tls_key, o.client_ca};
+/// The trust of one webhook listener, from the flags: mutual TLS by default.
+HttpServerOptions webhook_listener(const RecordOptions& o, const std::string& name, const std::string& listen, bool admission) {
+    HttpServerOptions s{.name = name, .listen = listen, .body_limit = o.webhook_body_limit_mb << 20};
+    if (o.insecure_http) {
+        if (!o.tls_cert.empty()) throw UsageError("--insecure-http and --tls-cert: choose one");
+        s.plain_http = true;
+        s.plain_http_any_address = o.insecure_http_any_address;
+        return s;
+    }
+    if (o.insecure_http_any_address) throw UsageError("--insecure-http-any-address goes with --insecure-http");
+    if (o.tls_cert.empty() || o.tls_key.empty())
+        throw UsageError(fmt::format("--{} needs --tls-cert and --tls-key, and --client-ca: the API server's client certificate "
+                                     "is how a webhook knows who posts (for a test on this machine: --insecure-http)",
+                                     admission ? "admission-webhook" : "audit-webhook"));
+    s.tls = TlsFiles{.cert_file = o.tls_cert, .key_file = o.tls_key};
+    if (admission && o.admission_unverified) {
+        s.anonymous_tls = true;  // peers are told apart as unauthenticated: their identities are claims
+        return s;
+    }
+    if (o.client_ca.empty())
+        throw UsageError(fmt::format("--{} needs --client-ca{}", admission ? "admission-webhook" : "audit-webhook",
+                                     admission ? " (or, on a managed cluster whose API server presents no client certificate, "
+                                                 "--admission-unverified)"
+                                               : ""));
+    s.tls->clients = ClientTrust{.ca_file = o.client_ca, .subjects = o.client_subjects};
+    return s;
 }
 
 }  // namespace
 
 int run_record(const RecordOptions& options) {
-    auto tls = tls_of(options);
+    if (options.tls_cert.empty() != options.tls_key.empty()) throw UsageError("--tls-cert and --tls-key go together");
     if (options.audit_skew_s < 0 || options.audit_grace_s < 0) throw UsageError("--audit-skew and --audit-grace cannot be negative");
     CgroupFs cgroups = CgroupFs::discover();
     auto roots = choose_roots(cgroups, options.cgroup_roots);
@@ -94,16 +114,17 @@ int run_record(const RecordOptions& options) {
     });
 
     std::vector<std::unique_ptr<HttpServer>> servers;
-    if (!tls && (!options.audit_webhook.empty() || !options.admission_webhook.empty()))
-        log::warn("webhooks serve plain HTTP: fine for a sidecar or a test, not across a network (give --tls-cert/--tls-key)");
-    size_t body_limit = options.webhook_body_limit_mb << 20;
+    if (!options.client_ca.empty() && options.client_subjects.empty() &&
+        (!options.audit_webhook.empty() || !options.admission_webhook.empty()))
+        log::warn("--client-ca without --client-subject: any certificate {} signed may post identities (a cluster CA signs "
+                  "every node's and user's); name the API server's with --client-subject",
+                  options.client_ca);
     if (!options.audit_webhook.empty())
-        servers.push_back(std::make_unique<HttpServer>(
-            io, HttpServerOptions{"audit webhook", options.audit_webhook, tls, body_limit}, make_audit_webhook(attribution)));
+        servers.push_back(std::make_unique<HttpServer>(webhook_listener(options, "audit webhook", options.audit_webhook, false),
+                                                       make_audit_webhook(attribution)));
     if (!options.admission_webhook.empty())
         servers.push_back(std::make_unique<HttpServer>(
-            io, HttpServerOptions{"admission webhook", options.admission_webhook, tls, body_limit},
-            make_admission_webhook(attribution)));
+            webhook_listener(options, "admission webhook", options.admission_webhook, true), make_admission_webhook(attribution)));
     std::unique_ptr<AuditLogTail> audit_log;
     if (!options.audit_log.empty()) {
         storage::RequestStore requests(reader);
@@ -111,6 +132,7 @@ int run_record(const RecordOptions& options) {
                                                    [&](AuditLogTail::Batch batch) {
                                                        attribution.ingest(std::move(batch.events), "log", batch.cursor, nullptr);
                                                    });
+        audit_log->pause_while([&] { return !attribution.accepting(); });
     }
     if (servers.empty() && !audit_log)
         log::warn("no audit source (--audit-webhook, --audit-log, --admission-webhook): sessions will say who ran them only "
@@ -122,8 +144,10 @@ int run_record(const RecordOptions& options) {
         return recorder_metrics(RecorderParts{tracker, attribution, writer, capture_ptr, malformed, exporters});
     };
     if (!options.metrics.empty())
-        servers.push_back(std::make_unique<HttpServer>(io, HttpServerOptions{"metrics", options.metrics, std::nullopt, 1 << 16},
-                                                       make_metrics_handler(collect_metrics)));
+        servers.push_back(std::make_unique<HttpServer>(
+            HttpServerOptions{.name = "metrics", .listen = options.metrics, .plain_http = true, .plain_http_any_address = true,
+                              .body_limit = 1 << 16},
+            on_executor(io.get_executor(), make_metrics_handler(collect_metrics))));
 
     auto on_batch = [&](std::span<const std::byte> batch) {
         Capture::for_each_record(batch, [&](std::span<const std::byte> record) {

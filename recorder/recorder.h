@@ -21,8 +21,12 @@ struct RecordOptions {
     // Who ran it: the API server's audit backends and an admission webhook.
     std::string audit_webhook;      ///< ADDR:PORT for the audit webhook backend; empty: off
     std::string admission_webhook;  ///< ADDR:PORT for the ValidatingWebhookConfiguration; empty: off
-    std::string tls_cert, tls_key;  ///< HTTPS for both; without them, plain HTTP (a warning)
+    std::string tls_cert, tls_key;  ///< HTTPS for both (required unless insecure_http)
     std::string client_ca;          ///< require client certificates signed by this CA
+    std::vector<std::string> client_subjects;  ///< ... and carrying one of these names (CN or SAN)
+    bool insecure_http = false;                ///< plain HTTP webhooks, on loopback only...
+    bool insecure_http_any_address = false;    ///< ... unless this
+    bool admission_unverified = false;         ///< the admission webhook over TLS without client certificates
     std::string audit_log;          ///< the log backend's file to follow; empty: off
     double audit_skew_s = 2;        ///< API server vs node clock tolerance
     double audit_grace_s = 60;      ///< how long a session waits for its request

@@ -35,7 +35,11 @@ struct SessionRecord {
     std::string groups_json = "[]";
     std::string source_ips_json = "[]";
     std::string user_agent;
-    std::string audit_id;
+    std::string audit_id;    ///< the auditID (or admission review uid) of the request that named it
+    std::string request_id;  ///< that request's key (exec_requests.id); empty before v4
+    bool user_verified = true;        ///< false: the identity came from a listener that could not authenticate its sender
+    bool argv_prefix_matched = false;  ///< its argv was truncated by the kernel and matched as a prefix
+    bool command_truncated = false;    ///< read side: the first command's argv was truncated (commands.argv_truncated)
     uint32_t commands = 0;
     uint64_t output_bytes = 0;
     uint64_t input_bytes = 0;
@@ -78,6 +82,7 @@ struct ChunkRecord {
 
 /// One stage of an audit event (or one admission review), as received.
 struct AuditStageRecord {
+    std::string request_id;  ///< the request's key: a reused auditID cannot overwrite another request's stages
     std::string audit_id;
     std::string stage;
     std::string source;  ///< webhook | log | admission
@@ -103,8 +108,10 @@ struct RequesterRecord {
 
 /// One exec/attach request with its stages merged, and its correlation state.
 struct ExecRequestRecord {
-    std::string id;
+    std::string id;        ///< the key (auditID + "/" + a hash of what its stages share)
+    std::string audit_id;  ///< the auditID or the admission review's uid
     std::string source;  ///< audit | admission
+    bool verified = true;  ///< false: from a listener that could not authenticate its sender
     std::string kind;
     std::string verb;
     std::string namespace_name, pod, container;

@@ -11,7 +11,8 @@ namespace {
 constexpr const char* kColumns =
     "id, source, kind, verb, namespace, pod, container, command, tty, stdin, user, user_uid, groups_json, "
     "user_extra_json, impersonated_user, impersonated_groups_json, source_ips_json, user_agent, authz_decision, "
-    "authz_reason, response_code, response_message, received_ns, started_ns, completed_ns, state, session_id, updated_ns";
+    "authz_reason, response_code, response_message, received_ns, started_ns, completed_ns, state, session_id, updated_ns, "
+    "audit_id, verified, command_lp";
 
 ExecRequestRecord read_request(const Statement& st) {
     ExecRequestRecord r;
@@ -45,10 +46,37 @@ ExecRequestRecord read_request(const Statement& st) {
     r.state = st.column_text(c++);
     r.session_id = st.column_optional_text(c++);
     r.updated_ns = st.column_int(c++);
+    r.audit_id = st.column_text(c++);
+    r.verified = st.column_int(c++) != 0;
+    if (auto packed = st.column_blob(c++); !packed.empty()) r.command = unpack_argv(packed);
     return r;
 }
 
 }  // namespace
+
+std::string pack_argv(const std::vector<std::string>& argv) {
+    std::string out;
+    for (const auto& a : argv) {
+        uint32_t n = static_cast<uint32_t>(a.size());
+        for (int i = 0; i < 4; ++i) out += static_cast<char>((n >> (8 * i)) & 0xff);
+        out += a;
+    }
+    return out;
+}
+
+std::vector<std::string> unpack_argv(std::string_view packed) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i + 4 <= packed.size()) {
+        uint32_t n = 0;
+        for (int k = 0; k < 4; ++k) n |= static_cast<uint32_t>(static_cast<unsigned char>(packed[i + k])) << (8 * k);
+        i += 4;
+        if (n > packed.size() - i) break;  // damaged: keep what is whole
+        out.emplace_back(packed.substr(i, n));
+        i += n;
+    }
+    return out;
+}
 
 std::vector<ExecRequestRecord> RequestStore::list(const RequestFilter& f) {
     std::string states;
@@ -96,10 +124,15 @@ std::optional<LogCursorRecord> RequestStore::log_cursor(const std::string& path)
 std::vector<SessionRecord> RequestStore::unsettled_sessions(int64_t since_ns) {
     SessionStore sessions(db_);
     std::vector<SessionRecord> out;
+    auto truncated = db_.prepare("SELECT argv_truncated FROM commands WHERE session_id = ?1 AND seq = 0");
     for (auto& s : sessions.list(SessionFilter{.since_ns = since_ns}))
         if (s.attribution == "pending" || s.attribution == "unattributed" || s.attribution == "ambiguous" ||
-            s.status == "open")
+            s.attribution == "workload" || s.status == "open") {
+            truncated.bind(1, s.id);
+            s.command_truncated = truncated.step() && truncated.column_int(0) != 0;
+            truncated.reset();
             out.push_back(std::move(s));
+        }
     return out;
 }
 

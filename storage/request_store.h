@@ -18,6 +18,11 @@ struct RequestFilter {
     std::optional<size_t> limit;
 };
 
+/// A request's argv, exactly: length-prefixed, since an argument may hold a NUL byte (a
+/// requestURI's %00) and the NUL-separated column would split it.
+std::string pack_argv(const std::vector<std::string>& argv);
+std::vector<std::string> unpack_argv(std::string_view packed);
+
 class RequestStore {
 public:
     explicit RequestStore(Database& db) : db_(db) {}

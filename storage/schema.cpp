@@ -213,7 +213,62 @@ SELECT session_id, kind, seq, noted_ns FROM (
     SELECT s.id, 3, 0, coalesce(s.end_ns, s.start_ns), s.start_ns, 2 FROM sessions s WHERE s.status <> 'open'
 ) ORDER BY t, session_id, o, seq;
 )sql",
+
+    // v4: attribution nobody can fool (issue 11). Requests are keyed by what all their stages
+    // share (a reused Audit-ID makes a request of its own), keep their exact argv and whether
+    // their sender was authenticated; sessions keep which request named them, whether that
+    // identity was verified, and whether their argv matched as a prefix. The attribution CHECK
+    // gains 'workload' and 'kubelet' in widen_attribution_check below.
+    R"sql(
+ALTER TABLE exec_requests ADD COLUMN audit_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE exec_requests ADD COLUMN verified INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE exec_requests ADD COLUMN command_lp BLOB;  -- argv, length-prefixed (exact, NULs included)
+UPDATE exec_requests SET audit_id = id;
+ALTER TABLE sessions ADD COLUMN request_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN user_verified INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE sessions ADD COLUMN argv_prefix_matched INTEGER NOT NULL DEFAULT 0;
+UPDATE sessions SET request_id = audit_id;
+
+CREATE TABLE audit_events_v4 (
+    request_id  TEXT NOT NULL,        -- the request's key (exec_requests.id)
+    audit_id    TEXT NOT NULL,
+    stage       TEXT NOT NULL,
+    source      TEXT NOT NULL,        -- webhook | log | admission | admission-unverified
+    received_ns INTEGER NOT NULL,
+    stage_ns    INTEGER NOT NULL,
+    ingested_ns INTEGER NOT NULL,
+    raw_json    TEXT NOT NULL,
+    PRIMARY KEY (request_id, stage)   -- webhook retries and log re-reads are idempotent
+) WITHOUT ROWID;
+INSERT INTO audit_events_v4 SELECT audit_id, audit_id, stage, source, received_ns, stage_ns, ingested_ns, raw_json
+FROM audit_events;
+DROP TABLE audit_events;
+ALTER TABLE audit_events_v4 RENAME TO audit_events;
+)sql",
 };
+
+// The attribution CHECK of v1 gains 'workload' and 'kubelet'. SQLite cannot alter a CHECK, and
+// rebuilding `sessions` (its foreign keys and export triggers) is risky; relaxing a constraint
+// is what SQLite's documented writable_schema procedure is for ("Making Other Kinds Of Table
+// Schema Changes"): edit the stored CREATE TABLE, bump schema_version so it is re-read.
+void widen_attribution_check(Database& db) {
+    constexpr const char* kOld = "CHECK (attribution IN ('pending', 'audit', 'admission', 'ambiguous', 'unattributed'))";
+    constexpr const char* kNew =
+        "CHECK (attribution IN ('pending', 'audit', 'admission', 'ambiguous', 'unattributed', 'workload', 'kubelet'))";
+    auto version = db.prepare("PRAGMA schema_version");
+    version.step();
+    int64_t v = version.column_int(0);
+    version.reset();
+    db.exec("PRAGMA writable_schema = ON");
+    auto edit = db.prepare("UPDATE sqlite_master SET sql = replace(sql, ?1, ?2) WHERE type = 'table' AND name = 'sessions'");
+    edit.bind(1, std::string_view(kOld)).bind(2, std::string_view(kNew));
+    edit.run();
+    db.exec(fmt::format("PRAGMA schema_version = {}", v + 1));
+    db.exec("PRAGMA writable_schema = OFF");
+    auto check = db.prepare("SELECT instr(sql, 'workload') > 0 FROM sqlite_master WHERE type = 'table' AND name = 'sessions'");
+    if (!check.step() || check.column_int(0) == 0)
+        throw RuntimeError(db.path() + ": cannot widen sessions.attribution (its CHECK is not the one v1 created)");
+}
 
 }  // namespace
 
@@ -232,7 +287,10 @@ void migrate(Database& db) {
                                      db.path(), version, current_schema_version()));
     if (version == current_schema_version()) return;
     Transaction tx(db);
-    for (int v = version; v < current_schema_version(); ++v) db.exec(kMigrations[static_cast<size_t>(v)]);
+    for (int v = version; v < current_schema_version(); ++v) {
+        db.exec(kMigrations[static_cast<size_t>(v)]);
+        if (v == 3) widen_attribution_check(db);
+    }
     db.exec(fmt::format("PRAGMA user_version = {}", current_schema_version()));
     tx.commit();
 }

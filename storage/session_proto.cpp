@@ -32,6 +32,8 @@ execaudit::v1::Session::Attribution attribution_of(const std::string& s) {
     if (s == "admission") return execaudit::v1::Session::admission;
     if (s == "ambiguous") return execaudit::v1::Session::ambiguous;
     if (s == "unattributed") return execaudit::v1::Session::unattributed;
+    if (s == "workload") return execaudit::v1::Session::workload;
+    if (s == "kubelet") return execaudit::v1::Session::kubelet;
     return execaudit::v1::Session::pending;
 }
 
@@ -62,6 +64,9 @@ execaudit::v1::Session to_proto(const SessionRecord& r) {
     add_json_strings(r.source_ips_json, s.mutable_source_ips());
     s.set_user_agent(utf8_lossy(r.user_agent));
     s.set_audit_id(utf8_lossy(r.audit_id));
+    s.set_request_id(utf8_lossy(r.request_id));
+    if (!r.user_verified) s.set_user_unverified(true);
+    if (r.argv_prefix_matched) s.set_argv_prefix_matched(true);
     s.set_commands(r.commands);
     s.set_output_bytes(r.output_bytes);
     s.set_input_bytes(r.input_bytes);
@@ -109,6 +114,8 @@ void add_extra(const std::string& json_text, google::protobuf::Map<std::string, 
 execaudit::v1::Request to_proto(const ExecRequestRecord& r) {
     execaudit::v1::Request q;
     q.set_id(utf8_lossy(r.id));
+    q.set_audit_id(utf8_lossy(r.audit_id.empty() ? r.id : r.audit_id));
+    if (!r.verified) q.set_unverified(true);
     q.set_source(r.source);
     q.set_kind(utf8_lossy(r.kind));
     q.set_verb(utf8_lossy(r.verb));
@@ -144,7 +151,7 @@ execaudit::v1::Session to_proto(const SessionRecord& session, const std::vector<
     auto s = to_proto(session);
     for (const auto& c : timeline) *s.add_timeline() = to_proto(c);
     for (const auto& r : requests) {
-        if (r.session_id == session.id && r.id == session.audit_id) {
+        if (r.session_id == session.id && r.id == (session.request_id.empty() ? session.audit_id : session.request_id)) {
             const auto& who = r.requester;
             s.set_user_uid(utf8_lossy(who.user_uid));
             add_extra(who.user_extra_json, s.mutable_user_extra());

@@ -12,7 +12,8 @@ constexpr const char* kSessionColumns =
     "id, node, namespace, pod, pod_uid, container, container_id, cgroup_id, cgroup_path, leader_pid, "
     "leader_start_ns, boot_id, tty, command, start_ns, start_boot_ns, end_ns, status, exit_code, exit_signal, "
     "attribution, user, groups_json, source_ips_json, user_agent, audit_id, commands, output_bytes, input_bytes, "
-    "lost_bytes, lost_events, rows, cols, entered_via, start_lost, last_activity_ns";
+    "lost_bytes, lost_events, rows, cols, entered_via, start_lost, last_activity_ns, request_id, user_verified, "
+    "argv_prefix_matched";
 
 SessionRecord read_session(const Statement& st) {
     SessionRecord r;
@@ -53,6 +54,9 @@ SessionRecord read_session(const Statement& st) {
     r.entered_via = st.column_text(c++);
     r.start_lost = st.column_int(c++) != 0;
     r.last_activity_ns = st.column_int(c++);
+    r.request_id = st.column_text(c++);
+    r.user_verified = st.column_int(c++) != 0;
+    r.argv_prefix_matched = st.column_int(c++) != 0;
     return r;
 }
 

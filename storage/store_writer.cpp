@@ -4,6 +4,7 @@
 #include "common/text.h"
 #include "common/time_format.h"
 #include "storage/compression.h"
+#include "storage/request_store.h"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -62,8 +63,8 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
 )sql";
 
 constexpr const char* kInsertAuditStage = R"sql(
-INSERT OR IGNORE INTO audit_events (audit_id, stage, source, received_ns, stage_ns, ingested_ns, raw_json)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+INSERT OR IGNORE INTO audit_events (request_id, audit_id, stage, source, received_ns, stage_ns, ingested_ns, raw_json)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
 )sql";
 
 constexpr const char* kUpsertLogCursor = R"sql(
@@ -75,9 +76,9 @@ constexpr const char* kUpsertRequest = R"sql(
 INSERT INTO exec_requests (id, source, kind, verb, namespace, pod, container, command, command_text, tty, stdin, user,
     user_uid, groups_json, user_extra_json, impersonated_user, impersonated_groups_json, source_ips_json, user_agent,
     authz_decision, authz_reason, response_code, response_message, received_ns, started_ns, completed_ns, state,
-    session_id, updated_ns)
+    session_id, updated_ns, audit_id, verified, command_lp)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24,
-    ?25, ?26, ?27, ?28, ?29)
+    ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)
 ON CONFLICT (id) DO UPDATE SET verb = excluded.verb, namespace = excluded.namespace, pod = excluded.pod,
     container = excluded.container, command = excluded.command, command_text = excluded.command_text,
     tty = excluded.tty, stdin = excluded.stdin, user = excluded.user, user_uid = excluded.user_uid,
@@ -87,12 +88,14 @@ ON CONFLICT (id) DO UPDATE SET verb = excluded.verb, namespace = excluded.namesp
     authz_decision = excluded.authz_decision, authz_reason = excluded.authz_reason,
     response_code = excluded.response_code, response_message = excluded.response_message,
     received_ns = excluded.received_ns, started_ns = excluded.started_ns, completed_ns = excluded.completed_ns,
-    state = excluded.state, session_id = excluded.session_id, updated_ns = excluded.updated_ns
+    state = excluded.state, session_id = excluded.session_id, updated_ns = excluded.updated_ns,
+    command_lp = excluded.command_lp
 )sql";
 
 constexpr const char* kUpdateAttribution = R"sql(
 UPDATE sessions SET attribution = ?2, user = ?3, groups_json = ?4, source_ips_json = ?5, user_agent = ?6,
-    audit_id = ?7 WHERE id = ?1
+    audit_id = ?7, request_id = ?8, user_verified = ?9, argv_prefix_matched = ?10,
+    entered_via = coalesce(?11, entered_via) WHERE id = ?1
 )sql";
 
 }  // namespace
@@ -265,8 +268,8 @@ void StoreWriter::apply(WriteOp& op) {
     } else if (auto* a = std::get_if<WriteAuditStages>(&op)) {
         for (const auto& r : a->stages) {
             auto& st = insert_audit_stage_;
-            st.bind(1, r.audit_id).bind(2, r.stage).bind(3, r.source).bind(4, r.received_ns).bind(5, r.stage_ns);
-            st.bind(6, r.ingested_ns).bind(7, r.raw_json);
+            st.bind(1, r.request_id.empty() ? r.audit_id : r.request_id).bind(2, r.audit_id).bind(3, r.stage).bind(4, r.source);
+            st.bind(5, r.received_ns).bind(6, r.stage_ns).bind(7, r.ingested_ns).bind(8, r.raw_json);
             st.run();
         }
         if (a->cursor) {
@@ -287,6 +290,7 @@ void StoreWriter::apply(WriteOp& op) {
         st.bind(20, who.authz_decision).bind(21, who.authz_reason).bind(22, int64_t{r.response_code});
         st.bind(23, r.response_message).bind(24, r.received_ns).bind(25, r.started_ns).bind(26, r.completed_ns);
         st.bind(27, r.state).bind(28, r.session_id).bind(29, r.updated_ns);
+        st.bind(30, r.audit_id.empty() ? r.id : r.audit_id).bind(31, int64_t{r.verified}).bind_blob(32, pack_argv(r.command));
         st.run();
     } else if (auto* t = std::get_if<WriteAttribution>(&op)) {
         auto& st = update_attribution_;
@@ -297,7 +301,9 @@ void StoreWriter::apply(WriteOp& op) {
         } else {
             st.bind_null(3).bind(4, std::string_view("[]")).bind(5, std::string_view("[]")).bind(6, std::string_view(""));
         }
-        st.bind(7, std::string_view(t->request_id ? *t->request_id : std::string()));
+        st.bind(7, std::string_view(t->audit_id.empty() && t->request_id ? *t->request_id : t->audit_id));
+        st.bind(8, std::string_view(t->request_id ? *t->request_id : std::string()));
+        st.bind(9, int64_t{t->verified}).bind(10, int64_t{t->prefix_matched}).bind(11, t->entered_via);
         st.run();
         delete_candidates_.bind(1, t->session_id);
         delete_candidates_.run();

@@ -42,7 +42,11 @@ struct WriteAttribution {
     std::string session_id;
     std::string attribution;  ///< pending | audit | admission | ambiguous | unattributed
     std::optional<std::string> request_id;
+    std::string audit_id;
     std::optional<RequesterRecord> requester;
+    bool verified = true;
+    bool prefix_matched = false;
+    std::optional<std::string> entered_via;  ///< attach / debug once a tty-init session is confirmed
     std::vector<std::string> candidates;
 };
 /// Calls back (on the writer thread) once everything submitted before it is committed:

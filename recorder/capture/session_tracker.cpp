@@ -67,6 +67,7 @@ SessionTracker::Tracked& SessionTracker::start_session(const ea_header& hdr, con
     if (start) {
         r.leader_start_ns = start->task_start_ns;
         r.command = to_strings(start->argv);
+        r.command_truncated = start->argv_truncated();
         r.entered_via = std::string(start->parent_comm);
         r.tty = start->stdio_tty();
     } else {
@@ -123,7 +124,10 @@ void SessionTracker::on_exec(const ExecEvent& e) {
     c.argv_truncated = e.argv_truncated();
     c.seq = s.next_command_seq++;  // timeline order is exec order, whenever the result arrives
     s.record.commands = s.next_command_seq;
-    if (c.seq == 0 && s.record.command.empty()) s.record.command = c.argv;
+    if (c.seq == 0 && s.record.command.empty()) {
+        s.record.command = c.argv;
+        s.record.command_truncated = c.argv_truncated;
+    }
     s.pending_execs[e.hdr.tid] = std::move(c);
     touch(s, e.hdr.ts_boot_ns);
 }

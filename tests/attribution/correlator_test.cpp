@@ -26,21 +26,25 @@ AuditEvent stage(const std::string& id, const std::string& name, int64_t receive
 }
 
 SessionFacts session(const std::string& id, int64_t start, std::vector<std::string> command = {"/bin/sh"}, bool tty = true) {
-    return SessionFacts{id, "shop", "web", "app", std::move(command), tty, start, std::nullopt};
+    return SessionFacts{.id = id, .namespace_name = "shop", .pod = "web", .container = "app", .command = std::move(command),
+                        .tty = tty, .start_ns = start};
 }
+
+// Past every deadline of the events around kT0 (--audit-grace, the stream setup bound).
+constexpr int64_t kSettled = kT0 + 200 * kS;
 
 class CorrelatorTest : public ::testing::Test {
 protected:
     Correlator c_{Correlator::Options{},
                   [this](const SessionVerdict& v) {
-                      verdicts_[v.session_id] = v.attribution;
+                      verdicts_[v.session_id] = to_string(v.attribution);
                       users_[v.session_id] = v.request ? v.request->identity.user : "";
                       candidates_[v.session_id].clear();
                       for (auto* r : v.candidates) candidates_[v.session_id].push_back(r->identity.user);
                   },
                   [this](const RequestVerdict& v) {
-                      states_[v.request->id] = v.state;
-                      matched_[v.request->id] = v.session_id;
+                      states_[v.request->audit_id] = v.state;  // by auditID: the key has a hash
+                      matched_[v.request->audit_id] = v.session_id;
                   }};
     std::map<std::string, std::string> verdicts_, users_;
     std::map<std::string, std::vector<std::string>> candidates_;
@@ -54,11 +58,14 @@ TEST_F(CorrelatorTest, SessionThenStagesInAnyOrder) {
     c_.add_audit_event(stage("a1", "ResponseComplete", kT0, kT0 + 30 * kS, "alice"), kT0 + kS);
     c_.add_audit_event(stage("a1", "RequestReceived", kT0, kT0, "alice"), kT0 + kS);
     c_.add_audit_event(stage("a1", "ResponseStarted", kT0, kT0 + kS / 20, "alice"), kT0 + kS);
+    EXPECT_EQ(verdicts_.count("s1"), 0u);  // pending until a rival can no longer arrive
+    c_.tick(kSettled);
     EXPECT_EQ(verdicts_["s1"], "audit");
     EXPECT_EQ(users_["s1"], "alice");
+    std::string key = request_key(stage("a1", "RequestReceived", kT0, kT0, "alice"));
     EXPECT_EQ(states_["a1"], RequestState::matched);
     EXPECT_EQ(matched_["a1"], "s1");
-    const ExecRequest* r = c_.request("a1");
+    const ExecRequest* r = c_.request(key);
     ASSERT_NE(r, nullptr);
     EXPECT_EQ(r->stages.size(), 3u);
     EXPECT_EQ(r->started_ns, kT0 + kS / 20);
@@ -69,7 +76,6 @@ TEST_F(CorrelatorTest, ClockSkewIsTolerated) {
     // the node's clock is 1.5 s behind the API server's: the session "starts" before the request
     c_.add_audit_event(stage("a1", "RequestReceived", kT0, kT0, "alice"), kT0);
     c_.add_session(session("s1", kT0 - 1'500'000'000), kT0);
-    EXPECT_EQ(verdicts_["s1"], "audit");
     c_.add_audit_event(stage("a2", "RequestReceived", kT0 + 100 * kS, kT0 + 100 * kS, "bob"), kT0 + 100 * kS);
     c_.add_session(session("s2", kT0 + 100 * kS - 3 * kS), kT0 + 100 * kS);  // 3 s is too much
     EXPECT_EQ(verdicts_.count("s2"), 0u);
@@ -124,22 +130,34 @@ TEST_F(CorrelatorTest, UnrecordedAfterGrace) {
     EXPECT_EQ(states_["a1"], RequestState::unrecorded);
 }
 
-TEST_F(CorrelatorTest, ConcurrentTwinsConfirmedByCompletionOrder) {
-    // alice then bob exec the same command into the same container within 100 ms
+TEST_F(CorrelatorTest, TwinsAreNamedOnlyWhenTheirWindowsTellThemApart) {
+    // alice, then bob 100 ms later: same command, same container. Their order is not evidence
+    // (a client controls its own stream's timing), so they stay ambiguous, whatever order they end in.
     c_.add_audit_event(stage("ra", "ResponseStarted", kT0, kT0 + kS / 20, "alice"), kT0);
     c_.add_audit_event(stage("rb", "ResponseStarted", kT0 + kS / 10, kT0 + kS / 10 + kS / 20, "bob"), kT0);
     c_.add_session(session("sa", kT0 + kS / 10), kT0);
     c_.add_session(session("sb", kT0 + kS / 5), kT0);
-    EXPECT_EQ(verdicts_.count("sa"), 0u);  // not yet decidable
-    // bob leaves first
     c_.end_session("sb", kT0 + 10 * kS, kT0 + 10 * kS);
     c_.add_audit_event(stage("rb", "ResponseComplete", kT0 + kS / 10, kT0 + 10 * kS + kS / 50, "bob"), kT0 + 10 * kS);
     c_.end_session("sa", kT0 + 20 * kS, kT0 + 20 * kS);
     c_.add_audit_event(stage("ra", "ResponseComplete", kT0, kT0 + 20 * kS + kS / 50, "alice"), kT0 + 20 * kS);
-    EXPECT_EQ(verdicts_["sa"], "audit");
-    EXPECT_EQ(users_["sa"], "alice");
-    EXPECT_EQ(verdicts_["sb"], "audit");
-    EXPECT_EQ(users_["sb"], "bob");
+    c_.tick(kSettled);
+    EXPECT_EQ(verdicts_["sa"], "ambiguous");
+    EXPECT_EQ(verdicts_["sb"], "ambiguous");
+    EXPECT_EQ(candidates_["sa"], (std::vector<std::string>{"alice", "bob"}));
+
+    // carol, then dave 5 s later (more than --audit-skew): carol's session started before dave's
+    // request was decided, so it can only be carol's, and the other one is dave's.
+    int64_t t = kT0 + 1000 * kS;
+    c_.add_audit_event(stage("rc", "ResponseStarted", t, t + kS / 20, "carol"), t);
+    c_.add_session(session("sc", t + kS / 10), t);
+    c_.add_audit_event(stage("rd", "ResponseStarted", t + 5 * kS, t + 5 * kS + kS / 20, "dave"), t + 5 * kS);
+    c_.add_session(session("sd", t + 5 * kS + kS / 10), t + 5 * kS);
+    c_.tick(t + 30 * kS);
+    EXPECT_EQ(verdicts_.count("sc"), 0u);  // settled only after --audit-grace
+    c_.tick(t + 200 * kS);
+    EXPECT_EQ(users_["sc"], "carol");
+    EXPECT_EQ(users_["sd"], "dave");
 }
 
 TEST_F(CorrelatorTest, ConcurrentTwinsThatContradictAreAmbiguous) {
@@ -162,17 +180,31 @@ TEST_F(CorrelatorTest, ConcurrentTwinsThatContradictAreAmbiguous) {
 TEST_F(CorrelatorTest, AdmissionWhenThereIsNoAudit) {
     ExecRequest adm;
     adm.id = "review-1";
-    adm.source = "admission";
+    adm.audit_id = "review-1";
+    adm.source = RequestSource::admission;
+    adm.identity.decision = "allow";
     adm.target = {"exec", "shop", "web", "app", {"/bin/sh"}, true, true};
     adm.identity.user = "eve";
     adm.received_ns = kT0;
     c_.add_request(adm, kT0);
     c_.add_session(session("s1", kT0 + kS / 2), kT0 + kS);
+    c_.tick(kSettled);
     EXPECT_EQ(verdicts_["s1"], "admission");
     EXPECT_EQ(users_["s1"], "eve");
-    // the audit event for the same exec arrives later: it knows more, it wins
-    c_.add_audit_event(stage("a1", "ResponseStarted", kT0, kT0 + kS / 10, "eve"), kT0 + 5 * kS);
-    EXPECT_EQ(verdicts_["s1"], "audit");
+
+    // With both sources, the audit event of the same exec knows more: it names the session (even
+    // when it arrives after the review), and the review is the same exec, not an unrecorded one.
+    int64_t t = kT0 + 1000 * kS;
+    adm.id = "review-2";
+    adm.audit_id = "review-2";
+    adm.received_ns = t;
+    c_.add_request(adm, t);
+    c_.add_session(session("s2", t + kS / 2), t + kS);
+    c_.add_audit_event(stage("a2", "ResponseStarted", t, t + kS / 10, "eve"), t + 5 * kS);
+    c_.tick(t + 200 * kS);
+    EXPECT_EQ(verdicts_["s2"], "audit");
+    EXPECT_EQ(states_["review-2"], RequestState::matched);
+    EXPECT_EQ(matched_["review-2"], "s2");
 }
 
 TEST_F(CorrelatorTest, DuplicateDeliveriesChangeNothing) {
@@ -181,6 +213,7 @@ TEST_F(CorrelatorTest, DuplicateDeliveriesChangeNothing) {
     c_.add_audit_event(e, kT0);
     c_.add_session(session("s1", kT0 + kS / 10), kT0);
     c_.add_audit_event(e, kT0 + kS);
+    c_.tick(kSettled);
     EXPECT_EQ(verdicts_["s1"], "audit");
     EXPECT_EQ(c_.requests_tracked(), 1u);
 }
@@ -189,7 +222,8 @@ TEST_F(CorrelatorTest, AttachIsObservedNotMatched) {
     auto a = stage("at", "ResponseStarted", kT0, kT0, "alice", {});
     a.target.kind = "attach";
     c_.add_audit_event(a, kT0);
-    EXPECT_EQ(states_["at"], RequestState::observed);
+    c_.tick(kSettled);
+    EXPECT_EQ(states_["at"], RequestState::observed);  // no terminal session in that container to join
 }
 
 }  // namespace
@@ -202,7 +236,7 @@ TEST_F(CorrelatorTest, ReloadedVerdictsAreReportedOnlyWhenTheyChange) {
         s.end_ns = end;
         return s;
     };
-    c_.add_session(ended(session("s1", kT0), kT0 + 5 * kS), now, ReportedSession{"unattributed", "", {}});
+    c_.add_session(ended(session("s1", kT0), kT0 + 5 * kS), now, ReportedSession{SessionAttribution::unattributed, "", {}});
     c_.add_session(ended(session("s2", kT0, {"/bin/bash"}), kT0 + 5 * kS), now);  // the same, never reported
     c_.add_request(ExecRequest::from(stage("a1", "ResponseComplete", kT0 + 300 * kS, kT0 + 300 * kS, "bob", {"/bin/ls"})),
                    now, ReportedRequest{RequestState::unrecorded, ""});
@@ -210,7 +244,8 @@ TEST_F(CorrelatorTest, ReloadedVerdictsAreReportedOnlyWhenTheyChange) {
     EXPECT_EQ(verdicts_.count("s1"), 0u);
     EXPECT_EQ(verdicts_["s2"], "unattributed");
     EXPECT_EQ(states_.count("a1"), 0u);
-    EXPECT_EQ(c_.reported("a1").state, RequestState::unrecorded);
+    EXPECT_EQ(c_.reported(request_key(stage("a1", "ResponseComplete", kT0 + 300 * kS, kT0 + 300 * kS, "bob", {"/bin/ls"}))).state,
+              RequestState::unrecorded);
 
     c_.add_audit_event(stage("a2", "RequestReceived", kT0, kT0, "alice"), now);  // late, and it fits s1
     EXPECT_EQ(verdicts_["s1"], "audit");

@@ -113,6 +113,8 @@ TestPki::TestPki(const std::string& dir) {
     server_key = dir + "/server.key";
     client_cert = dir + "/client.pem";
     client_key = dir + "/client.key";
+    node_cert = dir + "/node.pem";
+    node_key = dir + "/node.key";
     rogue_cert = dir + "/rogue.pem";
     rogue_key = dir + "/rogue.key";
     std::string rogue_ca = dir + "/rogue-ca.pem", rogue_ca_key = dir + "/rogue-ca.key";
@@ -121,20 +123,20 @@ TestPki::TestPki(const std::string& dir) {
     openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=rogue CA", "-keyout", rogue_ca_key,
              "-out", rogue_ca});
     std::ofstream(dir + "/san.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+    std::ofstream(dir + "/client.ext") << "extendedKeyUsage=clientAuth\n";
     auto issue = [&](const std::string& cn, const std::string& cert, const std::string& key, const std::string& by,
                      const std::string& by_key, bool server) {
         std::string csr = cert + ".csr";
         openssl({"req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + cn, "-keyout", key, "-out", csr});
         std::vector<std::string> sign = {"x509", "-req", "-in", csr, "-CA", by, "-CAkey", by_key, "-CAcreateserial",
                                          "-days", "2", "-out", cert};
-        if (server) {
-            sign.push_back("-extfile");
-            sign.push_back(dir + "/san.ext");
-        }
+        sign.push_back("-extfile");
+        sign.push_back(dir + (server ? "/san.ext" : "/client.ext"));
         openssl(sign);
     };
     issue("127.0.0.1", server_cert, server_key, ca, ca_key, true);
     issue("kube-apiserver", client_cert, client_key, ca, ca_key, false);
+    issue("system:node:worker-1", node_cert, node_key, ca, ca_key, false);
     issue("intruder", rogue_cert, rogue_key, rogue_ca, rogue_ca_key, false);
 }
 

@@ -33,11 +33,12 @@ std::string admission_review(const std::string& uid, const ExecCall& call);
 
 int64_t now_ns();
 
-/// CA, a server certificate for 127.0.0.1, a client certificate signed by the CA, and a client
-/// certificate signed by another CA, in `dir`.
+/// CA, a server certificate for 127.0.0.1, a client certificate signed by the CA (CN
+/// kube-apiserver), another one of the same CA with another name (CN system:node:worker-1,
+/// as a cluster CA signs for every kubelet), and a client certificate signed by another CA, in `dir`.
 struct TestPki {
     explicit TestPki(const std::string& dir);
-    std::string ca, server_cert, server_key, client_cert, client_key, rogue_cert, rogue_key;
+    std::string ca, server_cert, server_key, client_cert, client_key, node_cert, node_key, rogue_cert, rogue_key;
 };
 
 /// curl POST of `body` to `url` with optional TLS files; returns (exit code, HTTP status, body).
