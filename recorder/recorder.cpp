@@ -50,6 +50,7 @@ std::string describe_roots(const std::vector<CgroupRoot>& roots) {
 
 /// The trust of one webhook listener, from the flags: mutual TLS by default.
 HttpServerOptions webhook_listener(const RecordOptions& o, const std::string& name, const std::string& listen, bool admission) {
+    parse_listen_address(listen, admission ? "--admission-webhook" : "--audit-webhook");  // a bad address first
     HttpServerOptions s{.name = name, .listen = listen, .body_limit = o.webhook_body_limit_mb << 20};
     if (o.insecure_http) {
         if (!o.tls_cert.empty()) throw UsageError("--insecure-http and --tls-cert: choose one");

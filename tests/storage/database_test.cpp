@@ -50,3 +50,22 @@ TEST(Database, OpeningAnotherConnectionKeepsTheWritersCommitsVisible) {
     struct stat wal {};
     EXPECT_EQ(::stat((path + "-wal").c_str(), &wal), 0) << "the writer's WAL was deleted under it";
 }
+
+namespace {
+
+// v4 widens the attribution CHECK in place: the new verdicts are stored, nonsense still is not.
+TEST(Database, AttributionAcceptsTheNewVerdictsOnly) {
+    execaudit::testing::TempDir dir;
+    std::string path = dir.file("s.db");
+    execaudit::testing::write_ops(path, {WriteSession{execaudit::testing::sample_session("aaaa000000000001", kT0Ns)}});
+    auto db = Database::open(path, Database::Mode::read_write);
+    db.exec("UPDATE sessions SET attribution = 'workload'");
+    db.exec("UPDATE sessions SET attribution = 'kubelet'");
+    EXPECT_ANY_THROW(db.exec("UPDATE sessions SET attribution = 'alice'"));
+    auto st = db.prepare("SELECT attribution, user_verified, request_id FROM sessions");
+    ASSERT_TRUE(st.step());
+    EXPECT_EQ(st.column_text(0), "kubelet");
+    EXPECT_EQ(st.column_int(1), 1);
+}
+
+}  // namespace
