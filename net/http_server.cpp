@@ -285,13 +285,19 @@ private:
         bool keep_alive = request.keep_alive();
         auto self = this->shared_from_this();
         auto answered = std::make_shared<std::atomic<bool>>(false);
-        server_->handler(request, peer_, [self, keep_alive, answered](HttpResponse response) {
+        Respond respond = [self, keep_alive, answered](HttpResponse response) {
             if (answered->exchange(true)) return;  // once
             auto exec = self->stream_.get_executor();
             asio::post(exec, [self, keep_alive, response = std::move(response)]() mutable {
                 self->write(std::move(response), keep_alive);
             });
-        });
+        };
+        try {
+            server_->handler(request, peer_, respond);
+        } catch (const std::exception& e) {  // a handler's bug must not end the server's thread
+            log::error("{}: handler failed: {}", server_->options.name, e.what());
+            respond(make_response(http::status::internal_server_error, "internal error\n"));
+        }
         release();  // the handler has what it needs of the body
     }
 
