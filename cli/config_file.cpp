@@ -133,7 +133,7 @@ std::vector<ConfigEntry> parse_config_yaml(const std::string& text, const std::s
         if (auto [it, fresh] = seen.emplace(entry.key, line); !fresh)
             throw config_error(source, line, fmt::format("key {} appears twice (first on line {})", quoted_key(entry.key), it->second));
         if (!value || value.IsNull())
-            throw config_error(source, entry.value_line, fmt::format("key {} has no value", quoted_key(entry.key)));
+            throw config_error(source, line, fmt::format("key {} has no value", quoted_key(entry.key)));
         if (value.IsMap())
             throw config_error(source, entry.value_line,
                                fmt::format("key {}: a value or a list of values, not a mapping", quoted_key(entry.key)));
@@ -182,6 +182,12 @@ std::string effective_config(const CLI::App& command) {
             if (opt->count() > 0) {
                 std::vector<std::string> values;
                 for (const auto& v : opt->results()) values.push_back(redact_url_password(v));
+                if (opt->get_expected_min() == 0) {  // a flag given as yes/on/1 reads back as true
+                    try {
+                        values = {opt->as<bool>() ? "true" : "false"};
+                    } catch (const CLI::Error&) {
+                    }
+                }
                 set += fmt::format("{}: {}\n", key, yaml_value(values, is_list(*opt)));
             } else {
                 std::string def = opt->get_default_str();

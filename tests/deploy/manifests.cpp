@@ -36,8 +36,8 @@ RunResult validate_schema(const std::string& text) {
 
 std::vector<YAML::Node> containers_of(const YAML::Node& doc) {
     std::vector<YAML::Node> out;
+    if (!doc["spec"] || !doc["spec"]["template"] || !doc["spec"]["template"]["spec"]) return out;
     auto pod = doc["spec"]["template"]["spec"];
-    if (!pod) return out;
     for (const char* key : {"initContainers", "containers"})
         if (pod[key])
             for (const auto& c : pod[key]) out.push_back(c);
@@ -58,7 +58,7 @@ std::vector<HostMount> host_mounts(const YAML::Node& workload) {
 }
 
 std::string missing_flags(const std::string& subcommand, const std::string& config_yaml) {
-    auto help = run({execaudit_bin(), subcommand, "--help"});
+    auto help = run({execaudit_bin(), "help", subcommand});
     if (help.exit_code != 0) return "`execaudit " + subcommand + "` does not exist in this build yet";
     std::string missing;
     for (const auto& kv : YAML::Load(config_yaml)) {

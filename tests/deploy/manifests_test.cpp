@@ -75,15 +75,15 @@ TEST_P(Manifests, ArgsUseOnlyRealFlags) {
             if (c["image"].as<std::string>().rfind("execaudit", 0) != 0) continue;
             auto args = c["args"].as<std::vector<std::string>>();
             ASSERT_FALSE(args.empty());
-            auto help = run({execaudit_bin(), args[0], "--help"});
+            auto help = run({execaudit_bin(), "help", args[0]});
             if (help.exit_code != 0) {
                 std::cout << "NOT CHECKED: `execaudit " << args[0] << "` does not exist in this build yet\n";
                 continue;
             }
-            for (const auto& a : args)
-                if (a.rfind("--", 0) == 0)
-                    EXPECT_NE(help.out.find(a), std::string::npos) << doc["metadata"]["name"] << ": " << a << " is not a flag of "
-                                                                   << args[0];
+            for (const auto& a : args) {
+                if (a.rfind("--", 0) != 0) continue;
+                EXPECT_NE(help.out.find(a), std::string::npos) << doc["metadata"]["name"] << ": " << a << " is not a flag of " << args[0];
+            }
         }
     }
 }
@@ -144,9 +144,10 @@ TEST_P(NodeAgentDaemonSet, MountsReadOnlyWhereTheyCan) {
     expect_mount("/var/log/containers", "/var/log/containers", true);
     expect_mount("/sys/fs/bpf", "/sys/fs/bpf", false);  // pins are written
     expect_mount("/var/lib/execaudit", "/var/lib/execaudit", false);
-    for (const auto& m : mounts)
-        if (m.host_path != "/sys/fs/bpf" && m.host_path != "/var/lib/execaudit")
-            EXPECT_TRUE(m.read_only) << m.host_path << " is writable";
+    for (const auto& m : mounts) {
+        if (m.host_path == "/sys/fs/bpf" || m.host_path == "/var/lib/execaudit") continue;
+        EXPECT_TRUE(m.read_only) << m.host_path << " is writable";
+    }
     // The spool the agent writes is where the config file puts the database.
     std::string config;
     for (const auto& doc : parse_documents(kustomize(GetParam()).out))
@@ -201,7 +202,9 @@ TEST(CollectorDeployment, HighlyAvailableAndUnprivileged) {
             EXPECT_EQ(c["env"][0]["valueFrom"]["secretKeyRef"]["name"].as<std::string>(), "execaudit-postgres");
             EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/readyz");
         }
-        if (kind == "PodDisruptionBudget") EXPECT_EQ(doc["spec"]["minAvailable"].as<int>(), 1);
+        if (kind == "PodDisruptionBudget") {
+            EXPECT_EQ(doc["spec"]["minAvailable"].as<int>(), 1);
+        }
     }
     for (const char* k : {"Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy", "ValidatingWebhookConfiguration", "DaemonSet"})
         EXPECT_TRUE(kinds.count(k)) << "no " << k;
