@@ -63,10 +63,10 @@ TEST_F(HealthTest, PromtoolAcceptsTheAgentsMetrics) {
 }
 
 TEST_F(HealthTest, ReadyWhileTheDatabaseIsWritable) {
-    // The database in a directory of its own, so the test can make its file system read-only.
+    // The database on a small file system of its own, so the test can fill it as a log flood would.
     std::string dbdir = dir_.file("spool");
     std::filesystem::create_directories(dbdir);
-    ASSERT_EQ(mount(dbdir.c_str(), dbdir.c_str(), nullptr, MS_BIND, nullptr), 0) << std::strerror(errno);
+    ASSERT_EQ(mount("tmpfs", dbdir.c_str(), "tmpfs", 0, "size=16m"), 0) << std::strerror(errno);
     struct Unmount {
         std::string path;
         ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
@@ -77,13 +77,14 @@ TEST_F(HealthTest, ReadyWhileTheDatabaseIsWritable) {
     EXPECT_EQ(get("/healthz"), (std::pair<int, std::string>{200, "ok\n"}));
     EXPECT_EQ(get("/readyz"), (std::pair<int, std::string>{200, "ready\n"}));
 
-    ASSERT_EQ(mount(nullptr, dbdir.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr), 0) << std::strerror(errno);
+    auto fill = run({"dd", "if=/dev/zero", "of=" + dbdir + "/filler", "bs=1M", "count=64"});
+    ASSERT_NE(fill.exit_code, 0) << "the file system did not fill up";
     auto [code, body] = get("/readyz");
     EXPECT_EQ(code, 503);
-    EXPECT_EQ(body, "not ready: the database's file system is read-only\n");
+    EXPECT_EQ(body, "not ready: the database's file system is full\n");
     EXPECT_EQ(get("/healthz").first, 200);  // alive all the same: a restart would not help
 
-    ASSERT_EQ(mount(nullptr, dbdir.c_str(), nullptr, MS_REMOUNT | MS_BIND, nullptr), 0) << std::strerror(errno);
+    std::filesystem::remove(dbdir + "/filler");
     EXPECT_EQ(get("/readyz"), (std::pair<int, std::string>{200, "ready\n"}));
     EXPECT_EQ(recorder_->stop(), 0) << recorder_->log();
 }
