@@ -10,7 +10,6 @@
 #include <fstream>
 #include <map>
 #include <regex>
-#include <sstream>
 
 namespace execaudit::cli {
 namespace {
@@ -84,9 +83,14 @@ void apply_entry(CLI::App& command, const ConfigEntry& entry, const std::string&
 void apply_config_file(CLI::App& command, const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw CLI::ConfigError(fmt::format("--config {}: cannot read it ({})", terminal_safe(path), std::strerror(errno)));
-    std::ostringstream text;
-    text << in.rdbuf();
-    for (const auto& entry : parse_config_yaml(text.str(), path)) apply_entry(command, entry, path);
+    // A settings file is small; a path to something else (a log, a device) is a mistake to name.
+    constexpr std::streamsize kMaxBytes = 1 << 20;
+    std::string text(kMaxBytes + 1, '\0');
+    in.read(text.data(), kMaxBytes + 1);
+    text.resize(static_cast<size_t>(in.gcount()));
+    if (text.size() > static_cast<size_t>(kMaxBytes))
+        throw CLI::ConfigError(fmt::format("--config {}: larger than 1 MiB: not a settings file", terminal_safe(path)));
+    for (const auto& entry : parse_config_yaml(text, path)) apply_entry(command, entry, path);
 }
 
 std::string yaml_scalar(const std::string& value) {

@@ -164,6 +164,12 @@ TEST_F(ConfigFileTest, MissingFileIsAUsageError) {
     EXPECT_NE(r.err.find("nope.yaml: cannot read it"), std::string::npos) << r.err;
 }
 
+TEST_F(ConfigFileTest, SomethingHugeIsNotASettingsFile) {
+    auto r = record({"--config", write(std::string(2 << 20, '#')), "--print-config"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("larger than 1 MiB"), std::string::npos) << r.err;
+}
+
 TEST_F(ConfigFileTest, PasswordsInUrlsAreNotPrinted) {
     auto r = record({"--export-syslog", "tls://user:s3cret@siem.example:6514", "--print-config"});
     ASSERT_EQ(r.exit_code, 0) << r.err;

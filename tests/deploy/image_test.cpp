@@ -196,6 +196,9 @@ protected:
         }
         for (const auto& e : agent_.container["env"])
             if (e["name"].as<std::string>() == "NODE_NAME") args.insert(args.end(), {"--env", "NODE_NAME=test-node"});
+        // The agent's own cgroup: outside the pod roots, under the testbed's prefix (removed with it).
+        std::string prefix = bed_->cgroup_root().substr(0, bed_->cgroup_root().find('/', 1));
+        args.insert(args.end(), {"--cgroup", prefix + "/agents/agent-" + std::to_string(runs_ + 1)});
         args.insert(args.end(), {image_ref_, "agent-" + std::to_string(++runs_), "/usr/bin/execaudit"});
         for (auto a : agent_.container["args"].as<std::vector<std::string>>()) {
             if (a == "$(NODE_NAME)") a = "test-node";  // the kubelet expands it from env
