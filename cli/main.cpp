@@ -3,6 +3,7 @@
 // exit 2, a runtime failure 1.
 
 #include "cli/command.h"
+#include "cli/config_file.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/text.h"
@@ -90,8 +91,14 @@ int main(int argc, char** argv) {
                 }
             throw UsageError(fmt::format("no subcommand '{}' (see `execaudit --help`)", terminal_safe(help_topic)));
         }
-        for (const auto& c : commands)
-            if (*c.app) return c.run();
+        for (const auto& c : commands) {
+            if (!*c.app) continue;
+            if (print_config_requested(*c.app)) {
+                std::cout << effective_config(*c.app);
+                return 0;
+            }
+            return c.run();
+        }
     } catch (const UsageError& e) {
         std::cerr << "execaudit: " << e.what() << '\n';
         return 2;

@@ -1,5 +1,6 @@
 // `execaudit record` and `execaudit trace`: the kernel side's two front doors.
 #include "cli/command.h"
+#include "cli/config_file.h"
 #include "recorder/recorder.h"
 #include "recorder/capture/trace.h"
 
@@ -62,7 +63,8 @@ void add_record_command(CLI::App& app, Commands& commands) {
     rec->add_option("--webhook-body-limit-mb", options->webhook_body_limit_mb, "Larger webhook bodies get 413")
         ->capture_default_str()
         ->check(CLI::Range(1, 1024));
-    rec->add_option("--metrics", options->metrics, "Serve Prometheus /metrics and /healthz on ADDR:PORT (plain HTTP)")
+    rec->add_option("--metrics", options->metrics, "Serve Prometheus /metrics, /healthz (alive) and /readyz (BPF attached, database writable) on ADDR:PORT "
+                    "(plain HTTP)")
         ->type_name("ADDR:PORT");
     auto& ex = options->exports;
     rec->add_option("--export-jsonl", ex.jsonl_path,
@@ -93,6 +95,7 @@ void add_record_command(CLI::App& app, Commands& commands) {
         ->check(CLI::Range(0, 600000));
     rec->add_flag("--ecs", ex.ecs, "Export Elastic Common Schema fields (process.args, user.name, orchestrator.namespace, "
                                    "...) instead of execaudit.proto's");
+    add_config_options(rec);
     rec->footer("Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN), Linux 5.17+ with BTF, cgroup v2 mounted.\n"
                 "Logs go to stderr; `execaudit record: ready` marks the start of recording.\n"
                 "Export is at least once: each destination's position is kept in the database, so a restart or an\n"

@@ -2,49 +2,73 @@
 
 #include <fmt/format.h>
 
-#include <set>
+#include <cmath>
+#include <map>
 
 namespace execaudit::net {
 namespace http = boost::beast::http;
 
 namespace {
 
-std::string escape_label(const std::string& v) {
+// Label values escape \, " and newline; HELP text escapes \ and newline (the text format's rules).
+std::string escape(const std::string& v, bool quote) {
     std::string out;
     for (char c : v) {
-        if (c == '\\' || c == '"') out += '\\';
         if (c == '\n') {
             out += "\\n";
             continue;
         }
+        if (c == '\\' || (quote && c == '"')) out += '\\';
         out += c;
     }
     return out;
 }
 
+std::string sample_value(double v) {
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+    return fmt::format("{}", v);
+}
+
 }  // namespace
 
 std::string render_metrics(const std::vector<Metric>& metrics) {
-    std::string out;
-    std::set<std::string> described;
+    // A family's samples must be contiguous: group by name, in first-appearance order.
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<const Metric*>> families;
     for (const auto& m : metrics) {
-        if (described.insert(m.name).second)
-            out += fmt::format("# HELP execaudit_{} {}\n# TYPE execaudit_{} {}\n", m.name, m.help, m.name, m.type);
-        std::string labels;
-        for (const auto& [k, v] : m.labels) labels += fmt::format("{}{}=\"{}\"", labels.empty() ? "{" : ",", k, escape_label(v));
-        if (!labels.empty()) labels += "}";
-        out += fmt::format("execaudit_{}{} {}\n", m.name, labels, m.value);
+        auto& family = families[m.name];
+        if (family.empty()) order.push_back(m.name);
+        family.push_back(&m);
+    }
+    std::string out;
+    for (const auto& name : order) {
+        const auto& family = families[name];
+        out += fmt::format("# HELP execaudit_{} {}\n# TYPE execaudit_{} {}\n", name, escape(family.front()->help, false), name,
+                           family.front()->type);
+        for (const Metric* m : family) {
+            std::string labels;
+            for (const auto& [k, v] : m->labels) labels += fmt::format("{}{}=\"{}\"", labels.empty() ? "{" : ",", k, escape(v, true));
+            if (!labels.empty()) labels += "}";
+            out += fmt::format("execaudit_{}{} {}\n", name, labels, sample_value(m->value));
+        }
     }
     return out;
 }
 
-HttpHandler make_metrics_handler(std::function<std::vector<Metric>()> collect) {
-    return [collect = std::move(collect)](const HttpRequest& request, const PeerInfo&, Respond respond) {
+HttpHandler make_metrics_handler(std::function<std::vector<Metric>()> collect, ReadinessCheck not_ready) {
+    return [collect = std::move(collect), not_ready = std::move(not_ready)](const HttpRequest& request, const PeerInfo&,
+                                                                             Respond respond) {
         std::string_view target(request.target().data(), request.target().size());
         if (target == "/healthz") return respond(make_response(http::status::ok, "ok\n"));
+        if (target == "/readyz" && not_ready) {
+            std::string why = not_ready();
+            if (why.empty()) return respond(make_response(http::status::ok, "ready\n"));
+            return respond(make_response(http::status::service_unavailable, "not ready: " + why + "\n"));
+        }
         if (target == "/metrics")
             return respond(make_response(http::status::ok, render_metrics(collect()), "text/plain; version=0.0.4; charset=utf-8"));
-        respond(make_response(http::status::not_found, "try /metrics or /healthz\n"));
+        respond(make_response(http::status::not_found, not_ready ? "try /metrics, /healthz or /readyz\n" : "try /metrics or /healthz\n"));
     };
 }
 

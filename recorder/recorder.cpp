@@ -144,11 +144,15 @@ int run_record(const RecordOptions& options) {
     auto collect_metrics = [&]() {
         return recorder_metrics(RecorderParts{tracker, attribution, writer, capture_ptr, malformed, exporters});
     };
+    auto not_ready = [&]() {
+        return recorder_not_ready(RecorderParts{tracker, attribution, writer, capture_ptr, malformed, exporters},
+                                  options.db_path);
+    };
     if (!options.metrics.empty())
         servers.push_back(std::make_unique<HttpServer>(
             HttpServerOptions{.name = "metrics", .listen = options.metrics, .plain_http = true, .plain_http_any_address = true,
                               .body_limit = 1 << 16},
-            on_executor(io.get_executor(), make_metrics_handler(collect_metrics))));
+            on_executor(io.get_executor(), make_metrics_handler(collect_metrics, not_ready))));
 
     auto on_batch = [&](std::span<const std::byte> batch) {
         Capture::for_each_record(batch, [&](std::span<const std::byte> record) {

@@ -1,5 +1,12 @@
 #include "recorder/recorder_metrics.h"
 
+#include <fmt/format.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
 namespace execaudit::recorder {
 using namespace net;  // HttpHandler, TlsOptions, Metric: the shared network edge (net/)
 
@@ -56,6 +63,19 @@ std::vector<Metric> recorder_metrics(const RecorderParts& p) {
         m.push_back({"export_connected", "1 while the destination is reachable", "gauge", es.connected ? 1.0 : 0.0, dest});
     }
     return m;
+}
+
+std::string recorder_not_ready(const RecorderParts& p, const std::string& db_path) {
+    if (!p.capture || p.capture->programs_attached() == 0) return "the BPF programs are not attached yet";
+    if (p.writer.stats().failing) return "database writes are failing (the log says why; they are retried)";
+    // An idle writer would not notice a file system that went read-only or full: ask it.
+    std::string dir = std::filesystem::path(db_path).parent_path().string();
+    struct statvfs fs {};
+    if (statvfs(dir.empty() ? "." : dir.c_str(), &fs) != 0)
+        return fmt::format("cannot check the database's file system: {}", std::strerror(errno));
+    if (fs.f_flag & ST_RDONLY) return "the database's file system is read-only";
+    if (fs.f_bavail == 0) return "the database's file system is full";
+    return "";
 }
 
 }  // namespace execaudit::recorder

@@ -1,5 +1,6 @@
 #pragma once
-// What `record --metrics` exposes: every component's counters, read on the io_context thread.
+// What `record --metrics` exposes: every component's counters, and whether the agent is ready
+// (/readyz), read on the io_context thread.
 
 #include "attribution/attribution.h"
 #include "recorder/capture/capture.h"
@@ -23,5 +24,9 @@ struct RecorderParts {
 };
 
 std::vector<net::Metric> recorder_metrics(const RecorderParts& parts);
+
+/// /readyz: "" when the BPF programs are attached and the database is writable (its latest commit
+/// succeeded, its file system is neither read-only nor full); else why not.
+std::string recorder_not_ready(const RecorderParts& parts, const std::string& db_path);
 
 }  // namespace execaudit::recorder

@@ -197,6 +197,7 @@ void StoreWriter::run() {
                 {
                     std::lock_guard lock(mutex_);
                     ++stats_.failed_commits;
+                    stats_.failing = true;
                 }
                 log::error("database write failed (attempt {}, {} records waiting): {}", attempt + 1, batch.size(),
                            e.what());
@@ -213,6 +214,7 @@ void StoreWriter::run() {
         committed_ += batch.size();
         stats_.ops += batch.size();
         ++stats_.transactions;
+        stats_.failing = false;
         queued_bytes_ -= batch_cost;
         batch.clear();
         wake_producers_.notify_all();

@@ -82,6 +82,7 @@ public:
         uint64_t chunk_raw_bytes = 0;
         uint64_t chunk_stored_bytes = 0;
         uint64_t failed_commits = 0;
+        bool failing = false;  ///< the latest commit failed (it is being retried): not writable now
     };
 
     StoreWriter(Database db, Options options);

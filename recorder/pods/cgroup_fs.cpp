@@ -60,6 +60,15 @@ int level_of(std::string_view path) {
     return level;
 }
 
+/// The root cgroup is the only one without a cgroup.type file. Seen from inside a cgroup namespace
+/// (a pod on a cgroup v2 node), mountinfo shows a mount of the host's whole tree (the DaemonSet's
+/// hostPath) with a root of "/../..", and the pod's own /sys/fs/cgroup, which is only its own
+/// cgroup, with a root of "/": so the directory is asked, not mountinfo.
+bool is_hierarchy_root(const std::string& mount_point) {
+    std::error_code ec;
+    return fs::exists(mount_point + "/cgroup.procs", ec) && !fs::exists(mount_point + "/cgroup.type", ec);
+}
+
 }  // namespace
 
 CgroupFs::CgroupFs(std::string mount_point) : mount_point_(std::move(mount_point)) {}
@@ -78,11 +87,13 @@ CgroupFs CgroupFs::discover() {
         std::istringstream head(line.substr(0, sep));
         std::string id, parent, dev, root, mount_point;
         head >> id >> parent >> dev >> root >> mount_point;
-        if (root != "/") continue;  // a bind mount of a sub-tree: not the hierarchy's root
-        return CgroupFs(unescape_mount_path(mount_point));
+        std::string path = unescape_mount_path(mount_point);
+        if (!is_hierarchy_root(path)) continue;  // a sub-tree (a bind mount, or a cgroup namespace's view)
+        return CgroupFs(path);
     }
-    throw RuntimeError("no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo); execaudit needs cgroup v2 "
-                       "(unified or hybrid layout)");
+    throw RuntimeError("no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo for a cgroup2 mount of the root "
+                       "cgroup); execaudit needs cgroup v2 (unified or hybrid layout), and in a container the host's "
+                       "/sys/fs/cgroup mounted (deploy/kubernetes mounts it at /host/sys/fs/cgroup)");
 }
 
 std::optional<std::string> CgroupFs::path_of(uint64_t id) const {
