@@ -52,7 +52,7 @@ TEST(Metrics, ReadyzAnswersWhatTheCheckSays) {
     auto get = [&](const std::string& target) {
         HttpRequest request{boost::beast::http::verb::get, target, 11};
         HttpResponse got;
-        handler(request, [&](HttpResponse r) { got = std::move(r); });
+        handler(request, PeerInfo{}, [&](HttpResponse r) { got = std::move(r); });
         return std::pair<int, std::string>{static_cast<int>(got.result_int()), got.body()};
     };
     EXPECT_EQ(get("/readyz"), (std::pair<int, std::string>{503, "not ready: the BPF programs are not attached yet\n"}));
@@ -62,6 +62,6 @@ TEST(Metrics, ReadyzAnswersWhatTheCheckSays) {
     // Without a check there is no /readyz to lie.
     auto bare = make_metrics_handler([] { return std::vector<Metric>{}; });
     HttpResponse got;
-    bare(HttpRequest{boost::beast::http::verb::get, "/readyz", 11}, [&](HttpResponse r) { got = std::move(r); });
+    bare(HttpRequest{boost::beast::http::verb::get, "/readyz", 11}, PeerInfo{}, [&](HttpResponse r) { got = std::move(r); });
     EXPECT_EQ(got.result_int(), 404u);
 }
