@@ -1,5 +1,6 @@
 #include "replay/terminal_screen.h"
 
+#include "replay/sequence_guard.h"
 #include "replay/vterm_arena.h"
 
 #include <vterm.h>
@@ -37,7 +38,7 @@ const VTermScreenCallbacks kScreenCallbacks = {
 void TerminalScreen::VTermDeleter::operator()(VTerm* vt) const { vterm_free(vt); }
 
 TerminalScreen::TerminalScreen(int rows, int cols)
-    : arena_(std::make_unique<VtermArena>()), rows_(clamp(rows, 1, 1000)), cols_(clamp(cols, 1, 2000)) {
+    : arena_(std::make_unique<VtermArena>()), rows_(clamp(rows, 1, 1000)), cols_(clamp(cols, kMinCols, 2000)) {
     vt_.reset(vterm_new_with_allocator(rows_, cols_, static_cast<VTermAllocatorFunctions*>(VtermArena::allocator_functions()),
                                        arena_.get()));
     vterm_set_utf8(vt_.get(), 1);
@@ -75,6 +76,7 @@ void TerminalScreen::snapshot_into(Snapshot& s) const {
     s.cursor_visible = cursor_visible_;
     s.scan = static_cast<int>(scan_);
     s.pending = pending_;
+    s.last_glyph = last_glyph_ + '\0' + glyph_;
     s.owner = this;
 }
 
@@ -85,6 +87,9 @@ bool TerminalScreen::restore(const Snapshot& s) {
     cursor_visible_ = s.cursor_visible;
     scan_ = static_cast<Scan>(s.scan);
     pending_ = s.pending;
+    size_t cut = s.last_glyph.find('\0');
+    last_glyph_ = s.last_glyph.substr(0, cut);
+    glyph_ = cut == std::string::npos ? std::string() : s.last_glyph.substr(cut + 1);
     return true;
 }
 
@@ -127,47 +132,17 @@ bool TerminalScreen::scan(unsigned char c) {
     return false;
 }
 
-namespace {
-
-// `CSI params h` (SM) with IRM (4) among its params, without it; nullopt when it is not one.
-std::optional<std::string> without_insert_mode(std::string_view seq) {
-    if (seq.size() < 3 || seq[0] != 0x1B || seq[1] != '[' || seq.back() != 'h') return std::nullopt;
-    std::string_view params = seq.substr(2, seq.size() - 3);
-    for (char c : params)
-        if (!((c >= '0' && c <= '9') || c == ';')) return std::nullopt;  // private modes, intermediates
-    std::string kept;
-    bool dropped = false;
-    size_t from = 0;
-    while (from <= params.size()) {
-        size_t end = params.find(';', from);
-        if (end == std::string_view::npos) end = params.size();
-        std::string_view p = params.substr(from, end - from);
-        size_t digits = p.find_first_not_of('0');
-        if (digits != std::string_view::npos && p.substr(digits) == "4") {
-            dropped = true;
-        } else if (!p.empty()) {
-            if (!kept.empty()) kept += ';';
-            kept += p;
-        }
-        from = end + 1;
-    }
-    if (!dropped) return std::nullopt;
-    // never nothing: the sequence may be what ends a string in libvterm; mode 0 does not exist
-    return "\x1b[" + (kept.empty() ? std::string("0") : kept) + "h";
-}
-
-}  // namespace
-
 void TerminalScreen::feed(std::string_view input) {
     // libvterm 0.1.4 is not safe on hostile input, and every recorded byte is hostile:
     //  - it can leave the cursor off the screen (a cursor saved before the screen shrank and
     //    restored after; the shrink itself) and then writes outside its buffers. So the input goes
     //    in up to the end of each escape sequence, and a cursor off the screen is put back before
     //    the next byte can use it.
-    //  - insert mode (IRM, CSI 4 h) corrupts memory near the right margin with some input; found
-    //    by tests/replay's random sessions. Programs insert with ICH (CSI @) when a terminal has it,
-    //    so IRM is dropped: at worst a rare program overwrites where it would have inserted.
-    // An escape sequence cut at the end of a write waits for the next one, so it can be checked whole.
+    //  - it trusts a sequence's shape (16 arguments at most, insert mode near the margin):
+    //    every CSI and escape sequence is held until it ends and goes in bounded
+    //    (replay/sequence_guard.h), never in pieces.
+    // A sequence cut at the end of a write waits for the next one, so it can be checked whole; a
+    // CSI longer than kHeldLimit waits in its bounded form, so holding it costs little memory.
     std::string joined;
     if (!pending_.empty()) {
         joined = pending_ + std::string(input);
@@ -181,14 +156,34 @@ void TerminalScreen::feed(std::string_view input) {
         auto c = static_cast<unsigned char>(input[i]);
         Scan before = scan_;
         bool ended = scan(c);
+        bool in_sequence = before == Scan::escape || before == Scan::intermediate || before == Scan::csi;
+        if (!ended && in_sequence && sequence != std::string_view::npos && sequence >= written &&
+            (scan_ == Scan::ground || c == 0x1B)) {
+            // abandoned (CAN, SUB, a new ESC): what libvterm has of it must be bounded too
+            write_raw(input.substr(written, sequence - written));
+            write_guarded(input.substr(sequence, i - sequence));
+            written = i;
+            sequence = std::string_view::npos;
+        }
         if (c == 0x1B) last_escape = i;
         // a sequence starts at its ESC, even one that ended a string
-        if (scan_ != before && (scan_ == Scan::escape || scan_ == Scan::csi)) sequence = last_escape;
+        if (c == 0x1B && scan_ == Scan::escape) sequence = i;
+        else if (scan_ != before && (scan_ == Scan::escape || scan_ == Scan::csi)) sequence = last_escape;
+        if (before == Scan::ground && scan_ == Scan::ground) note_printed(c);
         if (!ended) continue;
         if (sequence != std::string_view::npos && sequence >= written) {
-            if (auto replacement = without_insert_mode(input.substr(sequence, i + 1 - sequence))) {
+            if (auto count = repeat_count(input.substr(sequence, i + 1 - sequence))) {
                 write_raw(input.substr(written, sequence - written));
-                write_raw(*replacement);
+                write_repeat(*count);
+                written = i + 1;
+                sequence = std::string_view::npos;
+                keep_cursor_on_screen();
+                continue;
+            }
+            if (auto guarded = guard_sequence(input.substr(sequence, i + 1 - sequence))) {
+                write_raw(input.substr(written, sequence - written));
+                write_raw(guarded->controls);
+                write_raw(guarded->sequence);
                 written = i + 1;
             }
         }
@@ -199,13 +194,59 @@ void TerminalScreen::feed(std::string_view input) {
     }
     if (scan_ == Scan::string_escape) sequence = last_escape;  // that ESC may start a sequence
     bool unfinished = scan_ == Scan::escape || scan_ == Scan::intermediate || scan_ == Scan::csi || scan_ == Scan::string_escape;
-    if (unfinished && sequence != std::string_view::npos && sequence >= written && input.size() - sequence <= 256) {
+    if (unfinished && sequence != std::string_view::npos && sequence >= written) {
         write_raw(input.substr(written, sequence - written));
-        pending_.assign(input.substr(sequence));
+        std::string_view held = input.substr(sequence);
+        if (held.size() > kHeldLimit) {
+            if (auto guarded = bounded_form(held)) {
+                write_raw(guarded->controls);  // they act where they stand, before the sequence
+                pending_ = std::move(guarded->sequence);
+            } else {
+                pending_.assign(held);
+            }
+        } else {
+            pending_.assign(held);
+        }
         scan_ = Scan::ground;  // the held bytes are scanned again with the next write
         return;
     }
     write_raw(input.substr(written));
+}
+
+// Follows what libvterm prints: ASCII, and UTF-8 sequences (a malformed one prints U+FFFD).
+void TerminalScreen::note_printed(unsigned char c) {
+    if (c < 0x20 || c == 0x7F) return;  // controls print nothing
+    if (c < 0x80) {
+        last_glyph_.assign(1, static_cast<char>(c));
+        glyph_.clear();
+        return;
+    }
+    if (c >= 0xC0) glyph_.assign(1, static_cast<char>(c));
+    else if (!glyph_.empty()) glyph_ += static_cast<char>(c);
+    else return;
+    auto lead = static_cast<unsigned char>(glyph_[0]);
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (glyph_.size() < need) return;
+    last_glyph_ = glyph_;
+    glyph_.clear();
+}
+
+// REP, without libvterm's: the last character again, up to the right margin (REP never wraps).
+void TerminalScreen::write_repeat(int count) {
+    if (last_glyph_.empty()) return;  // nothing to repeat yet
+    int room = cols_ - cursor_col();
+    std::string repeated;
+    for (int n = std::min(count, room); n > 0; --n) repeated += last_glyph_;
+    write_raw(repeated);
+}
+
+void TerminalScreen::write_guarded(std::string_view unfinished) {
+    if (auto guarded = bounded_form(unfinished)) {
+        write_raw(guarded->controls);
+        write_raw(guarded->sequence);
+    } else {
+        write_raw(unfinished);  // a lone ESC
+    }
 }
 
 void TerminalScreen::write_raw(std::string_view bytes) {
@@ -229,7 +270,7 @@ void TerminalScreen::keep_cursor_on_screen() {
 
 void TerminalScreen::resize(int rows, int cols) {
     rows_ = clamp(rows, 1, 1000);
-    cols_ = clamp(cols, 1, 2000);
+    cols_ = clamp(cols, kMinCols, 2000);
     vterm_set_size(vt_.get(), rows_, cols_);
     // libvterm 0.1.4 keeps a full screen's bottom rows when the height shrinks and moves the
     // cursor up with them without clamping it (fill the screen, go home, shrink the window).

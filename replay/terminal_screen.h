@@ -26,6 +26,7 @@ public:
         bool cursor_visible = true;
         int scan = 0;
         std::string pending;
+        std::string last_glyph;
         const TerminalScreen* owner = nullptr;
     };
 
@@ -36,7 +37,8 @@ public:
 
     /// Feeds recorded output bytes: any bytes at all (invalid UTF-8, NULs, escapes) are safe.
     void feed(std::string_view bytes);
-    /// Sizes are clamped to 1..1000 rows and 1..2000 columns.
+    /// Sizes are clamped to 1..1000 rows and 2..2000 columns: libvterm 0.1.4 writes outside its
+    /// buffer when a wide character meets a one-column screen.
     void resize(int rows, int cols);
 
     int rows() const { return rows_; }
@@ -65,10 +67,14 @@ private:
     };
     // Where the input is within an escape sequence (see feed()).
     enum class Scan { ground, escape, intermediate, csi, string, string_escape };
+    static constexpr int kMinCols = 2;
+    static constexpr size_t kHeldLimit = 256;  // bytes of an unfinished sequence held as they are
 
     /// Advances the scanner by one byte; true when it ends an escape sequence or string.
     bool scan(unsigned char c);
     void write_raw(std::string_view bytes);
+    /// An unfinished sequence, in its bounded form.
+    void write_guarded(std::string_view unfinished);
     void keep_cursor_on_screen();
 
     std::unique_ptr<VtermArena> arena_;  // outlives vt_: it holds vt_'s memory
@@ -79,6 +85,11 @@ private:
     bool cursor_visible_ = true;
     Scan scan_ = Scan::ground;
     std::string pending_;  // an escape sequence cut at the end of the last write
+    // The last character printed (UTF-8), for REP, and the one being decoded.
+    std::string last_glyph_;
+    std::string glyph_;
+    void note_printed(unsigned char c);
+    void write_repeat(int count);
 };
 
 /// Appends a Unicode code point as UTF-8, skipping control characters and invalid values.

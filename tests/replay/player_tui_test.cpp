@@ -65,6 +65,17 @@ void add_chunk(storage::StoreWriter& w, const std::string& id, uint32_t seq, sto
 const std::string kShell = "aaaa1111bbbb2222";    // a shell session, 24x80, 40 s, attributed to alice
 const std::string kWide = "cccc3333dddd4444";     // 40x120: larger than a small terminal
 const std::string kHostile = "eeee5555ffff6666";  // escape sequences aimed at the analyst's terminal
+const std::string kCrash = "9999aaaa0000bbbb";    // sequences that crashed libvterm 0.1.4 (tests/fuzz)
+
+// Each crashed every replay path before replay/sequence_guard.h: the first is 18 bytes a user can
+// print with printf; the others are what tests/fuzz/terminal_screen_fuzz.cpp found after it.
+std::vector<std::string> libvterm_crashers() {
+    return {"\x1b[;;;;;;;;;;;;;;;;H",
+            std::string("\x1b]\x1b\x04\\", 5),
+            "\x1b[" + std::string(20, ';') + "\x18",
+            "\x1b![" + std::string(40, ';') + "H",
+            "\x1b[" + std::string(5000, ';') + "\x1b[" + std::string(99, '9') + "m"};
+}
 
 class PlayerTui : public ::testing::Test {
 protected:
@@ -114,6 +125,16 @@ protected:
         }
         h.out(2 * kSec, "\x1b" "c\x1b[?1049lafter-the-blob\r\n");
         add_chunk(w, kHostile, 100, h.enc);
+
+        auto crash = session(kCrash, 24, 80, 2 * kSec);
+        crash.pod = "crash-0";
+        w.submit(storage::WriteSession{crash});
+        Chunk k;
+        k.out(0, "before-crash\r\n");
+        uint64_t at = 100'000;
+        for (const std::string& crasher : libvterm_crashers()) k.out(at += 100'000, crasher);
+        k.out(1 * kSec, "\r\nafter-crash\r\n");
+        add_chunk(w, kCrash, 0, k.enc);
         w.flush();
         // Attribution is written by its own component (never by the recorder's writer): as it will.
         auto db = storage::Database::open(db_, storage::Database::Mode::read_write);
@@ -305,6 +326,24 @@ TEST_F(PlayerTui, ResizingWhilePlayingRedrawsAndNeverCrashes) {
     EXPECT_EQ(t.exit_status(), 0);
 }
 
+TEST_F(PlayerTui, OutputThatCrashedTheEmulatorPlaysToTheEnd) {
+    for (std::vector<std::string> extra : {std::vector<std::string>{"--cat"}, {"--cat", "--start", "0.6"}, {"--cat", "--start", "0"}}) {
+        std::vector<std::string> argv = {execaudit_bin(), "play", kCrash, "--db", db_};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        auto r = run(argv);
+        EXPECT_EQ(r.exit_code, 0) << ::testing::PrintToString(extra) << "\n" << r.err;
+        if (extra.size() == 1) {
+            EXPECT_NE(r.out.find("after-crash"), std::string::npos) << r.out;
+        }
+    }
+    Tmux t(40, 140, play(kCrash, {"--speed", "4"}));
+    ASSERT_TRUE(t.wait_for("ended", 20s)) << t.screen();
+    EXPECT_NE(t.settled().find("after-crash"), std::string::npos) << t.screen();
+    t.keys({"g", "G", "q"});
+    ASSERT_TRUE(eventually([&] { return t.exit_status().has_value(); }));
+    EXPECT_EQ(t.exit_status(), 0);
+}
+
 TEST_F(PlayerTui, HostileOutputNeverReachesTheTerminal) {
     Tmux t(40, 140, play(kHostile, {"--speed", "16"}));
     std::string title = t.pane_title();
@@ -332,15 +371,25 @@ TEST_F(PlayerTui, HostileOutputNeverReachesTheTerminal) {
 
 TEST_F(PlayerTui, PickBrowsesFiltersAndPlays) {
     Tmux t(30, 160, {execaudit_bin(), "sessions", "--pick", "--db", db_});
-    ASSERT_TRUE(t.wait_for("3 of 3")) << t.screen();
+    ASSERT_TRUE(t.wait_for("4 of 4")) << t.screen();
+    t.type("crash");  // played from the list, the output that crashed libvterm plays too
+    ASSERT_TRUE(t.wait_for("1 of 4")) << t.screen();
+    t.keys({"Enter"});
+    ASSERT_TRUE(t.wait_for("pod: shop/crash-0")) << t.screen();
+    t.keys({"G"});
+    ASSERT_TRUE(t.wait_for("after-crash")) << t.screen();
+    t.keys({"q"});
+    ASSERT_TRUE(t.wait_for("1 of 4")) << t.screen();
+    t.keys({"Escape"});
+    ASSERT_TRUE(t.wait_for("4 of 4")) << t.screen();
     t.type("batch");
-    ASSERT_TRUE(t.wait_for("1 of 3")) << t.screen();
+    ASSERT_TRUE(t.wait_for("1 of 4")) << t.screen();
     EXPECT_NE(t.screen().find("shop/batch-0"), std::string::npos);
     EXPECT_EQ(t.screen().find("shop/web-7f9c"), std::string::npos);
     t.keys({"Enter"});
     ASSERT_TRUE(t.wait_for("pod: shop/batch-0")) << t.screen();  // the player
     t.keys({"q"});
-    ASSERT_TRUE(t.wait_for("1 of 3")) << t.screen();  // back in the list, filter kept
+    ASSERT_TRUE(t.wait_for("1 of 4")) << t.screen();  // back in the list, filter kept
     t.keys({"Escape", "Escape"});  // clear the filter, then quit
     ASSERT_TRUE(eventually([&] { return t.exit_status().has_value(); })) << t.screen();
     EXPECT_EQ(t.exit_status(), 0);

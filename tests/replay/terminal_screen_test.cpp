@@ -46,7 +46,7 @@ TEST(TerminalScreen, ResizeAndClamp) {
     EXPECT_EQ(s.text()[0], "a long line of more than ten c");
     TerminalScreen huge(100000, -5);
     EXPECT_EQ(huge.rows(), 1000);
-    EXPECT_EQ(huge.cols(), 1);
+    EXPECT_EQ(huge.cols(), 2);  // a wide character on one column: libvterm writes outside its buffer
 }
 
 TEST(TerminalScreen, MegabytesOfRandomBytes) {
@@ -120,6 +120,85 @@ TEST(FinalScreen, PlaysTheRecordingAndReportsItsGaps) {
     EXPECT_EQ(screen.cols, 30);
     EXPECT_EQ(screen.gaps, 1u);
     EXPECT_EQ(screen.damage, std::vector<std::string>{"chunk 3: bad frame"});
+}
+
+}  // namespace
+
+#include "replay/sequence_guard.h"
+
+namespace {
+
+using execaudit::replay::guard_sequence;
+
+// Every shape tests/fuzz found crashing libvterm 0.1.4 goes in bounded; the screen survives it
+// whether it arrives in one write or one byte per write, and the text after it is drawn.
+TEST(TerminalScreen, SequencesThatCrashedLibvtermAreBounded) {
+    const std::vector<std::string> crashers = {
+        "\x1b[;;;;;;;;;;;;;;;;H",                                  // 17 arguments (the 18 bytes)
+        std::string("\x1b]\x1b\x04\\", 5),                         // ESC ^D \ ends a string: miscounted
+        "\x1b[" + std::string(20, ';') + "\x18",                   // abandoned by CAN after 21 arguments
+        "\x1b![" + std::string(40, ';') + "H",                     // intermediates, then a CSI to libvterm
+        "\x1b[" + std::string(5000, ';') + "\x1b[" + std::string(99, '9') + "m",  // abandoned by ESC; huge value
+        "\xe5\xb7\x93",                                            // wide, on the narrowest screen
+    };
+    for (const std::string& crasher : crashers) {
+        for (bool bytewise : {false, true}) {
+            TerminalScreen s(2, 1);
+            s.feed("ab");
+            if (bytewise) {
+                for (char c : crasher) s.feed(std::string(1, c));
+            } else {
+                s.feed(crasher);
+            }
+            s.feed("\x1b" "c" "ok");
+            EXPECT_EQ(s.text().at(0), "ok") << ::testing::PrintToString(crasher);
+        }
+    }
+}
+
+TEST(SequenceGuard, PassesOrdinarySequencesAsTheyAre) {
+    for (const char* ok : {"\x1b[1;31m", "\x1b[?1049h", "\x1b[38;2;255;128;0m", "\x1b[ q", "\x1b(B", "\x1b[0m", "\x1b[12;80H"})
+        EXPECT_FALSE(guard_sequence(ok)) << ::testing::PrintToString(std::string(ok));
+}
+
+TEST(SequenceGuard, BoundsArgumentsValuesAndControls) {
+    auto g = guard_sequence("\x1b[;;;;;;;;;;;;;;;;;;;;H");
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->sequence, "\x1b[" + std::string(15, ';') + "H");  // 16 arguments
+    g = guard_sequence("\x1b[123456;7m");
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->sequence, "\x1b[9999;7m");
+    g = guard_sequence("\x1b[1\r2H");  // a CR inside acts first, as a terminal does it
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->controls, "\r");
+    EXPECT_EQ(g->sequence, "\x1b[12H");
+    g = guard_sequence("\x1b[1;4;20h");  // insert mode dropped, the rest kept
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->sequence, "\x1b[1;20h");
+    g = guard_sequence("\x1b!]");
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->sequence, "\x1b\\");
+}
+
+}  // namespace
+
+namespace {
+
+// libvterm 0.1.4 loops forever on REP after no character, or after a lone zero-width one: the
+// player hung. REP is common (ncurses' xterm-256color uses it), so it is kept, done here.
+TEST(TerminalScreen, RepeatRepeatsTheLastCharacterAndNeverHangs) {
+    for (std::string before : {"", "\xe2\x80\x8b", "\xcc\x81"}) {  // nothing, U+200B, a lone U+0301
+        TerminalScreen s(3, 20);
+        s.feed(before + "\x1b[5b" + "\x1b[;;;4;;;;1105;;b" + "\x1b" "c" "still here");
+        EXPECT_EQ(s.text().at(0), "still here");
+    }
+    TerminalScreen s(3, 10);
+    s.feed("ab\x1b[3bc\r\n\xe2\x94\x80\x1b[99b");  // up to the margin, never wrapping
+    EXPECT_EQ(s.text().at(0), "abbbbc");
+    std::string line;
+    for (int i = 0; i < 10; ++i) line += "\xe2\x94\x80";  // ten box-drawing lines, as ncurses draws them
+    EXPECT_EQ(s.text().at(1), line);
+    EXPECT_EQ(s.text().size(), 2u);
 }
 
 }  // namespace
