@@ -172,18 +172,13 @@ void TerminalScreen::feed(std::string_view input) {
         if (before == Scan::ground && scan_ == Scan::ground) note_printed(c);
         if (!ended) continue;
         if (sequence != std::string_view::npos && sequence >= written) {
-            if (auto count = repeat_count(input.substr(sequence, i + 1 - sequence))) {
+            auto guarded = guard_sequence(input.substr(sequence, i + 1 - sequence));
+            std::string_view effective = guarded ? std::string_view(guarded->sequence) : input.substr(sequence, i + 1 - sequence);
+            if (guarded || repeat_count(effective)) {
                 write_raw(input.substr(written, sequence - written));
-                write_repeat(*count);
-                written = i + 1;
-                sequence = std::string_view::npos;
-                keep_cursor_on_screen();
-                continue;
-            }
-            if (auto guarded = guard_sequence(input.substr(sequence, i + 1 - sequence))) {
-                write_raw(input.substr(written, sequence - written));
-                write_raw(guarded->controls);
-                write_raw(guarded->sequence);
+                if (guarded) write_raw(guarded->controls);
+                if (auto count = repeat_count(effective)) write_repeat(*count);
+                else write_raw(effective);
                 written = i + 1;
             }
         }

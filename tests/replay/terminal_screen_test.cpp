@@ -189,7 +189,7 @@ namespace {
 TEST(TerminalScreen, RepeatRepeatsTheLastCharacterAndNeverHangs) {
     for (std::string before : {"", "\xe2\x80\x8b", "\xcc\x81"}) {  // nothing, U+200B, a lone U+0301
         TerminalScreen s(3, 20);
-        s.feed(before + "\x1b[5b" + "\x1b[;;;4;;;;1105;;b" + "\x1b" "c" "still here");
+        s.feed(before + "\x1b[5b" + "\x1b[;;;4;;;;1105;;b" + "\x1b[" + std::string(17, '\x80') + "4;2b" + "\x1b" "c" "still here");
         EXPECT_EQ(s.text().at(0), "still here");
     }
     TerminalScreen s(3, 10);
