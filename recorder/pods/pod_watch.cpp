@@ -1,0 +1,145 @@
+#include "recorder/pods/pod_watch.h"
+
+#include "recorder/pods/pod_json.h"
+
+namespace execaudit::recorder {
+
+using nlohmann::json;
+
+PodWatchState::PodWatchState(std::size_t max_object_bytes, PodLimits limits)
+    : max_object_bytes_(max_object_bytes), limits_(limits) {}
+
+PodWatchState::ListPage PodWatchState::apply_list_page(std::string_view body, bool first_page) {
+    ListPage page;
+    if (first_page) listing_.clear();
+    if (body.size() > max_object_bytes_ * 64) {
+        page.error = "list page larger than the limit";
+        return page;
+    }
+    json list = json::parse(body, nullptr, false);
+    if (list.is_discarded() || !list.is_object() || json_string(list, "kind") != "PodList") {
+        page.error = "not a PodList";
+        return page;
+    }
+    auto items = list.find("items");
+    if (items != list.end() && items->is_array()) {
+        for (const json& item : *items) {
+            std::string error;
+            if (auto pod = pod_from_json(item, error, limits_))
+                listing_[pod->uid] = std::move(*pod);
+            else
+                ++counters_.refused_pods;
+        }
+    } else if (items != list.end() && !items->is_null()) {
+        page.error = "PodList items is not an array";
+        return page;
+    }
+    const json empty = json::object();
+    auto meta = list.find("metadata");
+    const json& m = meta != list.end() ? *meta : empty;
+    page.continue_token = json_string(m, "continue");
+    page.ok = true;
+    if (page.continue_token.empty()) {
+        pods_ = std::move(listing_);
+        listing_.clear();
+        resource_version_ = json_string(m, "resourceVersion");
+        ++counters_.lists;
+    }
+    return page;
+}
+
+void PodWatchState::reset_stream() {
+    partial_.clear();
+    skipping_ = false;
+}
+
+void PodWatchState::feed(std::string_view bytes, const std::function<void(Line)>& on_line) {
+    while (!bytes.empty()) {
+        auto newline = bytes.find('\n');
+        std::string_view piece = bytes.substr(0, newline);
+        if (!skipping_) {
+            if (partial_.size() + piece.size() > max_object_bytes_) {
+                skipping_ = true;
+                partial_.clear();
+            } else {
+                partial_.append(piece);
+            }
+        }
+        if (newline == std::string_view::npos) return;
+        bytes.remove_prefix(newline + 1);
+        finish_line(on_line);
+    }
+}
+
+void PodWatchState::finish_line(const std::function<void(Line)>& on_line) {
+    if (skipping_) {
+        skipping_ = false;
+        ++counters_.oversized_lines;
+        on_line(Line::oversized);
+        return;
+    }
+    std::string line = std::move(partial_);
+    partial_.clear();
+    if (line.find_first_not_of(" \t\r") == std::string::npos) return;  // keep-alive blank line
+    on_line(apply_line(line));
+}
+
+PodWatchState::Line PodWatchState::apply_line(std::string_view line) {
+    if (line.size() > max_object_bytes_) {
+        ++counters_.oversized_lines;
+        return Line::oversized;
+    }
+    json event = json::parse(line, nullptr, false);
+    auto object = event.is_object() ? event.find("object") : event.end();
+    if (event.is_discarded() || !event.is_object() || object == event.end() || !object->is_object()) {
+        ++counters_.garbage_lines;
+        return Line::garbage;
+    }
+    const std::string type = json_string(event, "type");
+    if (type == "ERROR") {
+        auto code = object->find("code");
+        if (code != object->end() && code->is_number_integer() && code->get<int64_t>() == 410) {
+            ++counters_.gone;
+            resource_version_.clear();
+            return Line::gone;
+        }
+        ++counters_.error_events;
+        return Line::error;
+    }
+    if (type != "ADDED" && type != "MODIFIED" && type != "DELETED" && type != "BOOKMARK") {
+        ++counters_.garbage_lines;
+        return Line::garbage;
+    }
+    auto meta = object->find("metadata");
+    std::string version = meta != object->end() ? json_string(*meta, "resourceVersion") : std::string();
+    if (version.empty() || version.size() > limits_.max_string) {
+        ++counters_.garbage_lines;
+        return Line::garbage;
+    }
+    if (type == "BOOKMARK") {
+        resource_version_ = std::move(version);
+        ++counters_.bookmarks;
+        return Line::bookmark;
+    }
+    std::string error;
+    auto pod = pod_from_json(*object, error, limits_);
+    resource_version_ = std::move(version);  // resume past it either way: it will not become valid
+    ++counters_.events;
+    if (!pod) {
+        ++counters_.refused_pods;
+        return Line::applied;
+    }
+    if (type == "DELETED")
+        pods_.erase(pod->uid);
+    else
+        pods_[pod->uid] = std::move(*pod);
+    return Line::applied;
+}
+
+const PodInfo* PodWatchState::find(std::string_view namespace_name, std::string_view name) const {
+    for (const auto& [uid, pod] : pods_)
+        if (pod.namespace_name == namespace_name && pod.name == name) return &pod;
+    return nullptr;
+}
+
+}  // namespace execaudit::recorder

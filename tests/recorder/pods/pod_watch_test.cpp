@@ -1,0 +1,105 @@
+#include "recorder/pods/pod_watch.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+using namespace execaudit::recorder;
+
+namespace {
+
+std::string pod(const std::string& name, const std::string& uid, const std::string& rv) {
+    return R"({"kind":"Pod","metadata":{"name":")" + name + R"(","namespace":"ns","uid":")" + uid +
+           R"(","resourceVersion":")" + rv + R"("},"spec":{"containers":[{"name":"app","livenessProbe":{"exec":{"command":["true"]}}}]}})";
+}
+
+std::string list(const std::vector<std::string>& items, const std::string& rv, const std::string& cont = "") {
+    std::string out = R"({"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":")" + rv + R"(")";
+    if (!cont.empty()) out += R"(,"continue":")" + cont + R"(")";
+    out += R"(},"items":[)";
+    for (size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
+    return out + "]}";
+}
+
+std::string event(const std::string& type, const std::string& object) {
+    return R"({"type":")" + type + R"(","object":)" + object + "}";
+}
+
+const std::string kGone = event("ERROR", R"J({"kind":"Status","apiVersion":"v1","status":"Failure",
+  "message":"too old resource version: 1 (4711)","reason":"Expired","code":410})J");
+
+TEST(PodWatch, ListThenEventsMoveTheVersion) {
+    PodWatchState state;
+    EXPECT_TRUE(state.needs_list());
+    ASSERT_TRUE(state.apply_list_page(list({pod("a", "ua", "10")}, "100"), true).ok);
+    EXPECT_EQ(state.resource_version(), "100");
+    ASSERT_TRUE(state.find("ns", "a"));
+    EXPECT_EQ(state.apply_line(event("ADDED", pod("b", "ub", "101"))), PodWatchState::Line::applied);
+    EXPECT_EQ(state.resource_version(), "101");
+    EXPECT_EQ(state.apply_line(event("BOOKMARK", R"({"kind":"Pod","metadata":{"resourceVersion":"150"}})")),
+              PodWatchState::Line::bookmark);
+    EXPECT_EQ(state.resource_version(), "150");
+    EXPECT_EQ(state.apply_line(event("DELETED", pod("a", "ua", "151"))), PodWatchState::Line::applied);
+    EXPECT_FALSE(state.find("ns", "a"));
+    EXPECT_TRUE(state.find("ns", "b"));
+}
+
+TEST(PodWatch, GoneMeansListAgainAndTheListReplacesTheCache) {
+    PodWatchState state;
+    state.apply_list_page(list({pod("a", "ua", "10")}, "100"), true);
+    EXPECT_EQ(state.apply_line(kGone), PodWatchState::Line::gone);
+    EXPECT_TRUE(state.needs_list());
+    EXPECT_TRUE(state.find("ns", "a"));  // what is known stays usable until the relist
+    // Paged: the cache changes only with the last page; a pod deleted meanwhile is gone.
+    auto first = state.apply_list_page(list({pod("b", "ub", "300")}, "", "tok"), true);
+    ASSERT_TRUE(first.ok);
+    EXPECT_EQ(first.continue_token, "tok");
+    EXPECT_TRUE(state.find("ns", "a"));
+    ASSERT_TRUE(state.apply_list_page(list({pod("c", "uc", "301")}, "400"), false).ok);
+    EXPECT_FALSE(state.find("ns", "a"));
+    EXPECT_TRUE(state.find("ns", "b"));
+    EXPECT_TRUE(state.find("ns", "c"));
+    EXPECT_EQ(state.resource_version(), "400");
+    EXPECT_EQ(state.counters().gone, 1u);
+    EXPECT_EQ(state.counters().lists, 2u);
+}
+
+TEST(PodWatch, StreamInAnyChunkingWithGarbageAndOversizedLines) {
+    PodWatchState state(512);
+    state.apply_list_page(list({}, "1"), true);
+    std::string stream = event("ADDED", pod("a", "ua", "2")) + "\n" + "garbage{\n" + "\n" +
+                         std::string(2000, 'x') + "\n" + event("ADDED", pod("b", "ub", "3")) + "\n" +
+                         event("MODIFIED", pod("b", "ub", "4"));  // stops mid-stream: no newline yet
+    std::vector<PodWatchState::Line> lines;
+    for (size_t at = 0; at < stream.size(); at += 7)
+        state.feed(std::string_view(stream).substr(at, 7), [&](auto line) { lines.push_back(line); });
+    using L = PodWatchState::Line;
+    EXPECT_EQ(lines, (std::vector<L>{L::applied, L::garbage, L::oversized, L::applied}));
+    EXPECT_EQ(state.resource_version(), "3");
+    state.reset_stream();  // the connection dropped mid-object: that half line is not applied
+    state.feed("\n", [&](auto line) { lines.push_back(line); });
+    EXPECT_EQ(lines.size(), 4u);
+    EXPECT_EQ(state.counters().garbage_lines, 1u);
+    EXPECT_EQ(state.counters().oversized_lines, 1u);
+}
+
+TEST(PodWatch, HostileEventsAreCountedNotApplied) {
+    PodWatchState state;
+    state.apply_list_page(list({}, "1"), true);
+    using L = PodWatchState::Line;
+    EXPECT_EQ(state.apply_line(R"({"type":"ADDED","object":"x"})"), L::garbage);
+    EXPECT_EQ(state.apply_line(R"({"type":"WHATEVER","object":{}})"), L::garbage);
+    EXPECT_EQ(state.apply_line(R"({"type":"ADDED","object":{"metadata":{}}})"), L::garbage);  // no version
+    EXPECT_EQ(state.apply_line(event("ERROR", R"({"kind":"Status","code":500})")), L::error);
+    EXPECT_EQ(state.apply_line(event("ERROR", R"({"kind":"Status","code":"410"})")), L::error);
+    EXPECT_EQ(state.resource_version(), "1");
+    EXPECT_EQ(state.apply_line(event("ADDED", R"({"metadata":{"resourceVersion":"5","name":"p"},"spec":{}})")),
+              L::applied);  // no uid: refused, but the stream resumes past it
+    EXPECT_EQ(state.counters().refused_pods, 1u);
+    EXPECT_TRUE(state.pods().empty());
+    EXPECT_FALSE(state.apply_list_page(R"({"kind":"Status","code":401})", true).ok);
+    EXPECT_FALSE(state.apply_list_page("[]", true).ok);
+}
+
+}  // namespace
