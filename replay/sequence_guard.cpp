@@ -102,7 +102,9 @@ std::optional<GuardedSequence> guard_escape(std::string_view seq, bool always) {
     }
     // libvterm starts a CSI or a string at these finals even after intermediates (`ESC ! [`),
     // where a terminal ends the sequence: so they are replaced by ST, which does nothing then.
-    if (final_byte && !intermediates.empty() && std::string_view("[]PX^_").find(final_byte) != std::string_view::npos) {
+    // The same when bytes were dropped before it (`ESC \xcf\x80 [`): never a CSI or string start
+    // that the scanner took for an ended sequence.
+    if (final_byte && (!intermediates.empty() || changed) && std::string_view("[]PX^_").find(final_byte) != std::string_view::npos) {
         out.sequence = "\x1b\\";
         return out;
     }

@@ -159,9 +159,10 @@ void TerminalScreen::feed(std::string_view input) {
         bool in_sequence = before == Scan::escape || before == Scan::intermediate || before == Scan::csi;
         if (!ended && in_sequence && sequence != std::string_view::npos && sequence >= written &&
             (scan_ == Scan::ground || c == 0x1B)) {
-            // abandoned (CAN, SUB, a new ESC): what libvterm has of it must be bounded too
+            // abandoned (CAN, SUB, a new ESC): libvterm gets only the controls inside it, then ST,
+            // so it is out of the sequence exactly where the scanner is (never left inside a CSI)
             write_raw(input.substr(written, sequence - written));
-            write_guarded(input.substr(sequence, i - sequence));
+            write_abandoned(input.substr(sequence, i - sequence));
             written = i;
             sequence = std::string_view::npos;
         }
@@ -233,6 +234,12 @@ void TerminalScreen::write_repeat(int count) {
     std::string repeated;
     for (int n = std::min(count, room); n > 0; --n) repeated += last_glyph_;
     write_raw(repeated);
+}
+
+void TerminalScreen::write_abandoned(std::string_view unfinished) {
+    for (char c : unfinished)
+        if (static_cast<unsigned char>(c) < 0x20 && c != 0x1B) write_raw(std::string_view(&c, 1));
+    write_raw("\x1b\\");
 }
 
 void TerminalScreen::write_guarded(std::string_view unfinished) {

@@ -75,6 +75,8 @@ private:
     void write_raw(std::string_view bytes);
     /// An unfinished sequence, in its bounded form.
     void write_guarded(std::string_view unfinished);
+    /// A sequence cut short by CAN, SUB or ESC: its controls, then ST.
+    void write_abandoned(std::string_view unfinished);
     void keep_cursor_on_screen();
 
     std::unique_ptr<VtermArena> arena_;  // outlives vt_: it holds vt_'s memory

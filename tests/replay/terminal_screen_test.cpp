@@ -140,6 +140,8 @@ TEST(TerminalScreen, SequencesThatCrashedLibvtermAreBounded) {
         "\x1b![" + std::string(40, ';') + "H",                     // intermediates, then a CSI to libvterm
         "\x1b[" + std::string(5000, ';') + "\x1b[" + std::string(99, '9') + "m",  // abandoned by ESC; huge value
         "\xe5\xb7\x93",                                            // wide, on the narrowest screen
+        "\x1b\xcf\x80[\xcf[b",                                    // bytes dropped, then a CSI to libvterm
+        std::string("\x1b[\v\0;\x1b[\v\0;bb", 12),                // abandoned, then REP to libvterm
     };
     for (const std::string& crasher : crashers) {
         for (bool bytewise : {false, true}) {
