@@ -70,7 +70,7 @@ int run_play(const PlayArgs& a) {
     if (!a.cat) return play_interactively(store, *session, options);
     if (!session->tty) {
         std::cerr << fmt::format("session {} has no terminal (a non-tty exec): nothing to replay; see `execaudit show {}`\n",
-                                 session->id, session->id);
+                                 terminal_safe(session->id), terminal_safe(session->id));
         return 0;
     }
     if (!a.start.empty()) return print_screen_at(store, *session, options.start_us);

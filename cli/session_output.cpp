@@ -24,22 +24,12 @@ std::string duration_of(const storage::SessionRecord& s) {
     return format_duration(end - s.start_ns) + (s.end_ns ? "" : "+");
 }
 
-std::string csv_field(const std::string& v) {
-    if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
-    std::string out = "\"";
-    for (char c : v) {
-        if (c == '"') out += '"';
-        out += c;
-    }
-    return out + "\"";
-}
-
 // One CSV record, '\n'-terminated.
 std::string csv_line(const std::vector<std::string>& fields) {
     std::string line;
     for (size_t i = 0; i < fields.size(); ++i) {
         if (i) line += ',';
-        line += csv_field(fields[i]);
+        line += csv_cell(fields[i]);
     }
     return line + '\n';
 }
@@ -134,7 +124,7 @@ void print_sessions_table(std::ostream& out, const std::vector<storage::SessionR
     }
     std::vector<std::vector<std::string>> rows;
     for (const auto& s : sessions) {
-        rows.push_back({s.id, short_time(s.start_ns), duration_of(s), s.status, user_of(s), pod_of(s),
+        rows.push_back({terminal_safe(s.id), short_time(s.start_ns), duration_of(s), terminal_safe(s.status), user_of(s), pod_of(s),
                         terminal_safe(s.container), std::to_string(s.commands), human_bytes(s.output_bytes),
                         terminal_safe(join_argv(lossy(s.command)))});
     }
@@ -172,11 +162,11 @@ void print_session_table(std::ostream& out, const storage::SessionRecord& s,
                          const std::vector<storage::CommandRecord>& timeline,
                          const std::vector<storage::ExecRequestRecord>& requests) {
     auto row = [&](std::string_view key, const std::string& value) { out << fmt::format("{:<13}{}\n", key, value); };
-    row("Session", s.id);
+    row("Session", terminal_safe(s.id));
     row("Node", terminal_safe(s.node));
-    row("Pod", pod_of(s) + (s.pod_uid.empty() ? "" : fmt::format("  (uid {})", s.pod_uid)));
+    row("Pod", pod_of(s) + (s.pod_uid.empty() ? "" : fmt::format("  (uid {})", terminal_safe(s.pod_uid))));
     row("Container", (s.container.empty() ? "?" : terminal_safe(s.container)) +
-                         (s.container_id.empty() ? "" : fmt::format("  (id {})", s.container_id.substr(0, 12))));
+                         (s.container_id.empty() ? "" : fmt::format("  (id {})", terminal_safe(s.container_id.substr(0, 12)))));
     row("Cgroup", terminal_safe(s.cgroup_path));
     row("Command", terminal_safe(join_argv(lossy(s.command))));
     row("Started", format_rfc3339_us(s.start_ns));
@@ -184,7 +174,7 @@ void print_session_table(std::ostream& out, const storage::SessionRecord& s,
         std::string end = format_rfc3339_us(*s.end_ns) + "  (" + format_duration(*s.end_ns - s.start_ns) + ")";
         row("Ended", end);
     }
-    std::string status = s.status;
+    std::string status = terminal_safe(s.status);
     if (s.exit_code) status += fmt::format(", exit code {}", *s.exit_code);
     if (s.exit_signal) status += fmt::format(" (killed by signal {})", *s.exit_signal);
     row("Status", status);
@@ -218,10 +208,10 @@ void print_requests_table(std::ostream& out, const std::vector<storage::ExecRequ
     }
     std::vector<std::vector<std::string>> rows;
     for (const auto& r : requests) {
-        rows.push_back({short_time(r.received_ns), r.state, terminal_safe(r.requester.user.empty() ? "-" : r.requester.user),
+        rows.push_back({short_time(r.received_ns), terminal_safe(r.state), terminal_safe(r.requester.user.empty() ? "-" : r.requester.user),
                         terminal_safe(r.namespace_name) + "/" + terminal_safe(r.pod), terminal_safe(r.container.empty() ? "-" : r.container),
-                        r.kind, r.response_code ? std::to_string(r.response_code) : "-",
-                        r.session_id ? *r.session_id : "-", terminal_safe(join_argv(lossy(r.command)))});
+                        terminal_safe(r.kind), r.response_code ? std::to_string(r.response_code) : "-",
+                        r.session_id ? terminal_safe(*r.session_id) : "-", terminal_safe(join_argv(lossy(r.command)))});
     }
     print_table(out, {"RECEIVED (UTC)", "STATE", "USER", "NAMESPACE/POD", "CONTAINER", "KIND", "CODE", "SESSION", "COMMAND"}, rows);
 }
@@ -250,12 +240,12 @@ std::string short_time(int64_t ns) {
 
 std::string user_of(const storage::SessionRecord& s) {
     if (s.user) return terminal_safe(*s.user) + (s.user_verified ? "" : " (unverified)");
-    if (s.attribution != "pending" && s.attribution != "audit" && s.attribution != "admission") return "(" + s.attribution + ")";
+    if (s.attribution != "pending" && s.attribution != "audit" && s.attribution != "admission") return "(" + terminal_safe(s.attribution) + ")";
     return "-";  // pending
 }
 
 std::string pod_of(const storage::SessionRecord& s) {
-    if (s.pod.empty()) return s.pod_uid.empty() ? "?" : "pod " + s.pod_uid;
+    if (s.pod.empty()) return s.pod_uid.empty() ? "?" : "pod " + terminal_safe(s.pod_uid);
     return terminal_safe(s.namespace_name) + "/" + terminal_safe(s.pod);
 }
 

@@ -102,7 +102,7 @@ std::optional<size_t> pick(const std::vector<storage::SessionRecord>& sessions, 
 }  // namespace
 
 std::string picker_line(const storage::SessionRecord& s) {
-    return " " + fit(s.id.substr(0, 16), 17) + fit(short_time(s.start_ns), 20) + fit(user_of(s), 18) + fit(pod_of(s), 28) +
+    return " " + fit(terminal_safe(s.id.substr(0, 16)), 17) + fit(short_time(s.start_ns), 20) + fit(user_of(s), 18) + fit(pod_of(s), 28) +
            fit(terminal_safe(s.container), 14) + fit(std::to_string(s.commands), 6) +
            terminal_safe(join_argv(lossy(s.command)));
 }

@@ -77,6 +77,36 @@ std::string terminal_safe(std::string_view s) {
     return out;
 }
 
+namespace {
+bool plain_number(std::string_view s) {
+    size_t i = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+    bool digits = false, dot = false;
+    for (; i < s.size(); ++i) {
+        if (s[i] >= '0' && s[i] <= '9') digits = true;
+        else if (s[i] == '.' && !dot) dot = true;
+        else return false;
+    }
+    return digits;
+}
+}  // namespace
+
+std::string csv_cell(std::string_view bytes) {
+    size_t first = bytes.find_first_not_of(" \t\r\n");
+    bool formula = !bytes.empty() && (bytes[0] == '\t' || bytes[0] == '\r');
+    if (first != std::string_view::npos && std::string_view("=+-@").find(bytes[first]) != std::string_view::npos)
+        formula = true;
+    if (formula && plain_number(bytes)) formula = false;
+    std::string v = (formula ? "'" : "") + terminal_safe(bytes);
+    bool quote = v.find_first_of(",\"") != std::string::npos || (!v.empty() && (v.front() == ' ' || v.back() == ' '));
+    if (!quote) return v;
+    std::string out = "\"";
+    for (char c : v) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    return out + "\"";
+}
+
 std::vector<std::string> split_nul(std::string_view bytes) {
     std::vector<std::string> out;
     size_t start = 0;

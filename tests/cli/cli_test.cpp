@@ -5,6 +5,7 @@
 #include "tests/support/process.h"
 #include "tests/support/stored_sessions.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -169,6 +170,151 @@ TEST_F(CliTest, PlayCatAtAPosition) {
     auto last = ea({"play", "0123", "--db", db_, "--cat", "--start", "0.000020"});
     ASSERT_EQ(last.exit_code, 0) << last.err;
     EXPECT_EQ(last.out, ea({"play", "0123", "--db", db_, "--cat"}).out);  // the end: the final screen
+}
+
+}  // namespace
+
+// Outputs are safe by default (issue 12): hostile argv, user and pod names, and a tampered database.
+namespace {
+
+// An OSC 52 clipboard write, a BEL, a C1 CSI (U+009B) and a spreadsheet formula.
+const std::string kHostile = "=HYPERLINK(\"http://x\")\x1b]52;c;b3duZWQ=\x07\xc2\x9b" "31m";
+
+std::string hex(const std::string& s) {
+    std::string out;
+    for (unsigned char c : s) out += fmt::format("{:02x}", c);
+    return out;
+}
+
+// Raw ESC, BEL, a C1 control (as UTF-8 or as a lone byte): anything a terminal could act on.
+bool has_raw_control(const std::string& out) {
+    for (size_t i = 0; i < out.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(out[i]);
+        if ((c < 0x20 && c != '\n') || c == 0x7f) return true;
+        if (c == 0xc2 && i + 1 < out.size() && static_cast<unsigned char>(out[i + 1]) < 0xa0) return true;
+        if (c >= 0x80 && c < 0xa0 && (i == 0 || static_cast<unsigned char>(out[i - 1]) < 0xc0)) {
+            // a continuation byte is fine inside a multi-byte sequence; a lone one is not
+            if (i == 0 || static_cast<unsigned char>(out[i - 1]) < 0x80) return true;
+        }
+    }
+    return false;
+}
+
+class HostileOutputTest : public CliTest {
+protected:
+    void SetUp() override {
+        CliTest::SetUp();
+        storage::StoreWriter writer(storage::Database::open(db_, storage::Database::Mode::read_write), {});
+        storage::SessionRecord s = sample_session("feedface00000000", 1'730'204'504'189'258'000,
+                                                  {"sh", "-c", kHostile, "@SUM(1+1)*cmd|' /C calc'!A0"});
+        s.namespace_name = "shop";
+        s.pod = kHostile;
+        s.container = "+" + kHostile;
+        s.user = "-" + kHostile;
+        s.attribution = "audit";
+        s.end_ns = s.start_ns + 1000;
+        s.status = "ended";
+        writer.submit(storage::WriteSession{s});
+        storage::ExecRequestRecord r;
+        r.id = "req-hostile";
+        r.source = "audit";
+        r.kind = "exec";
+        r.state = "matched";
+        r.namespace_name = "shop";
+        r.pod = kHostile;
+        r.container = "\t" + kHostile;
+        r.command = {"sh", "-c", kHostile};
+        r.requester.user = " =" + kHostile;
+        r.received_ns = s.start_ns;
+        r.session_id = s.id;
+        writer.submit(storage::WriteExecRequest{r});
+        writer.flush();
+    }
+
+    // Writes hostile bytes into columns, past the schema's CHECKs: a tampered database.
+    void tamper(const std::string& sql) {
+        auto r = run({"sqlite3", db_, "PRAGMA ignore_check_constraints=ON; " + sql});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    std::string hostile_text(const std::string& prefix) { return "CAST(x'" + hex(prefix + kHostile) + "' AS TEXT)"; }
+};
+
+void expect_safe_csv(const std::string& csv) {
+    EXPECT_FALSE(has_raw_control(csv)) << csv;
+    // no cell starts (after spaces, inside or outside quotes) with a formula character
+    size_t start = 0;
+    while (start < csv.size()) {
+        size_t end = csv.find('\n', start);
+        std::string line = csv.substr(start, end - start);
+        start = end == std::string::npos ? csv.size() : end + 1;
+        bool in_quotes = false;
+        bool cell_start = true;
+        for (char c : line) {
+            if (cell_start && (c == ' ' || c == '"')) {
+                if (c == '"') in_quotes = true;
+                continue;
+            }
+            if (cell_start) {
+                EXPECT_EQ(std::string("=+-@\t\r").find(c), std::string::npos) << "formula cell in: " << line;
+                cell_start = false;
+            }
+            if (c == '"') in_quotes = !in_quotes;
+            else if (c == ',' && !in_quotes) cell_start = true;
+        }
+    }
+}
+
+TEST_F(HostileOutputTest, SessionsCsvNeutralizesFormulasAndEscapesControls) {
+    auto csv = ea({"sessions", "--db", db_, "--format", "csv"});
+    ASSERT_EQ(csv.exit_code, 0) << csv.err;
+    expect_safe_csv(csv.out);
+    EXPECT_NE(csv.out.find("'=HYPERLINK(\"\"http://x\"\")\\e]52;c;b3duZWQ=\\x07\\u009b31m"), std::string::npos) << csv.out;
+    EXPECT_NE(csv.out.find(",0,"), std::string::npos);  // plain numbers stay numbers
+}
+
+TEST_F(HostileOutputTest, RequestsCsvNeutralizesFormulasAndEscapesControls) {
+    auto csv = ea({"audit-events", "--db", db_, "--format", "csv"});
+    ASSERT_EQ(csv.exit_code, 0) << csv.err;
+    expect_safe_csv(csv.out);
+    EXPECT_NE(csv.out.find("req-hostile"), std::string::npos) << csv.out;
+}
+
+TEST_F(HostileOutputTest, CsvCellsFromATamperedDatabase) {
+    tamper("UPDATE sessions SET id = " + hostile_text("feed") + ", status = " + hostile_text("@") +
+           ", pod_uid = " + hostile_text("") + ", container_id = " + hostile_text("-") +
+           ", attribution = " + hostile_text("") + " WHERE id = 'feedface00000000';"
+           "UPDATE exec_requests SET id = " + hostile_text("") + ", source = " + hostile_text("") +
+           ", kind = " + hostile_text("+") + ", state = " + hostile_text("") + ", session_id = " + hostile_text("") + ";");
+    auto sessions = ea({"sessions", "--db", db_, "--format", "csv"});
+    ASSERT_EQ(sessions.exit_code, 0) << sessions.err;
+    expect_safe_csv(sessions.out);
+    auto requests = ea({"audit-events", "--db", db_, "--format", "csv"});
+    ASSERT_EQ(requests.exit_code, 0) << requests.err;
+    expect_safe_csv(requests.out);
+}
+
+TEST_F(HostileOutputTest, TablesEscapeEveryColumnOfATamperedDatabase) {
+    tamper("UPDATE sessions SET id = " + hostile_text("feed") + ", status = " + hostile_text("") +
+           ", pod_uid = " + hostile_text("") + ", container_id = " + hostile_text("") +
+           ", attribution = " + hostile_text("") + " WHERE id = 'feedface00000000';"
+           "UPDATE exec_requests SET id = " + hostile_text("") + ", kind = " + hostile_text("") +
+           ", state = " + hostile_text("") + ", session_id = " + hostile_text("") + ";");
+    auto list = ea({"sessions", "--db", db_});
+    ASSERT_EQ(list.exit_code, 0) << list.err;
+    EXPECT_FALSE(has_raw_control(list.out)) << list.out;
+    EXPECT_NE(list.out.find("feed=HYPERLINK"), std::string::npos) << list.out;
+    auto show = ea({"show", "feed", "--db", db_});
+    ASSERT_EQ(show.exit_code, 0) << show.err;
+    EXPECT_FALSE(has_raw_control(show.out)) << show.out;
+    auto requests = ea({"audit-events", "--db", db_});
+    ASSERT_EQ(requests.exit_code, 0) << requests.err;
+    EXPECT_FALSE(has_raw_control(requests.out)) << requests.out;
+    // a session whose pod name is gone: the table falls back to the (tampered) pod UID
+    tamper("UPDATE sessions SET pod = '' WHERE id LIKE 'feed%';");
+    auto by_uid = ea({"sessions", "--db", db_});
+    EXPECT_FALSE(has_raw_control(by_uid.out)) << by_uid.out;
+    auto play = ea({"play", "feed", "--db", db_, "--cat"});
+    EXPECT_FALSE(has_raw_control(play.err)) << play.err;
 }
 
 }  // namespace
