@@ -3,6 +3,7 @@
 #include "cli/play_session.h"
 #include "cli/session_output.h"
 #include "common/text.h"
+#include "common/utf8.h"
 #include "common/time_format.h"
 #include "replay/output_search.h"
 #include "replay/player_view.h"
@@ -30,10 +31,7 @@ std::string fit(std::string s, size_t width) {
 
 void append_key(std::string& s, wint_t key) {
     if (key < 0x20 || key == 0x7F || key > 0x10FFFF) return;
-    if (key < 0x80) s += static_cast<char>(key);
-    else if (key < 0x800) s += static_cast<char>(0xC0 | (key >> 6)), s += static_cast<char>(0x80 | (key & 0x3F));
-    else if (key < 0x10000)
-        s += static_cast<char>(0xE0 | (key >> 12)), s += static_cast<char>(0x80 | ((key >> 6) & 0x3F)), s += static_cast<char>(0x80 | (key & 0x3F));
+    utf8::append(s, static_cast<uint32_t>(key));
 }
 
 // Runs the list until Enter (the chosen session) or Esc / Ctrl-C (nullopt).
@@ -85,8 +83,7 @@ std::optional<size_t> pick(const std::vector<storage::SessionRecord>& sessions, 
         else if ((special && key == KEY_ENTER) || (!special && (key == '\n' || key == '\r'))) {
             if (!shown.empty()) return shown[st.selected];
         } else if ((special && key == KEY_BACKSPACE) || (!special && (key == 127 || key == 8))) {
-            while (!st.filter.empty() && (static_cast<unsigned char>(st.filter.back()) & 0xC0) == 0x80) st.filter.pop_back();
-            if (!st.filter.empty()) st.filter.pop_back();
+            utf8::pop_back(st.filter);
         } else if (!special && key == 27) {
             if (st.filter.empty()) return std::nullopt;
             st.filter.clear();  // Esc clears the filter first, then quits

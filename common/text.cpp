@@ -1,61 +1,22 @@
 #include "common/text.h"
 
+#include "common/utf8.h"
+
 #include <fmt/format.h>
 
 namespace execaudit {
-namespace {
-
-// Length of the valid UTF-8 sequence at s[i], or 0 when it is invalid (overlongs, surrogates and
-// values past U+10FFFF are invalid).
-size_t utf8_sequence_length(std::string_view s, size_t i) {
-    auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-    unsigned char c = byte(i);
-    if (c < 0x80) return 1;
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
-    else return 0;
-    if (i + len > s.size()) return 0;
-    for (size_t k = 1; k < len; ++k) {
-        unsigned char cc = byte(i + k);
-        if ((cc & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-}  // namespace
-
-std::string utf8_lossy(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (size_t i = 0; i < s.size();) {
-        size_t len = utf8_sequence_length(s, i);
-        if (len == 0) {
-            out += "\xEF\xBF\xBD";
-            ++i;
-        } else {
-            out.append(s.substr(i, len));
-            i += len;
-        }
-    }
-    return out;
-}
+std::string utf8_lossy(std::string_view s) { return utf8::lossy(s); }
 
 std::string terminal_safe(std::string_view s) {
     std::string out;
     out.reserve(s.size());
     for (size_t i = 0; i < s.size();) {
-        size_t len = utf8_sequence_length(s, i);
+        utf8::Step step = utf8::decode(s.substr(i));
+        size_t len = step.length;
         unsigned char c = static_cast<unsigned char>(s[i]);
-        if (len == 0) {
-            out += fmt::format("\\x{:02x}", c);
-            ++i;
+        if (!step.valid) {  // each byte of the invalid subpart, escaped
+            for (size_t k = 0; k < len; ++k) out += fmt::format("\\x{:02x}", static_cast<unsigned char>(s[i + k]));
+            i += len;
             continue;
         }
         if (len == 1) {

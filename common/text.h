@@ -8,7 +8,8 @@
 
 namespace execaudit {
 
-/// Valid UTF-8 with every invalid sequence replaced by U+FFFD. For JSON and protobuf strings.
+/// Valid UTF-8 with every invalid sequence replaced by U+FFFD (common/utf8.h has the policy).
+/// For JSON and protobuf strings.
 std::string utf8_lossy(std::string_view bytes);
 
 /// Printable on a terminal: control characters (C0, DEL, C1), backslashes and invalid UTF-8

@@ -1,7 +1,7 @@
 #include "export/asciicast_format.h"
 
 #include "common/text.h"
-#include "export/utf8_stream.h"
+#include "common/utf8.h"
 #include "storage/io_frames.h"
 
 #include <fmt/format.h>
@@ -31,7 +31,7 @@ std::expected<void, std::string> write_asciicast(storage::SessionStore& store, c
     header["env"] = {{"TERM", "xterm-256color"}, {"SHELL", s.command.empty() ? "" : utf8_lossy(s.command.front())}};
     out << header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 
-    Utf8Stream output, input;
+    utf8::Stream output, input;
     uint64_t last_offset = 0;
     std::string frame_error;
     auto chunks = store.for_each_chunk(s.id, [&](const storage::ChunkRecord& chunk) {

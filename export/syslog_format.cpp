@@ -1,5 +1,7 @@
 #include "export/syslog_format.h"
 
+#include "common/utf8.h"
+
 #include "common/text.h"
 
 #include <fmt/format.h>
@@ -35,7 +37,7 @@ std::string sd_param_value(std::string_view text, size_t max_bytes) {
     size_t kept = 0;
     for (size_t i = 0; i < valid.size();) {
         auto c = static_cast<unsigned char>(valid[i]);
-        size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;  // valid UTF-8 from here on
+        size_t len = utf8::sequence_length(c);  // valid UTF-8 from here on
         if (kept + len > max_bytes) break;
         kept += len;
         if (len == 1) {

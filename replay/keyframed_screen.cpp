@@ -64,6 +64,8 @@ void KeyframedScreen::add_keyframe() {
     k.cursor_visible = scratch_.cursor_visible;
     k.scan = scratch_.scan;
     k.pending = scratch_.pending;
+    k.last_glyph = scratch_.last_glyph;
+    k.text_pending = scratch_.text_pending;
     keyframes_.push_back(std::move(k));
     indexed_to_ = applied_;
 }
@@ -75,6 +77,8 @@ void KeyframedScreen::restore(const Keyframe& k) {
     scratch_.cursor_visible = k.cursor_visible;
     scratch_.scan = k.scan;
     scratch_.pending = k.pending;
+    scratch_.last_glyph = k.last_glyph;  // REP after a seek repeats what it repeated in order
+    scratch_.text_pending = k.text_pending;
     scratch_.owner = screen_.get();
     if (!screen_->restore(scratch_)) throw std::logic_error("keyframe from another screen");
     applied_ = k.frame;

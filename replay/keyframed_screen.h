@@ -48,6 +48,8 @@ private:
         bool cursor_visible = true;
         int scan = 0;
         std::string pending;
+        std::string last_glyph;
+        std::string text_pending;
     };
     struct Codec;
 

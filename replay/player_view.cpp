@@ -2,6 +2,7 @@
 
 #include "common/errors.h"
 #include "common/text.h"
+#include "common/utf8.h"
 #include "common/time_format.h"
 #include "replay/cell_style.h"
 #include "replay/clock_text.h"
@@ -26,19 +27,13 @@
 namespace execaudit::replay {
 namespace {
 
-// Valid UTF-8 (the callers sanitized it) as wide characters; without a UTF-8 locale, only ASCII.
+// UTF-8 (the callers sanitized it; anything invalid is U+FFFD) as wide characters; without a UTF-8 locale, only ASCII.
 std::wstring to_wide(std::string_view s, bool utf8) {
     std::wstring out;
-    for (size_t i = 0; i < s.size();) {
-        auto c = static_cast<unsigned char>(s[i]);
-        uint32_t cp = c;
-        size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-        if (len > 1) {
-            cp = c & (0xFF >> (len + 1));
-            for (size_t k = 1; k < len && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-        }
-        i += len;
-        out += (!utf8 && cp > 0x7E) ? L'?' : static_cast<wchar_t>(cp);
+    while (!s.empty()) {
+        utf8::Step step = utf8::decode(s);
+        s.remove_prefix(step.length);
+        out += (!utf8 && step.code_point > 0x7E) ? L'?' : static_cast<wchar_t>(step.code_point);
     }
     return out;
 }

@@ -1,5 +1,6 @@
 #include "replay/terminal_screen.h"
 
+#include "common/utf8.h"
 #include "replay/sequence_guard.h"
 #include "replay/vterm_arena.h"
 
@@ -77,6 +78,7 @@ void TerminalScreen::snapshot_into(Snapshot& s) const {
     s.scan = static_cast<int>(scan_);
     s.pending = pending_;
     s.last_glyph = last_glyph_ + '\0' + glyph_;
+    s.text_pending = text_.pending();
     s.owner = this;
 }
 
@@ -90,6 +92,7 @@ bool TerminalScreen::restore(const Snapshot& s) {
     size_t cut = s.last_glyph.find('\0');
     last_glyph_ = s.last_glyph.substr(0, cut);
     glyph_ = cut == std::string::npos ? std::string() : s.last_glyph.substr(cut + 1);
+    text_.restore(s.text_pending);
     return true;
 }
 
@@ -141,8 +144,19 @@ void TerminalScreen::feed(std::string_view input) {
     //  - it trusts a sequence's shape (16 arguments at most, insert mode near the margin):
     //    every CSI and escape sequence is held until it ends and goes in bounded
     //    (replay/sequence_guard.h), never in pieces.
+    //  - its UTF-8 decoder writes two code points for one byte when a character is cut short by
+    //    the next (a lead byte, a control, then text: "\xe2\x1b[ma" overflows a stack array in
+    //    on_text; found by fuzzing with libvterm instrumented). So it is given valid UTF-8 only,
+    //    by the one codec (common/utf8.h): each invalid piece becomes U+FFFD before libvterm
+    //    sees it. Bytes from 0x80 never end or start a sequence, so this changes no sequence's
+    //    bounds, and a character split across two writes waits, whole, for the second.
     // A sequence cut at the end of a write waits for the next one, so it can be checked whole; a
     // CSI longer than kHeldLimit waits in its bounded form, so holding it costs little memory.
+    std::string text;
+    if (!text_.pending().empty() || std::any_of(input.begin(), input.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+        text = text_.feed(input);
+        input = text;
+    }
     std::string joined;
     if (!pending_.empty()) {
         joined = pending_ + std::string(input);
@@ -221,7 +235,8 @@ void TerminalScreen::note_printed(unsigned char c) {
     else if (!glyph_.empty()) glyph_ += static_cast<char>(c);
     else return;
     auto lead = static_cast<unsigned char>(glyph_[0]);
-    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    size_t need = utf8::sequence_length(lead);
+    if (need < 2) need = lead >= 0xF0 ? 4 : 2;  // leads UTF-8 forbids, read as libvterm 0.1.4 reads them
     if (glyph_.size() < need) return;
     last_glyph_ = glyph_;
     glyph_.clear();
@@ -281,21 +296,7 @@ void TerminalScreen::resize(int rows, int cols) {
 
 void append_printable_utf8(std::string& out, uint32_t cp) {
     if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return;
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
+    utf8::append(out, cp);
 }
 
 std::string TerminalScreen::row_text(int row) const {

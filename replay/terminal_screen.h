@@ -4,6 +4,8 @@
 // Answers the emulator would send back (device attributes, cursor reports) are discarded.
 // Its complete state can be saved and restored exactly (replay/vterm_arena.h): keyframes.
 
+#include "common/utf8.h"
+
 #include <memory>
 #include <string>
 #include <string_view>
@@ -27,6 +29,7 @@ public:
         int scan = 0;
         std::string pending;
         std::string last_glyph;
+        std::string text_pending;  ///< a UTF-8 character cut at the end of the last write
         const TerminalScreen* owner = nullptr;
     };
 
@@ -87,6 +90,7 @@ private:
     bool cursor_visible_ = true;
     Scan scan_ = Scan::ground;
     std::string pending_;  // an escape sequence cut at the end of the last write
+    utf8::Stream text_;    // libvterm is given valid UTF-8 only (see feed)
     // The last character printed (UTF-8), for REP, and the one being decoded.
     std::string last_glyph_;
     std::string glyph_;

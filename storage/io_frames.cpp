@@ -66,6 +66,9 @@ void ChunkEncoder::add_output_onlcr(uint64_t offset_us, std::string_view bytes) 
 }
 
 void ChunkEncoder::add_resize(uint64_t offset_us, uint32_t rows, uint32_t cols) {
+    // a tty's size is 16 bits (struct winsize) and the decoder refuses more: keep the two in step
+    rows = std::min<uint32_t>(rows, kMaxTerminalSide);
+    cols = std::min<uint32_t>(cols, kMaxTerminalSide);
     begin_frame(offset_us, FrameKind::resize, varint_size(rows) + varint_size(cols));
     put_varint(data_, rows);
     put_varint(data_, cols);
@@ -95,6 +98,7 @@ std::expected<void, std::string> decode_chunk(std::string_view data, uint64_t fi
         auto kind = static_cast<uint8_t>(kind_len & 7);
         if (len > data.size() - pos)
             return std::unexpected(fmt::format("frame at byte {} claims {} bytes, {} remain", pos, len, data.size() - pos));
+        if (delta > UINT64_MAX - offset) return std::unexpected(fmt::format("frame at byte {}: its time overflows", pos));
         offset += delta;
         Frame f;
         f.offset_us = offset;
@@ -110,7 +114,7 @@ std::expected<void, std::string> decode_chunk(std::string_view data, uint64_t fi
             case 3: {
                 size_t p = 0;
                 uint64_t rows, cols;
-                if (!get_varint(payload, p, rows) || !get_varint(payload, p, cols) || rows > 0xFFFF || cols > 0xFFFF)
+                if (!get_varint(payload, p, rows) || !get_varint(payload, p, cols) || rows > kMaxTerminalSide || cols > kMaxTerminalSide)
                     return std::unexpected("malformed resize frame");
                 f.kind = FrameKind::resize;
                 f.rows = static_cast<uint32_t>(rows);

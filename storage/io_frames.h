@@ -18,6 +18,9 @@
 
 namespace execaudit::storage {
 
+/// Rows and columns a resize frame can hold (a tty's struct winsize has 16 bits for each).
+inline constexpr uint32_t kMaxTerminalSide = 0xFFFF;
+
 enum class FrameKind : uint8_t { output = 0, input = 1, input_echo_off = 2, resize = 3, gap = 4 };
 
 struct Frame {

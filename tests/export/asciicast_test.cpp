@@ -1,7 +1,7 @@
-// asciicast v2 from stored frames: valid JSON per line, valid UTF-8 however the stream was cut,
+// asciicast v2 from stored frames: valid JSON per line, valid UTF-8 however the stream was cut
+// (common/utf8.h; tests/common/utf8_test.cpp),
 // resizes, gaps, input only when asked and never what was typed with echo off.
 #include "export/asciicast_format.h"
-#include "export/utf8_stream.h"
 #include "tests/support/environment.h"
 #include "tests/support/stored_sessions.h"
 
@@ -16,22 +16,6 @@ using namespace execaudit::testing;
 using nlohmann::json;
 
 namespace {
-
-TEST(Utf8Stream, JoinsCharactersSplitAcrossWritesAndReplacesInvalidBytes) {
-    Utf8Stream s;
-    EXPECT_EQ(s.feed("caf\xc3"), "caf");
-    EXPECT_EQ(s.feed("\xa9 \xe2\x82"), "\xc3\xa9 ");
-    EXPECT_EQ(s.feed("\xac!"), "\xe2\x82\xac!");
-    EXPECT_EQ(s.feed("\xff" "a\xc3" "b"), "\xef\xbf\xbd" "a\xef\xbf\xbd" "b");
-    EXPECT_EQ(s.feed("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // a surrogate is not UTF-8
-    EXPECT_EQ(s.feed("\xf0\x9f"), "");
-    EXPECT_EQ(s.feed("\x98"), "");
-    EXPECT_EQ(s.feed("\x80"), "\xf0\x9f\x98\x80");
-    EXPECT_EQ(s.feed("x\xe2"), "x");
-    EXPECT_EQ(s.finish(), "\xef\xbf\xbd");
-    EXPECT_EQ(s.finish(), "");
-    EXPECT_EQ(s.feed(std::string("\0", 1)), std::string("\0", 1));
-}
 
 class Asciicast : public ::testing::Test {
 protected:

@@ -56,6 +56,33 @@ TEST(IoFrames, DamagedDataIsAnError) {
     EXPECT_FALSE(decode_chunk(std::string(20, '\xff'), 0, [](const Frame&) {}));
 }
 
+// Found by fuzzing (tests/fuzz/io_chunk_fuzz.cpp): the encoder wrote sizes the decoder refuses,
+// so one oversized resize made the whole chunk unreadable.
+TEST(IoFrames, AnOversizedResizeIsClampedNotFatalToItsChunk) {
+    ChunkEncoder enc;
+    enc.add_bytes(0, FrameKind::output, "before");
+    enc.add_resize(10, 70000, 1u << 20);
+    enc.add_bytes(20, FrameKind::output, "after");
+    std::string data = enc.take();
+    std::vector<std::string> seen;
+    ASSERT_TRUE(decode_chunk(data, 0, [&](const Frame& f) {
+        if (f.kind == FrameKind::resize) seen.push_back(std::to_string(f.rows) + "x" + std::to_string(f.cols));
+        else seen.emplace_back(f.data);
+    }));
+    EXPECT_EQ(seen, (std::vector<std::string>{"before", "65535x65535", "after"}));
+}
+
+// A tampered chunk whose times wrap past 2^64 would put later frames before earlier ones.
+TEST(IoFrames, TimesThatOverflowAreAnError) {
+    std::string data;
+    data += "" "a";  // delta 5, output of 1 byte
+    data += std::string("ÿÿÿÿÿÿÿÿÿ", 10) + "" "b";  // delta 2^64-1
+    std::vector<uint64_t> times;
+    auto r = decode_chunk(data, 0, [&](const Frame& f) { times.push_back(f.offset_us); });
+    EXPECT_FALSE(r);
+    EXPECT_EQ(times, (std::vector<uint64_t>{5}));
+}
+
 TEST(IoFrames, RandomBytesNeverCrash) {
     std::mt19937 rng(11);
     for (int i = 0; i < 20000; ++i) {
