@@ -183,7 +183,10 @@ void TerminalScreen::feed(std::string_view input) {
         if (c == 0x1B) last_escape = i;
         // a sequence starts at its ESC, even one that ended a string
         if (c == 0x1B && scan_ == Scan::escape) sequence = i;
-        else if (scan_ != before && (scan_ == Scan::escape || scan_ == Scan::csi)) sequence = last_escape;
+        // ... also one that an ESC in a string began (`ESC ] x ESC - [`: ended by its ESC, the string
+        // leaves the scanner in an escape's intermediates; fuzzing found REP slipping through there)
+        else if (scan_ != before && (scan_ == Scan::escape || scan_ == Scan::csi || scan_ == Scan::intermediate))
+            sequence = last_escape;
         if (before == Scan::ground && scan_ == Scan::ground) note_printed(c);
         if (!ended) continue;
         if (sequence != std::string_view::npos && sequence >= written) {
