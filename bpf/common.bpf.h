@@ -69,14 +69,17 @@ struct {
 	__type(value, struct session_task);
 } ea_session_of SEC(".maps") EA_WEAK;
 
-/* Records built here: too large for the 512-byte BPF stack. */
+/* Records built here: too large for the 512-byte BPF stack, and (argv) for a per-CPU map's
+ * 32 KiB value limit, so one slot per CPU of a plain array (max_entries set by user space to
+ * the number of possible CPUs). A program runs on one CPU with migration disabled. */
 union ea_scratch {
-	struct ea_exec exec;
+	struct ea_exec_v2 exec;
+	struct ea_exec_result_v2 result;
 	struct ea_tty_io io;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, union ea_scratch);
@@ -94,8 +97,8 @@ struct {
 
 static __always_inline union ea_scratch *ea_scratch(void)
 {
-	__u32 zero = 0;
-	return bpf_map_lookup_elem(&ea_scratch_map, &zero);
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&ea_scratch_map, &cpu);
 }
 
 /* Is the current task in a cgroup below one of the pod roots? */

@@ -2,21 +2,39 @@
 /*
  * Terminal I/O of session processes: what they write to a pty (output) and read from it (input).
  *
- * Hooks: tp/syscalls/sys_{enter,exit}_{write,read,writev,readv}. At enter, a session process's
- * fd is checked to be a pty slave (char device, majors 136-143) or /dev/tty (5:0, which leads to
- * the same tty_struct), and the user buffer is stashed per thread with the tty's window size.
- * At exit, only the bytes actually transferred are copied, in EA_IO_CHUNK records. Everything
- * else returns after one hash lookup.
+ * Hook: one tp_btf/sys_exit program for every syscall that moves bytes to or from a file.
+ * Everything else on the node returns after one register compare (the syscall number), which is
+ * what an unrelated process pays: a tp/syscalls enter+exit pair per syscall costs twice as much
+ * (measured: docs/architecture.md, "What the syscall tracepoints cost"). At exit the saved
+ * registers still hold the arguments, and only the bytes actually transferred are copied, in
+ * EA_IO_CHUNK records. No table holds a syscall in flight, so nothing can be crowded out.
  *
- * Kernels: 5.17+ (bpf_loop: a bounded loop over up to 256 chunks is too much for the verifier).
- * Field accesses are CO-RE reads.
+ * Captured: read/write, readv/writev, pread64/pwrite64, preadv/pwritev, preadv2/pwritev2 (a tty
+ * takes offset -1 there), and a 32-bit process's read/write (int 0x80 or a compat binary: the
+ * ia32 table, which tp/syscalls never sees). Counted as uncaptured (a gap with its byte count):
+ * sendfile, splice and copy_file_range with a terminal on either side (the bytes come from
+ * another file, out of reach here), io_uring requests on a terminal (tp/io_uring), and a 32-bit
+ * process's vector and splice forms.
+ *
+ * Kernels: 5.17+ (bpf_loop), x86_64 registers. Field accesses are CO-RE reads.
  */
 #include "common.bpf.h"
 
 #define EA_TERMIOS_ECHO 0000010
+#define EA_TERMIOS_ICANON 0000002
 #define EA_TERMIOS_OPOST 0000001
 #define EA_TERMIOS_ONLCR 0000004
 #define EA_IOV_MAX_SEEN 16 /* iovecs of one readv/writev followed; the rest count as lost */
+#define EA_TS_COMPAT 0x0002 /* thread_info.status: this syscall came through the ia32 table */
+
+#if !defined(__TARGET_ARCH_x86)
+#error "tty.bpf.c reads x86_64 syscall registers; add this architecture's numbers and registers"
+#endif
+
+/* Keep input read with ECHO off in canonical mode (a password) instead of its length only. */
+const volatile __u8 ea_keep_echo_off_input EA_WEAK = 0;
+
+enum ea_io_op { EA_OP_NONE, EA_OP_READ, EA_OP_WRITE, EA_OP_READV, EA_OP_WRITEV, EA_OP_SENDFILE, EA_OP_SPLICE, EA_OP_COPY_RANGE, EA_OP_COMPAT_OTHER };
 
 struct io_stash {
 	__u64 buf;    /* read/write: the buffer */
@@ -27,57 +45,6 @@ struct io_stash {
 	__u16 rows;
 	__u16 cols;
 };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64); /* pid_tgid: one syscall in flight per thread */
-	__type(value, struct io_stash);
-} ea_io_stash SEC(".maps");
-
-static __always_inline int on_io_enter(__u32 fd, __u64 buf, __u64 iov, __u32 iovcnt, __u16 flags)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
-
-	if (!bpf_map_lookup_elem(&ea_session_of, &tgid))
-		return 0;
-
-	struct file *file = ea_file_of_fd((struct task_struct *)bpf_get_current_task(), fd);
-	if (!file)
-		return 0;
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	__u32 rdev = 0;
-	bool pty_slave = false;
-	if (!ea_terminal_inode(inode, &rdev, &pty_slave))
-		return 0;
-
-	/* tty files keep a tty_file_private in private_data (tty_alloc_file) */
-	struct tty_file_private *priv = BPF_CORE_READ(file, private_data);
-	struct tty_struct *tty = BPF_CORE_READ(priv, tty);
-	struct io_stash stash = {
-		.buf = buf,
-		.iov = iov,
-		.iovcnt = iovcnt,
-		.flags = flags,
-		.rows = BPF_CORE_READ(tty, winsize.ws_row),
-		.cols = BPF_CORE_READ(tty, winsize.ws_col),
-	};
-	__u64 sb_dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	stash.tty_id = pty_slave ? (sb_dev << 32 | rdev) : rdev;
-	if (flags & EA_IO_INPUT) {
-		if (!(BPF_CORE_READ(tty, termios.c_lflag) & EA_TERMIOS_ECHO))
-			stash.flags |= EA_IO_ECHO_OFF;
-	} else {
-		/* the bytes are taken before the line discipline's output processing */
-		__u32 oflag = BPF_CORE_READ(tty, termios.c_oflag);
-		if ((oflag & (EA_TERMIOS_OPOST | EA_TERMIOS_ONLCR)) == (EA_TERMIOS_OPOST | EA_TERMIOS_ONLCR))
-			stash.flags |= EA_IO_ONLCR;
-	}
-
-	bpf_map_update_elem(&ea_io_stash, &id, &stash, BPF_ANY);
-	return 0;
-}
 
 /* State of one syscall's copy. It lives in a per-CPU map, not on the stack: values loaded from
  * a map are imprecise to the verifier, so the bpf_loop callback converges after one pass
@@ -103,6 +70,48 @@ static __always_inline struct io_copy *io_copy_state(void)
 {
 	__u32 zero = 0;
 	return bpf_map_lookup_elem(&ea_io_copy, &zero);
+}
+
+/* The terminal behind `file`, if it is one: its id, window size and line discipline flags. */
+static __always_inline bool terminal_of(struct file *file, bool input, struct io_stash *out)
+{
+	if (!file)
+		return false;
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	__u32 rdev = 0;
+	bool pty_slave = false;
+	if (!ea_terminal_inode(inode, &rdev, &pty_slave))
+		return false;
+
+	/* tty files keep a tty_file_private in private_data (tty_alloc_file) */
+	struct tty_file_private *priv = BPF_CORE_READ(file, private_data);
+	struct tty_struct *tty = BPF_CORE_READ(priv, tty);
+	out->rows = BPF_CORE_READ(tty, winsize.ws_row);
+	out->cols = BPF_CORE_READ(tty, winsize.ws_col);
+	__u64 sb_dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	out->tty_id = pty_slave ? (sb_dev << 32 | rdev) : rdev;
+	__u32 oflag = BPF_CORE_READ(tty, termios.c_oflag);
+	bool onlcr = (oflag & (EA_TERMIOS_OPOST | EA_TERMIOS_ONLCR)) == (EA_TERMIOS_OPOST | EA_TERMIOS_ONLCR);
+	if (input) {
+		__u32 lflag = BPF_CORE_READ(tty, termios.c_lflag);
+		out->flags |= EA_IO_INPUT;
+		if (!(lflag & EA_TERMIOS_ECHO)) {
+			out->flags |= EA_IO_ECHO_OFF;
+			/* ECHO off in canonical mode is a password prompt; readline, vim and less run
+			 * with ECHO off in raw mode, and their keystrokes are ordinary input */
+			if ((lflag & EA_TERMIOS_ICANON) && !ea_keep_echo_off_input)
+				out->flags |= EA_IO_MASKED;
+		} else {
+			/* the tty echoed it as it was typed (and maps \n to \r\n on the way) */
+			out->flags |= EA_IO_KERNEL_ECHO;
+			if (onlcr)
+				out->flags |= EA_IO_ONLCR;
+		}
+	} else if (onlcr) {
+		/* the bytes are taken before the line discipline's output processing */
+		out->flags |= EA_IO_ONLCR;
+	}
+	return true;
 }
 
 /* The header of one terminal record of `len` bytes, in the ring or in the scratch area. */
@@ -169,23 +178,27 @@ static long copy_one(__u32 index, void *unused)
 	return 0;
 }
 
-static __always_inline int on_io_exit(long ret)
+/* `ret` bytes moved through a terminal: record them. */
+static __always_inline void record_io(struct session_task *st, struct io_stash *stash, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct io_stash *found = bpf_map_lookup_elem(&ea_io_stash, &id);
-
-	if (!found)
-		return 0;
-	struct io_stash stash = *found;
-	bpf_map_delete_elem(&ea_io_stash, &id);
-	if (ret <= 0)
-		return 0;
-
-	struct session_task *st = ea_session_of_current();
 	struct io_copy *c = io_copy_state();
-	if (!st || !c)
-		return 0;
+	if (!c)
+		return;
 	ea_report_loss(st);
+
+	if (stash->flags & EA_IO_MASKED) {
+		/* how many bytes, never which */
+		union ea_scratch *scratch = ea_scratch();
+		if (!scratch)
+			return;
+		struct ea_tty_io *e = &scratch->io;
+		c->stash = *stash;
+		c->continued = 0;
+		fill_tty_io(e, c, st, 0);
+		e->len = ret;
+		ea_output(e, offsetof(struct ea_tty_io, data), st, 0);
+		return;
+	}
 
 	__u64 beyond_cap = 0;
 	__u64 total = ret;
@@ -193,11 +206,11 @@ static __always_inline int on_io_exit(long ret)
 		beyond_cap = total - EA_IO_MAX_PER_CALL;
 		total = EA_IO_MAX_PER_CALL;
 	}
-	c->stash = stash;
+	c->stash = *stash;
 	c->remaining = total;
 	/* a plain buffer is one segment; an iovec array is opened entry by entry */
-	c->seg_base = stash.buf;
-	c->seg_len = stash.iov ? 0 : total;
+	c->seg_base = stash->buf;
+	c->seg_len = stash->iov ? 0 : total;
 	c->next_iov = 0;
 	c->continued = 0;
 
@@ -208,55 +221,148 @@ static __always_inline int on_io_exit(long ret)
 		__sync_fetch_and_add(&st->lost_events, 1);
 		__sync_fetch_and_add(&st->lost_bytes, missed);
 	}
+}
+
+/* `bytes` moved through a terminal by a path whose data is out of reach: a counted gap. */
+static __always_inline void record_uncaptured(struct session_task *st, const struct io_stash *t, __u32 path,
+					      __u64 bytes)
+{
+	struct ea_uncaptured rec = {};
+
+	ea_report_loss(st);
+	ea_fill_header(&rec.hdr, EA_EV_UNCAPTURED, t->flags & EA_IO_INPUT, st->session_id);
+	rec.hdr.size = sizeof(rec);
+	rec.tty_id = t->tty_id;
+	rec.bytes = bytes;
+	rec.path = path;
+	ea_output(&rec, sizeof(rec), st, bytes);
+}
+
+/* Which operation a syscall number is, in the 64-bit or the ia32 table. */
+static __always_inline enum ea_io_op op_of(long nr, bool compat)
+{
+	if (compat) {
+		switch (nr) {
+		case 3: return EA_OP_READ;   /* read */
+		case 4: return EA_OP_WRITE;  /* write */
+		case 180: return EA_OP_READ; /* pread64 */
+		case 181: return EA_OP_WRITE;
+		case 145: case 146: case 333: case 334: case 378: case 379: /* readv writev preadv pwritev preadv2 pwritev2 */
+		case 187: case 239: case 313: case 377: /* sendfile sendfile64 splice copy_file_range */
+			return EA_OP_COMPAT_OTHER;
+		}
+		return EA_OP_NONE;
+	}
+	switch (nr) {
+	case 0: case 17: return EA_OP_READ;                  /* read pread64 */
+	case 1: case 18: return EA_OP_WRITE;                 /* write pwrite64 */
+	case 19: case 295: case 327: return EA_OP_READV;     /* readv preadv preadv2 */
+	case 20: case 296: case 328: return EA_OP_WRITEV;    /* writev pwritev pwritev2 */
+	case 40: return EA_OP_SENDFILE;
+	case 275: return EA_OP_SPLICE;
+	case 326: return EA_OP_COPY_RANGE;
+	}
+	return EA_OP_NONE;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(ea_sys_exit, struct pt_regs *regs, long ret)
+{
+	long nr = regs->orig_ax;
+
+	/* the node's other processes leave here: a number that moves no bytes, or nothing moved */
+	if (nr > 379 || ret <= 0)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	bool compat = task->thread_info.status & EA_TS_COMPAT;
+	enum ea_io_op op = op_of(nr, compat);
+	if (op == EA_OP_NONE)
+		return 0;
+	__u32 tgid = task->tgid;
+	struct session_task *st = bpf_map_lookup_elem(&ea_session_of, &tgid);
+	if (!st)
+		return 0;
+
+	struct io_stash t = {};
+	if (compat) {
+		/* ia32 arguments: ebx, ecx, edx, esi, edi */
+		__u32 fd = regs->bx;
+		if (op == EA_OP_COMPAT_OTHER) {
+			/* fd is the (output) descriptor of every form but splice; both ends are checked */
+			bool out = terminal_of(ea_file_of_fd(task, fd), false, &t);
+			if (!out && !terminal_of(ea_file_of_fd(task, (__u32)regs->cx), true, &t) &&
+			    !terminal_of(ea_file_of_fd(task, (__u32)regs->si), false, &t))
+				return 0;
+			record_uncaptured(st, &t, EA_PATH_COMPAT_VECTOR, ret);
+			return 0;
+		}
+		if (!terminal_of(ea_file_of_fd(task, fd), op == EA_OP_READ, &t))
+			return 0;
+		t.buf = (__u32)regs->cx;
+		record_io(st, &t, ret);
+		return 0;
+	}
+
+	__u32 fd = regs->di;
+	switch (op) {
+	case EA_OP_READ:
+	case EA_OP_WRITE:
+		if (!terminal_of(ea_file_of_fd(task, fd), op == EA_OP_READ, &t))
+			return 0;
+		t.buf = regs->si;
+		record_io(st, &t, ret);
+		return 0;
+	case EA_OP_READV:
+	case EA_OP_WRITEV:
+		if (!terminal_of(ea_file_of_fd(task, fd), op == EA_OP_READV, &t))
+			return 0;
+		t.iov = regs->si;
+		t.iovcnt = regs->dx;
+		record_io(st, &t, ret);
+		return 0;
+	case EA_OP_SENDFILE:
+		/* sendfile(out_fd, in_fd, offset, count) */
+		if (terminal_of(ea_file_of_fd(task, fd), false, &t) ||
+		    terminal_of(ea_file_of_fd(task, (__u32)regs->si), true, &t))
+			record_uncaptured(st, &t, EA_PATH_SENDFILE, ret);
+		return 0;
+	case EA_OP_SPLICE:
+	case EA_OP_COPY_RANGE:
+		/* splice / copy_file_range(fd_in, off_in, fd_out, off_out, len, flags) */
+		if (terminal_of(ea_file_of_fd(task, (__u32)regs->dx), false, &t) ||
+		    terminal_of(ea_file_of_fd(task, fd), true, &t))
+			record_uncaptured(st, &t, op == EA_OP_SPLICE ? EA_PATH_SPLICE : EA_PATH_COPY_FILE_RANGE, ret);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* io_uring requests run in the submitter's task work or its io-wq threads (same tgid): a
+ * completed request on a terminal is counted, with its direction from the (uapi) opcode. */
+struct io_uring_complete_args {
+	__u64 common;
+	void *ctx;
+	struct io_kiocb *req;
+	__u64 user_data;
+	int res;
+};
+
+SEC("tp/io_uring/io_uring_complete")
+int ea_io_uring_complete(struct io_uring_complete_args *ctx)
+{
+	if (ctx->res <= 0)
+		return 0;
+	struct session_task *st = ea_session_of_current();
+	if (!st)
+		return 0;
+	struct io_kiocb *req = ctx->req;
+	__u8 opcode = BPF_CORE_READ(req, opcode);
+	/* IORING_OP_READV 1, READ_FIXED 4, READ 22, READ_MULTISHOT 49 */
+	bool input = opcode == 1 || opcode == 4 || opcode == 22 || opcode == 49;
+	struct io_stash t = {};
+	if (!terminal_of(BPF_CORE_READ(req, file), input, &t))
+		return 0;
+	record_uncaptured(st, &t, EA_PATH_IO_URING, ctx->res);
 	return 0;
-}
-
-/* write(fd, buf, count) / read(fd, buf, count) */
-SEC("tp/syscalls/sys_enter_write")
-int ea_enter_write(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_io_enter(ctx->args[0], ctx->args[1], 0, 0, 0);
-}
-
-SEC("tp/syscalls/sys_exit_write")
-int ea_exit_write(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_io_exit(ctx->ret);
-}
-
-SEC("tp/syscalls/sys_enter_read")
-int ea_enter_read(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_io_enter(ctx->args[0], ctx->args[1], 0, 0, EA_IO_INPUT);
-}
-
-SEC("tp/syscalls/sys_exit_read")
-int ea_exit_read(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_io_exit(ctx->ret);
-}
-
-/* writev(fd, iov, iovcnt) / readv(fd, iov, iovcnt) */
-SEC("tp/syscalls/sys_enter_writev")
-int ea_enter_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_io_enter(ctx->args[0], 0, ctx->args[1], ctx->args[2], 0);
-}
-
-SEC("tp/syscalls/sys_exit_writev")
-int ea_exit_writev(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_io_exit(ctx->ret);
-}
-
-SEC("tp/syscalls/sys_enter_readv")
-int ea_enter_readv(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_io_enter(ctx->args[0], 0, ctx->args[1], ctx->args[2], EA_IO_INPUT);
-}
-
-SEC("tp/syscalls/sys_exit_readv")
-int ea_exit_readv(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_io_exit(ctx->ret);
 }

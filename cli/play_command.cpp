@@ -78,8 +78,10 @@ int run_play(const PlayArgs& a) {
     if (!screen) throw RuntimeError(fmt::format("session {}: {}", session->id, screen.error()));
     for (const auto& line : screen->lines) std::cout << line << '\n';
     if (screen->gaps)
-        std::cerr << fmt::format("note: {} gaps in this session: the kernel lost {} terminal bytes\n", screen->gaps,
-                                 session->lost_bytes);
+        std::cerr << fmt::format("note: {} gaps in this session: {} terminal bytes were not recorded (the kernel's ring "
+                                 "was full, or they moved by sendfile, splice or io_uring, which capture counts but "
+                                 "cannot read; `execaudit show` and the recorder's log say which)\n",
+                                 screen->gaps, session->lost_bytes);
     for (const auto& why : screen->damage) std::cerr << "note: damaged data skipped: " << terminal_safe(why) << '\n';
     return 0;
 }

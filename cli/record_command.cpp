@@ -24,6 +24,9 @@ void add_record_command(CLI::App& app, Commands& commands) {
                     "Kernel ring buffer size in MiB (rounded up to a power of two)")
         ->capture_default_str()
         ->check(CLI::Range(1, 1024));
+    rec->add_flag("--keep-echo-off-input", options->keep_echo_off_input,
+                  "WARNING: stores what is typed at a password prompt (input read with ECHO off in canonical mode) "
+                  "in clear. By default only its length is kept; readline, vim and less input is kept either way");
     rec->add_option("--audit-webhook", options->audit_webhook,
                     "Serve the API server's audit webhook backend (EventList POSTs) on ADDR:PORT")
         ->type_name("ADDR:PORT");

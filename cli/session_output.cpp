@@ -188,9 +188,13 @@ void print_session_table(std::ostream& out, const storage::SessionRecord& s,
     out << "\nTimeline (" << timeline.size() << " commands)\n";
     std::vector<std::vector<std::string>> rows;
     for (const auto& c : timeline) {
+        // what ran next to what was claimed: a fileless binary, or argv[0] naming another file
+        std::string ran;
+        if (c.exe_fileless) ran += fmt::format(" [FILELESS: ran {}]", terminal_safe(c.exe_path.empty() ? "?" : c.exe_path));
+        else if (storage::argv0_mismatch(c)) ran += fmt::format(" [argv0 is not the file: ran {}]", terminal_safe(c.exe_path.empty() ? c.filename : c.exe_path));
         rows.push_back({"  " + format_rfc3339_us(c.time_ns), std::to_string(c.pid), std::to_string(c.ppid),
                         describe_retval(c.retval),
-                        terminal_safe(join_argv(lossy(c.argv))) + (c.argv_truncated ? " [truncated]" : "")});
+                        terminal_safe(join_argv(lossy(c.argv))) + (c.argv_truncated ? " [truncated]" : "") + ran});
     }
     print_table(out, {"  TIME", "PID", "PPID", "RESULT", "COMMAND"}, rows);
 }

@@ -164,7 +164,8 @@ int run_record(const RecordOptions& options) {
             tracker.on_event(*event);
         });
     };
-    Capture capture(io, Capture::Options{.roots = roots, .ring_bytes = options.ring_buffer_mb << 20}, on_batch);
+    Capture capture(io, Capture::Options{.roots = roots, .ring_bytes = options.ring_buffer_mb << 20,
+                                              .keep_echo_off_input = options.keep_echo_off_input}, on_batch);
     boost::asio::steady_timer tick(io);
     // Installed before "ready": a SIGTERM from then on always means a clean, flushed stop.
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -17,6 +17,7 @@ struct RecordOptions {
     std::string pods_log_dir = "/var/log/pods";
     std::string containers_log_dir = "/var/log/containers";
     size_t ring_buffer_mb = 16;
+    bool keep_echo_off_input = false;  ///< store password-prompt input instead of its length
 
     // Who ran it: the API server's audit backends and an admission webhook.
     std::string audit_webhook;      ///< ADDR:PORT for the audit webhook backend; empty: off

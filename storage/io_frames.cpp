@@ -80,6 +80,17 @@ void ChunkEncoder::add_gap(uint64_t offset_us, uint64_t lost_events, uint64_t lo
     put_varint(data_, lost_bytes);
 }
 
+void ChunkEncoder::add_kernel_echo(uint64_t offset_us, std::string_view echoed) {
+    begin_frame(offset_us, static_cast<FrameKind>(5), echoed.size());
+    data_.append(echoed);  // not process output: the session's output_bytes do not grow
+}
+
+void ChunkEncoder::add_masked_input(uint64_t offset_us, uint64_t bytes) {
+    begin_frame(offset_us, static_cast<FrameKind>(6), varint_size(bytes));
+    put_varint(data_, bytes);
+    input_bytes_ += bytes;
+}
+
 std::string ChunkEncoder::take() {
     std::string out = std::move(data_);
     *this = ChunkEncoder();
@@ -126,6 +137,17 @@ std::expected<void, std::string> decode_chunk(std::string_view data, uint64_t fi
                 if (!get_varint(payload, p, f.lost_events) || !get_varint(payload, p, f.lost_bytes))
                     return std::unexpected("malformed gap frame");
                 f.kind = FrameKind::gap;
+                break;
+            }
+            case 5:
+                f.kind = FrameKind::output;
+                f.reconstructed = true;
+                f.data = payload;
+                break;
+            case 6: {
+                size_t p = 0;
+                if (!get_varint(payload, p, f.masked_bytes) || p != payload.size()) return std::unexpected("malformed masked input frame");
+                f.kind = FrameKind::input_echo_off;
                 break;
             }
             default:

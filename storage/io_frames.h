@@ -7,7 +7,11 @@
 //   payload
 //
 // Kinds (frozen; append only): 0 output bytes, 1 input bytes, 2 input read with ECHO off,
-// 3 resize (varint rows, varint cols), 4 gap (varint lost_events, varint lost_bytes).
+// 3 resize (varint rows, varint cols), 4 gap (varint lost_events, varint lost_bytes),
+// 5 kernel echo (the bytes the tty echoed of a line read with ECHO on, reconstructed by the
+// recorder: no tracepoint sees the echo itself; decoded as output with `reconstructed` set),
+// 6 masked input (varint byte count: a password typed with ECHO off, not kept; decoded as
+// input_echo_off with no data and `masked_bytes` set).
 // Chunks decode independently, so replay can start at any chunk.
 
 #include <cstdint>
@@ -29,6 +33,8 @@ struct Frame {
     std::string_view data;  ///< output/input bytes
     uint32_t rows = 0, cols = 0;
     uint64_t lost_events = 0, lost_bytes = 0;
+    bool reconstructed = false;  ///< output: the tty's echo of input, drawn where the user saw it
+    uint64_t masked_bytes = 0;   ///< input_echo_off: bytes typed and not kept
 };
 
 /// Builds one chunk. Offsets must not go backwards (they are clamped if they do).
@@ -40,6 +46,10 @@ public:
     void add_output_onlcr(uint64_t offset_us, std::string_view bytes);
     void add_resize(uint64_t offset_us, uint32_t rows, uint32_t cols);
     void add_gap(uint64_t offset_us, uint64_t lost_events, uint64_t lost_bytes);
+    /// The tty's echo of a line of input (ECHO on), as the terminal showed it.
+    void add_kernel_echo(uint64_t offset_us, std::string_view echoed);
+    /// Input read with ECHO off in canonical mode: only how many bytes.
+    void add_masked_input(uint64_t offset_us, uint64_t bytes);
 
     bool empty() const { return frames_ == 0; }
     size_t size_bytes() const { return data_.size(); }

@@ -66,7 +66,16 @@ struct CommandRecord {
     std::vector<std::string> argv;  ///< raw bytes
     std::optional<int32_t> retval;  ///< nullopt: the result record was lost
     bool argv_truncated = false;
+    /// The executable the kernel loaded (empty path and 0s: the exec failed, or an older recorder).
+    std::string exe_path;  ///< raw bytes, from the process's root
+    uint64_t exe_ino = 0;
+    uint32_t exe_dev = 0;  ///< the kernel's dev_t (major << 20 | minor)
+    bool exe_fileless = false;  ///< memfd or deleted file: no name in any directory
 };
+
+/// argv[0] names something other than the file that was executed (`exec -a`): the basename
+/// of argv[0] (a login shell's leading '-' aside) differs from the basename of the filename.
+bool argv0_mismatch(const CommandRecord& c);
 
 /// A run of terminal frames (storage/io_frames.h), uncompressed.
 struct ChunkRecord {

@@ -245,6 +245,14 @@ FROM audit_events;
 DROP TABLE audit_events;
 ALTER TABLE audit_events_v4 RENAME TO audit_events;
 )sql",
+
+    // v5: what ran, not what was claimed (issue 10): the executable the kernel loaded.
+    R"sql(
+ALTER TABLE commands ADD COLUMN exe_path BLOB NOT NULL DEFAULT x'';
+ALTER TABLE commands ADD COLUMN exe_ino INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE commands ADD COLUMN exe_dev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE commands ADD COLUMN exe_fileless INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 // The attribution CHECK of v1 gains 'workload' and 'kubelet'. SQLite cannot alter a CHECK, and

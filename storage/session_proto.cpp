@@ -93,6 +93,11 @@ execaudit::v1::Command to_proto(const CommandRecord& r) {
     c.set_gid(r.gid);
     c.set_argv_truncated(r.argv_truncated);
     c.set_seq(r.seq);
+    c.set_exe(utf8_lossy(r.exe_path));
+    c.set_exe_inode(r.exe_ino);
+    if (r.exe_ino) c.set_exe_device(std::to_string(r.exe_dev >> 20) + ":" + std::to_string(r.exe_dev & 0xFFFFF));
+    c.set_fileless(r.exe_fileless);
+    c.set_argv0_mismatch(argv0_mismatch(r));
     return c;
 }
 

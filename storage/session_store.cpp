@@ -123,7 +123,8 @@ std::expected<SessionRecord, std::string> SessionStore::find(const std::string& 
 namespace {
 
 constexpr const char* kCommandColumns =
-    "seq, time_ns, boot_ns, pid, ppid, ns_pid, uid, gid, filename, argv, retval, argv_truncated";
+    "seq, time_ns, boot_ns, pid, ppid, ns_pid, uid, gid, filename, argv, retval, argv_truncated, exe_path, exe_ino, "
+    "exe_dev, exe_fileless";
 
 CommandRecord read_command(const Statement& st, const std::string& session_id) {
     CommandRecord r;
@@ -140,6 +141,10 @@ CommandRecord read_command(const Statement& st, const std::string& session_id) {
     r.argv = split_nul(st.column_blob(9));
     if (auto v = st.column_optional_int(10)) r.retval = static_cast<int32_t>(*v);
     r.argv_truncated = st.column_int(11) != 0;
+    r.exe_path = st.column_blob(12);
+    r.exe_ino = static_cast<uint64_t>(st.column_int(13));
+    r.exe_dev = static_cast<uint32_t>(st.column_int(14));
+    r.exe_fileless = st.column_int(15) != 0;
     return r;
 }
 

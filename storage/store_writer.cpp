@@ -52,8 +52,8 @@ ON CONFLICT (id) DO UPDATE SET
 
 constexpr const char* kInsertCommand = R"sql(
 INSERT OR REPLACE INTO commands (session_id, seq, time_ns, boot_ns, pid, ppid, ns_pid, uid, gid, filename, argv,
-    argv_text, retval, argv_truncated)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+    argv_text, retval, argv_truncated, exe_path, exe_ino, exe_dev, exe_fileless)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
 )sql";
 
 constexpr const char* kInsertChunk = R"sql(
@@ -250,6 +250,8 @@ void StoreWriter::apply(WriteOp& op) {
         st.bind_blob(10, r.filename).bind_blob(11, join_nul(r.argv)).bind(12, join_argv(lossy_all(r.argv)));
         st.bind(13, r.retval ? std::optional<int64_t>(*r.retval) : std::nullopt);
         st.bind(14, int64_t{r.argv_truncated});
+        st.bind_blob(15, r.exe_path).bind(16, static_cast<int64_t>(r.exe_ino)).bind(17, static_cast<int64_t>(r.exe_dev));
+        st.bind(18, int64_t{r.exe_fileless});
         st.run();
     } else if (auto* k = std::get_if<WriteChunk>(&op)) {
         const ChunkRecord& r = k->record;

@@ -10,6 +10,7 @@
 
 #include <cstdarg>
 #include <cstring>
+#include <sys/stat.h>
 
 namespace execaudit::recorder {
 namespace {
@@ -38,13 +39,19 @@ size_t round_up_pow2(size_t v) {
 
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
+uint32_t ns_inode(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? static_cast<uint32_t>(st.st_ino) : 0;
+}
+
 }  // namespace
 
 void Capture::SkeletonDeleter::operator()(execaudit_bpf* s) const { execaudit_bpf__destroy(s); }
 void Capture::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r); }
 
 Capture::Capture(boost::asio::io_context& io, Options options, BatchHandler on_batch)
-    : io_(io), options_(std::move(options)), on_batch_(std::move(on_batch)), drain_timer_(io) {
+    : io_(io), options_(std::move(options)), on_batch_(std::move(on_batch)), drain_timer_(io),
+      host_ns_{ns_inode("/proc/1/ns/mnt"), ns_inode("/proc/1/ns/pid")} {
     static bool print_set = (libbpf_set_print(libbpf_to_log), true);
     (void)print_set;
 
@@ -62,6 +69,13 @@ Capture::Capture(boost::asio::io_context& io, Options options, BatchHandler on_b
     size_t ring = round_up_pow2(options_.ring_bytes);
     skel_->rodata->ea_scope_levels = levels;
     skel_->rodata->ea_wakeup_mark = ring / 4;
+    skel_->rodata->ea_keep_echo_off_input = options_.keep_echo_off_input ? 1 : 0;
+    skel_->rodata->ea_host_mnt_ns = host_ns_.mnt;
+    skel_->rodata->ea_host_pid_ns = host_ns_.pid;
+    int cpus = libbpf_num_possible_cpus();
+    if (cpus <= 0) throw RuntimeError(fmt::format("cannot count the possible CPUs: {}", errno_text(cpus)));
+    if (int err = bpf_map__set_max_entries(skel_->maps.ea_scratch_map, static_cast<uint32_t>(cpus)))
+        throw RuntimeError(fmt::format("cannot size the scratch map to {} CPUs: {}", cpus, errno_text(err)));
     if (int err = bpf_map__set_max_entries(skel_->maps.ea_events, static_cast<uint32_t>(ring)))
         throw RuntimeError(fmt::format("cannot size the ring buffer to {} bytes: {}", ring, errno_text(err)));
 
@@ -87,6 +101,15 @@ Capture::~Capture() { stop(); }
 
 void Capture::mark_init(uint64_t cgroup_id, uint32_t tgid) {
     bpf_map__update_elem(skel_->maps.ea_init_seen, &cgroup_id, sizeof(cgroup_id), &tgid, sizeof(tgid), BPF_ANY);
+    // Its namespaces: a task outside the pod cgroups found in one of them entered from the node.
+    for (const char* ns : {"mnt", "pid"}) {
+        struct stat st {};
+        if (::stat(fmt::format("/proc/{}/ns/{}", tgid, ns).c_str(), &st) != 0) continue;
+        auto inum = static_cast<uint32_t>(st.st_ino);
+        // a namespace it shares with the node or with us is not the container's (a hostPID pod)
+        if (inum == host_ns_.mnt || inum == host_ns_.pid || inum == ns_inode(fmt::format("/proc/self/ns/{}", ns))) continue;
+        bpf_map__update_elem(skel_->maps.ea_container_ns, &inum, sizeof(inum), &cgroup_id, sizeof(cgroup_id), BPF_ANY);
+    }
 }
 
 void Capture::start() {

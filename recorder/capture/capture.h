@@ -30,6 +30,7 @@ public:
     struct Options {
         std::vector<CgroupRoot> roots;
         size_t ring_bytes = 16u << 20;
+        bool keep_echo_off_input = false;  ///< keep password-prompt input instead of its length
         std::chrono::milliseconds drain_interval{5};        ///< while records arrive
         std::chrono::milliseconds idle_drain_interval{100};  ///< reached by doubling while none do
     };
@@ -85,6 +86,9 @@ private:
     size_t attached_ = 0;
     uint64_t records_ = 0;
     bool running_ = false;
+    struct {
+        uint32_t mnt, pid;
+    } host_ns_;  ///< the node's (pid 1's) namespaces, never a container's
     std::chrono::milliseconds interval_{5};  ///< the drain timer's current period
 };
 

@@ -19,6 +19,21 @@ std::vector<std::string> to_strings(const std::vector<std::string_view>& views) 
 
 }  // namespace
 
+std::string render_tty_echo(std::string_view typed, bool onlcr) {
+    // n_tty's echo with its defaults (ECHOCTL): controls as ^X, DEL as ^?, newline and tab as is
+    std::string out;
+    out.reserve(typed.size() + 8);
+    for (char ch : typed) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == '\n') out += onlcr ? "\r\n" : "\n";
+        else if (c == '\t') out += '\t';
+        else if (c < 0x20) out += '^', out += static_cast<char>(c + 0x40);
+        else if (c == 0x7F) out += "^?";
+        else out += ch;
+    }
+    return out;
+}
+
 std::string new_session_id() {
     uint64_t v = 0;
     while (getrandom(&v, sizeof(v), 0) != static_cast<ssize_t>(sizeof(v))) {
@@ -43,6 +58,7 @@ void SessionTracker::on_event(const Event& event) {
             else if constexpr (std::is_same_v<T, ExecResultEvent>) on_exec_result(e);
             else if constexpr (std::is_same_v<T, TtyIoEvent>) on_tty(e);
             else if constexpr (std::is_same_v<T, ExitEvent>) on_exit(e);
+            else if constexpr (std::is_same_v<T, UncapturedEvent>) on_uncaptured(e);
             else on_lost(e);
         },
         event);
@@ -68,14 +84,18 @@ SessionTracker::Tracked& SessionTracker::start_session(const ea_header& hdr, con
         r.leader_start_ns = start->task_start_ns;
         r.command = to_strings(start->argv);
         r.command_truncated = start->argv_truncated();
-        r.entered_via = std::string(start->parent_comm);
+        // how it came in: the parent's command (runc for an exec), or what the kernel side saw
+        r.entered_via = start->nsenter() ? "nsenter" : start->tty_init() ? "tty-init" : std::string(start->parent_comm);
         r.tty = start->stdio_tty();
     } else {
         // The session's first record never arrived (ring buffer full): keep what this one says.
         r.start_lost = true;
         ++stats_.sessions_start_lost;
     }
-    PodIdentity pod = resolver_(hdr.cgroup_id);
+    // an nsenter session runs in the node's cgroup: it belongs to the container it joined
+    uint64_t cgroup_id = start && start->nsenter() && start->target_cgroup_id ? start->target_cgroup_id : hdr.cgroup_id;
+    r.cgroup_id = cgroup_id;
+    PodIdentity pod = resolver_(cgroup_id);
     r.cgroup_path = pod.cgroup_path;
     r.namespace_name = pod.namespace_name;
     r.pod = pod.pod;
@@ -147,6 +167,13 @@ void SessionTracker::on_exec_result(const ExecResultEvent& e) {
     auto c = std::move(it->second);
     s.pending_execs.erase(it);
     c.retval = e.retval;
+    c.exe_path = std::string(e.exe_path);
+    c.exe_ino = e.exe_ino;
+    c.exe_dev = e.exe_dev;
+    c.exe_fileless = e.fileless();
+    if (c.exe_fileless)
+        log::warn("session {}: pid {} runs a fileless executable ({}; argv {})", s.record.id, c.pid,
+                  terminal_safe(c.exe_path), terminal_safe(join_argv(c.argv)));
     emit_command(s, std::move(c));
     touch(s, e.hdr.ts_boot_ns);
 }
@@ -183,10 +210,17 @@ void SessionTracker::on_tty(const TtyIoEvent& e) {
         s.chunk.add_resize(at, e.rows, e.cols);
     }
     s.record.tty = true;
-    if (e.input()) {
+    if (e.masked()) {
+        // a password prompt: how many bytes were typed, never which
+        s.chunk.add_masked_input(at, e.masked_len);
+        s.record.input_bytes += e.masked_len;
+        stats_.input_bytes += e.masked_len;
+    } else if (e.input()) {
         s.chunk.add_bytes(at, e.echo_off() ? storage::FrameKind::input_echo_off : storage::FrameKind::input, e.data);
         s.record.input_bytes += e.data.size();
         stats_.input_bytes += e.data.size();
+        // the tty echoed it as it was typed; no tracepoint sees that echo, so draw what it showed
+        if (e.kernel_echo()) s.chunk.add_kernel_echo(at, render_tty_echo(e.data, e.onlcr()));
     } else if (e.onlcr()) {
         // What the terminal received: the tty turns each \n into \r\n after the write.
         s.chunk.add_output_onlcr(at, e.data);
@@ -211,6 +245,21 @@ void SessionTracker::on_lost(const LostEvent& e) {
     stats_.lost_bytes += e.lost_bytes;
     log::warn("session {}: {} records ({} terminal bytes) were lost in the kernel (ring buffer full)", s.record.id,
               e.lost_events, e.lost_bytes);
+    touch(s, e.hdr.ts_boot_ns);
+}
+
+void SessionTracker::on_uncaptured(const UncapturedEvent& e) {
+    Tracked& s = session_for(e.hdr, nullptr);
+    if (s.chunk.empty()) s.chunk_opened_boot_ns = e.hdr.ts_boot_ns;
+    s.chunk.add_gap(offset_us(s, e.hdr.ts_boot_ns), 1, e.bytes);
+    s.record.lost_events += 1;
+    s.record.lost_bytes += e.bytes;
+    stats_.lost_events += 1;
+    stats_.lost_bytes += e.bytes;
+    ++stats_.uncaptured_events;
+    stats_.uncaptured_bytes += e.bytes;
+    log::warn("session {}: {} terminal bytes {} the terminal through {}, which capture cannot read: counted as lost",
+              s.record.id, e.bytes, e.input() ? "came from" : "went to", uncaptured_path_name(e.path));
     touch(s, e.hdr.ts_boot_ns);
 }
 

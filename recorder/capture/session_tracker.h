@@ -41,6 +41,8 @@ public:
         uint64_t lost_bytes = 0;
         uint64_t sessions_start_lost = 0;
         uint64_t leaders_found_dead = 0;
+        uint64_t uncaptured_events = 0;  ///< sendfile, splice, io_uring... on a terminal (in lost_*)
+        uint64_t uncaptured_bytes = 0;
     };
     using Sink = std::function<void(storage::WriteOp)>;
     using Resolver = std::function<PodIdentity(uint64_t cgroup_id)>;
@@ -83,6 +85,7 @@ private:
     void on_tty(const TtyIoEvent& e);
     void on_exit(const ExitEvent& e);
     void on_lost(const LostEvent& e);
+    void on_uncaptured(const UncapturedEvent& e);
 
     uint64_t offset_us(const Tracked& s, uint64_t boot_ns) const;
     void touch(Tracked& s, uint64_t boot_ns);
@@ -102,6 +105,9 @@ private:
     Stats stats_;
     uint64_t last_liveness_check_boot_ns_ = 0;
 };
+
+/// What the tty showed for typed input it echoed (ECHO, ECHOCTL; ONLCR maps \n to \r\n).
+std::string render_tty_echo(std::string_view typed, bool onlcr);
 
 /// A new session id: 16 lowercase hex characters from the kernel's CSPRNG.
 std::string new_session_id();

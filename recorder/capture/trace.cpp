@@ -44,21 +44,37 @@ nlohmann::json to_json(const Event& event, const BootClock& clock) {
                 auto& argv = j["argv"] = nlohmann::json::array();
                 for (auto a : e.argv) argv.push_back(utf8_lossy(a));
                 j["argv_truncated"] = e.argv_truncated();
+                j["nsenter"] = e.nsenter();
+                j["tty_init"] = e.tty_init();
+                if (e.nsenter()) j["target_cgroup_id"] = e.target_cgroup_id;
+                j["mnt_ns"] = e.mnt_ns;
+                j["pid_ns"] = e.pid_ns;
             } else if constexpr (std::is_same_v<T, ExecResultEvent>) {
                 j["type"] = "exec_result";
                 j["retval"] = e.retval;
+                j["exe"] = utf8_lossy(e.exe_path);
+                j["exe_inode"] = e.exe_ino;
+                j["fileless"] = e.fileless();
             } else if constexpr (std::is_same_v<T, TtyIoEvent>) {
                 j["type"] = e.input() ? "input" : "output";
                 j["tty_id"] = e.tty_id;
                 j["rows"] = e.rows;
                 j["cols"] = e.cols;
                 j["echo_off"] = e.echo_off();
-                j["len"] = e.data.size();
+                j["masked"] = e.masked();
+                j["kernel_echo"] = e.kernel_echo();
+                j["len"] = e.masked() ? e.masked_len : e.data.size();
                 j["data"] = utf8_lossy(e.data);
             } else if constexpr (std::is_same_v<T, ExitEvent>) {
                 j["type"] = "exit";
                 j["leader"] = e.leader();
                 j["wait_status"] = e.exit_code;
+            } else if constexpr (std::is_same_v<T, UncapturedEvent>) {
+                j["type"] = "uncaptured";
+                j["input"] = e.input();
+                j["tty_id"] = e.tty_id;
+                j["bytes"] = e.bytes;
+                j["path"] = uncaptured_path_name(e.path);
             } else {
                 j["type"] = "lost";
                 j["lost_events"] = e.lost_events;

@@ -25,7 +25,10 @@ bool is_hex(std::string_view s) {
 }
 
 // 8-4-4-4-12 lowercase hex with dashes.
+// A pod UID as the kubelet names pod cgroups: the API server's UUIDs (dashed), or a static
+// pod's: the md5 of its manifest, 32 hex digits (kubelet pkg/kubelet/config/common.go).
 bool is_uid(std::string_view s) {
+    if (s.size() == 32) return is_hex(s);
     if (s.size() != 36) return false;
     for (size_t i = 0; i < s.size(); ++i) {
         bool dash = i == 8 || i == 13 || i == 18 || i == 23;

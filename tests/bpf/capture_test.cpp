@@ -116,7 +116,7 @@ protected:
     std::vector<Seen> seen_;
 };
 
-TEST_F(BpfCapture, AllProgramsAttach) { EXPECT_EQ(capture_->programs_attached(), 14u); }
+TEST_F(BpfCapture, AllProgramsAttach) { EXPECT_EQ(capture_->programs_attached(), 8u); }
 
 TEST_F(BpfCapture, SessionEventsInScopeAndNothingElse) {
     // The container's init: first to enter. Its workload execs in a loop and must stay unseen.
@@ -150,7 +150,7 @@ TEST_F(BpfCapture, SessionEventsInScopeAndNothingElse) {
     // Exactly one session, started by the exec of bash by the process that entered second.
     std::vector<const Seen*> starts;
     for (const auto& s : seen_)
-        if (s.type == EA_EV_EXEC && (s.flags & EA_EXEC_SESSION_START)) starts.push_back(&s);
+        if (s.type == EA_EV_EXEC_V2 && (s.flags & EA_EXEC_SESSION_START)) starts.push_back(&s);
     ASSERT_EQ(starts.size(), 1u);
     EXPECT_EQ(starts[0]->argv, (std::vector<std::string>{"/bin/bash", "--norc", "--noprofile", "-i"}));
     EXPECT_EQ(starts[0]->pid, static_cast<uint32_t>(session.pid()));
@@ -168,7 +168,7 @@ TEST_F(BpfCapture, SessionEventsInScopeAndNothingElse) {
             EXPECT_EQ(s.rows, 33);
             EXPECT_EQ(s.cols, 111);
         }
-        if (s.type == EA_EV_EXEC && s.argv == std::vector<std::string>{"/bin/echo", "marker-42"}) echo_exec = true;
+        if (s.type == EA_EV_EXEC_V2 && s.argv == std::vector<std::string>{"/bin/echo", "marker-42"}) echo_exec = true;
         if (s.type == EA_EV_EXIT && (s.flags & EA_EXIT_LEADER)) exit_status = s.value;
     }
     EXPECT_TRUE(echo_exec);
@@ -192,9 +192,9 @@ TEST_F(BpfCapture, FailedExecHasItsErrno) {
     // the exec of the non-executable file is followed by its result, -EACCES
     bool found = false;
     for (size_t i = 0; i < seen_.size(); ++i) {
-        if (seen_[i].type != EA_EV_EXEC || seen_[i].argv.empty() || seen_[i].argv[0].find("/tmp/ea-noexec-") != 0) continue;
+        if (seen_[i].type != EA_EV_EXEC_V2 || seen_[i].argv.empty() || seen_[i].argv[0].find("/tmp/ea-noexec-") != 0) continue;
         for (size_t k = i + 1; k < seen_.size(); ++k)
-            if (seen_[k].type == EA_EV_EXEC_RESULT && seen_[k].pid == seen_[i].pid) {
+            if (seen_[k].type == EA_EV_EXEC_RESULT_V2 && seen_[k].pid == seen_[i].pid) {
                 EXPECT_EQ(seen_[k].value, -13);
                 found = true;
                 break;

@@ -84,8 +84,8 @@ TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
     auto open_one = sample_session("eeee000000000005", kT0Ns);
     write_ops(path_, {WriteSession{open_one}, WriteCommand{sample_command(open_one, 0, {"/bin/bash"})}});
     {
-        // Back to the schema before export existed (v2), data kept: v3 (export) and v4 (attribution
-        // keys, which only adds columns and rebuilds audit_events) run again.
+        // Back to the schema before export existed (v2), data kept: v3 (export), v4 (attribution
+        // keys, which only adds columns and rebuilds audit_events) and v5 (exe columns) run again.
         auto db = Database::open(path_, Database::Mode::read_write);
         db.exec("DROP TRIGGER export_session_start; DROP TRIGGER export_session_end; "
                 "DROP TRIGGER export_session_attributed; DROP TRIGGER export_command; "
@@ -93,6 +93,8 @@ TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
                 "ALTER TABLE exec_requests DROP COLUMN audit_id; ALTER TABLE exec_requests DROP COLUMN verified; "
                 "ALTER TABLE exec_requests DROP COLUMN command_lp; ALTER TABLE sessions DROP COLUMN request_id; "
                 "ALTER TABLE sessions DROP COLUMN user_verified; ALTER TABLE sessions DROP COLUMN argv_prefix_matched; "
+                "ALTER TABLE commands DROP COLUMN exe_path; ALTER TABLE commands DROP COLUMN exe_ino; "  // v5
+                "ALTER TABLE commands DROP COLUMN exe_dev; ALTER TABLE commands DROP COLUMN exe_fileless; "
                 "PRAGMA user_version = 2");
         auto left = db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'export%'");
         left.step();

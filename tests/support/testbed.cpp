@@ -31,9 +31,10 @@ Testbed::Testbed() {
 Testbed::~Testbed() { run({testbed_script(), "down", node_dir()}, 60s); }
 
 std::string Testbed::run_container(const std::string& ns, const std::string& pod, const std::string& container,
-                                   const std::vector<std::string>& command, bool tty) {
+                                   const std::vector<std::string>& command, bool tty, const std::string& pod_uid) {
     std::vector<std::string> argv = {testbed_script(), "run", node_dir(), ns, pod, container};
     if (tty) argv.push_back("--tty");
+    if (!pod_uid.empty()) argv.insert(argv.end(), {"--pod-uid", pod_uid});
     if (!command.empty()) {
         argv.push_back("--");
         argv.insert(argv.end(), command.begin(), command.end());

@@ -20,8 +20,10 @@ public:
     ~Testbed();  ///< kills every container and removes every cgroup, even after a failure
 
     /// Runs a container; returns its id. `tty`: the workload gets a terminal of its own.
+    /// `pod_uid`: empty for a new pod; another container's to join its pod.
     std::string run_container(const std::string& ns, const std::string& pod, const std::string& container,
-                              const std::vector<std::string>& command = {}, bool tty = false);
+                              const std::vector<std::string>& command = {}, bool tty = false,
+                              const std::string& pod_uid = "");
     /// argv for `ctr ARGS...` against this containerd.
     std::vector<std::string> ctr(const std::vector<std::string>& args) const;
     /// argv for an interactive exec: ctr task exec -t --exec-id ID CONTAINER CMD...
@@ -32,6 +34,8 @@ public:
     std::string pods_log_dir() const { return dir_.path() + "/node/logs/pods"; }
     std::string containers_log_dir() const { return dir_.path() + "/node/logs/containers"; }
     std::string node_dir() const { return dir_.path() + "/node"; }
+    /// Every container's root: the host's /usr read-only, and /tmp shared between them.
+    std::string rootfs() const { return node_dir() + "/rootfs"; }
 
 private:
     TempDir dir_;

@@ -20,6 +20,20 @@ TEST(CgroupPath, CgroupfsBestEffortContainerd) {
     EXPECT_EQ(c->container_path, "/kubepods/besteffort/pod" + kUid + "/" + kId);
 }
 
+// A static pod (etcd, kube-apiserver on a control-plane node): its UID is its manifest's md5.
+TEST(CgroupPath, StaticPodUidIsAnMd5) {
+    const std::string md5 = "6f8ad3c07e1b4d2a9c5e0f1b2a3d4c5e";
+    auto c = parse_container_cgroup("/kubepods/burstable/pod" + md5 + "/" + kId);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->pod_uid, md5);
+    auto sd = parse_container_cgroup("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + md5 +
+                                     ".slice/cri-containerd-" + kId + ".scope");
+    ASSERT_TRUE(sd);
+    EXPECT_EQ(sd->pod_uid, md5);
+    EXPECT_FALSE(parse_container_cgroup("/kubepods/burstable/pod" + md5.substr(0, 31) + "/" + kId));
+    EXPECT_FALSE(parse_container_cgroup("/kubepods/burstable/pod" + md5.substr(0, 31) + "x/" + kId));
+}
+
 TEST(CgroupPath, CgroupfsGuaranteedHasNoQosLevel) {
     auto c = parse_container_cgroup("/kubepods/pod" + kUid + "/" + kId);
     ASSERT_TRUE(c);
