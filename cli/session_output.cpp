@@ -1,5 +1,6 @@
 #include "cli/session_output.h"
 
+#include "common/json_output.h"
 #include "common/text.h"
 #include "common/time_format.h"
 #include "proto_json.h"
@@ -140,7 +141,7 @@ void print_sessions_json(std::ostream& out, const std::vector<storage::SessionRe
         j.erase("timeline");  // `show` has it
         arr.push_back(std::move(j));
     }
-    out << arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    out << dump_json_safe(arr, 2) << '\n';
 }
 
 void print_sessions_csv(std::ostream& out, const std::vector<storage::SessionRecord>& sessions) {
@@ -202,7 +203,7 @@ void print_session_table(std::ostream& out, const storage::SessionRecord& s,
 void print_session_json(std::ostream& out, const storage::SessionRecord& s,
                         const std::vector<storage::CommandRecord>& timeline,
                         const std::vector<storage::ExecRequestRecord>& requests) {
-    out << proto::to_json(storage::to_proto(s, timeline, requests)).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    out << dump_json_safe(proto::to_json(storage::to_proto(s, timeline, requests)), 2) << '\n';
 }
 
 void print_requests_table(std::ostream& out, const std::vector<storage::ExecRequestRecord>& requests) {
@@ -223,7 +224,7 @@ void print_requests_table(std::ostream& out, const std::vector<storage::ExecRequ
 void print_requests_json(std::ostream& out, const std::vector<storage::ExecRequestRecord>& requests) {
     auto arr = nlohmann::json::array();
     for (const auto& r : requests) arr.push_back(proto::to_json(storage::to_proto(r)));
-    out << arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    out << dump_json_safe(arr, 2) << '\n';
 }
 
 void print_requests_csv(std::ostream& out, const std::vector<storage::ExecRequestRecord>& requests) {

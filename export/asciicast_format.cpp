@@ -1,5 +1,6 @@
 #include "export/asciicast_format.h"
 
+#include "common/json_output.h"
 #include "common/text.h"
 #include "common/utf8.h"
 #include "storage/io_frames.h"
@@ -13,7 +14,7 @@ namespace {
 void event(std::ostream& out, uint64_t offset_us, const char* code, const std::string& data) {
     // Seconds with microseconds, as a JSON number; data is valid UTF-8 already.
     out << fmt::format("[{}.{:06}, \"{}\", ", offset_us / 1'000'000, offset_us % 1'000'000, code)
-        << nlohmann::json(data).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "]\n";
+        << dump_json_safe(nlohmann::json(data)) << "]\n";
 }
 
 }  // namespace
@@ -29,7 +30,7 @@ std::expected<void, std::string> write_asciicast(storage::SessionStore& store, c
     header["title"] = fmt::format("execaudit session {}: {} in {}/{} container {}", s.id, who, utf8_lossy(s.namespace_name),
                                   utf8_lossy(s.pod), utf8_lossy(s.container));
     header["env"] = {{"TERM", "xterm-256color"}, {"SHELL", s.command.empty() ? "" : utf8_lossy(s.command.front())}};
-    out << header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    out << dump_json_safe(header) << '\n';
 
     utf8::Stream output, input;
     uint64_t last_offset = 0;

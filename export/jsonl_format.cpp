@@ -1,5 +1,6 @@
 #include "export/jsonl_format.h"
 
+#include "common/json_output.h"
 #include "export/ecs_format.h"
 #include "proto_json.h"
 
@@ -17,8 +18,8 @@ nlohmann::json record_json(const v1::ExportRecord& record, JsonStyle style) {
 }  // namespace
 
 std::string jsonl_line(const v1::ExportRecord& record, JsonStyle style, bool ascii_only) {
-    // Strings were made valid UTF-8 when the record was built; replace stays as a last guard.
-    return record_json(record, style).dump(-1, ' ', ascii_only, nlohmann::json::error_handler_t::replace) + "\n";
+    // Strings were made valid UTF-8 when the record was built; U+FFFD stays as a last guard.
+    return dump_json_safe(record_json(record, style), -1, ascii_only) + "\n";
 }
 
 }  // namespace execaudit::exporting

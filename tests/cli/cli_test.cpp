@@ -9,6 +9,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <set>
+#include <sstream>
+
 using namespace execaudit;
 using namespace execaudit::testing;
 
@@ -180,6 +183,9 @@ namespace {
 // An OSC 52 clipboard write, a BEL, a C1 CSI (U+009B) and a spreadsheet formula.
 const std::string kHostile = "=HYPERLINK(\"http://x\")\x1b]52;c;b3duZWQ=\x07\xc2\x9b" "31m";
 
+// For JSON: also DEL, SOH, and C1 controls at both ends of the range.
+const std::string kHostileJson = kHostile + std::string("\x7f\x01\xc2\x80\xc2\x9f\x1b[c", 9);
+
 std::string hex(const std::string& s) {
     std::string out;
     for (unsigned char c : s) out += fmt::format("{:02x}", c);
@@ -215,6 +221,18 @@ protected:
         s.end_ns = s.start_ns + 1000;
         s.status = "ended";
         writer.submit(storage::WriteSession{s});
+        storage::CommandRecord c;
+        c.session_id = s.id;
+        c.argv = {"printf", kHostileJson};
+        c.time_ns = s.start_ns;
+        writer.submit(storage::WriteCommand{c});
+        storage::ChunkEncoder enc;
+        enc.add_bytes(0, storage::FrameKind::output, kHostileJson + "\r\n");
+        storage::ChunkRecord chunk;
+        chunk.session_id = s.id;
+        chunk.frames = enc.frames();
+        chunk.frames_data = enc.take();
+        writer.submit(storage::WriteChunk{chunk});
         storage::ExecRequestRecord r;
         r.id = "req-hostile";
         r.source = "audit";
@@ -315,6 +333,68 @@ TEST_F(HostileOutputTest, TablesEscapeEveryColumnOfATamperedDatabase) {
     EXPECT_FALSE(has_raw_control(by_uid.out)) << by_uid.out;
     auto play = ea({"play", "feed", "--db", db_, "--cat"});
     EXPECT_FALSE(has_raw_control(play.err)) << play.err;
+}
+
+// Every string anywhere in a JSON document.
+void strings_of(const nlohmann::json& j, std::set<std::string>& out) {
+    if (j.is_string()) out.insert(j.get<std::string>());
+    if (j.is_object())
+        for (const auto& [k, v] : j.items()) {
+            out.insert(k);
+            strings_of(v, out);
+        }
+    if (j.is_array())
+        for (const auto& v : j) strings_of(v, out);
+}
+
+// No raw control a terminal could act on; every document parses back to the exact hostile strings.
+void expect_safe_json(const std::string& what, const std::string& text, const std::vector<std::string>& documents,
+                      const std::vector<std::string>& expected) {
+    EXPECT_FALSE(has_raw_control(text)) << what << ": " << text;
+    EXPECT_EQ(text.find('\x1b'), std::string::npos) << what;
+    EXPECT_EQ(text.find('\x07'), std::string::npos) << what;
+    EXPECT_EQ(text.find("\xc2\x9b"), std::string::npos) << what;
+    EXPECT_EQ(text.find('\x7f'), std::string::npos) << what;
+    EXPECT_NE(text.find("\\u009b"), std::string::npos) << what << ": C1 written as \\u009b";
+    std::set<std::string> strings;
+    for (const auto& d : documents) strings_of(nlohmann::json::parse(d), strings);
+    for (const auto& e : expected) EXPECT_TRUE(strings.contains(e)) << what << " lacks " << ::testing::PrintToString(e);
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+}
+
+TEST_F(HostileOutputTest, JsonOutputsEscapeC0DelAndC1AndParseBackExactly) {
+    tamper("UPDATE sessions SET attribution = 'audit', user = " + hostile_text("-") + " WHERE id = 'feedface00000000';");
+    auto list = ea({"sessions", "--db", db_, "--format", "json"});
+    ASSERT_EQ(list.exit_code, 0) << list.err;
+    expect_safe_json("sessions --format json", list.out, {list.out}, {kHostile, "+" + kHostile, "-" + kHostile});
+    auto show = ea({"show", "feed", "--db", db_, "--format", "json"});
+    ASSERT_EQ(show.exit_code, 0) << show.err;
+    expect_safe_json("show --format json", show.out, {show.out}, {kHostile, "-" + kHostile, kHostileJson});
+    auto requests = ea({"audit-events", "--db", db_, "--format", "json"});
+    ASSERT_EQ(requests.exit_code, 0) << requests.err;
+    expect_safe_json("audit-events --format json", requests.out, {requests.out}, {kHostile, "\t" + kHostile, " =" + kHostile});
+    auto jsonl = ea({"export", "--db", db_, "--session", "feed"});
+    ASSERT_EQ(jsonl.exit_code, 0) << jsonl.err;
+    expect_safe_json("export", jsonl.out, lines_of(jsonl.out), {kHostile, "-" + kHostile, kHostileJson});
+    auto ecs = ea({"export", "--db", db_, "--session", "feed", "--ecs"});
+    ASSERT_EQ(ecs.exit_code, 0) << ecs.err;
+    expect_safe_json("export --ecs", ecs.out, lines_of(ecs.out), {kHostile, "-" + kHostile, kHostileJson});
+}
+
+TEST_F(HostileOutputTest, AsciicastEscapesC0DelAndC1) {
+    tamper("UPDATE sessions SET attribution = 'audit', user = " + hostile_text("-") + " WHERE id = 'feedface00000000';");
+    auto cast = ea({"export", "--db", db_, "--session", "feed", "--format", "asciicast"});
+    ASSERT_EQ(cast.exit_code, 0) << cast.err;
+    auto lines = lines_of(cast.out);
+    ASSERT_GE(lines.size(), 2u) << cast.out;
+    expect_safe_json("export --format asciicast", cast.out, lines, {});
+    EXPECT_NE(nlohmann::json::parse(lines[0])["title"].get<std::string>().find("-" + kHostile), std::string::npos) << lines[0];
 }
 
 }  // namespace
