@@ -9,7 +9,7 @@ namespace execaudit::bench {
 void node_figures(const Scale& scale, Report& report);
 /// In-process: the session tracker and the database writer, fed as fast as they take it.
 void ingest_figures(const Scale& scale, Report& report);
-/// Replay: seeking in a 30-minute, 50 MB session (runs replay_seek_bench).
+/// Replay: seeking in an 8-hour, 300 MB session (runs replay_seek_bench), and the peak RSS of `play` on it.
 void seek_figures(const Scale& scale, Report& report);
 
 }  // namespace execaudit::bench

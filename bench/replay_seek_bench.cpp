@@ -1,7 +1,10 @@
 // Seek latency in a long session, as the player does it: restore the keyframe before the target,
 // replay the output after it, then read every cell of the screen (what drawing it costs).
 //
-//   build/bench/replay_seek_bench [--minutes 30] [--megabytes 50]
+//   build/bench/replay_seek_bench [--minutes 30] [--megabytes 50] [--keep-db PATH]
+//
+// --keep-db writes the database to PATH and leaves it there (execaudit-bench then measures the
+// peak RSS of `execaudit play` on it: play_rss_mb).
 //
 // The session is synthesized (realistic shell output spread over the time: prompts, listings
 // with colours, logs with timestamps, a full-screen `top` now and then, idle pauses) and stored
@@ -29,6 +32,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 double minutes = 30, megabytes = 50;
+std::string keep_db;  // empty: a temporary database, removed at the end
 
 struct Fixture {
     std::filesystem::path dir;
@@ -80,7 +84,7 @@ Fixture& fixture() {
         auto* fx = new Fixture();
         fx->dir = std::filesystem::temp_directory_path() / fmt::format("execaudit-bench-{}", getpid());
         std::filesystem::create_directories(fx->dir);
-        std::string path = (fx->dir / "s.db").string();
+        std::string path = keep_db.empty() ? (fx->dir / "s.db").string() : keep_db;
         const uint64_t duration_us = static_cast<uint64_t>(minutes * 60e6);
         const size_t target = static_cast<size_t>(megabytes * 1024 * 1024);
         {
@@ -97,16 +101,12 @@ Fixture& fixture() {
             s.end_ns = s.start_ns + static_cast<int64_t>(duration_us) * 1000;
             s.status = "ended";
             w.submit(storage::WriteSession{s});
+            // bursts of output at times spread over the session (a few long idle pauses included),
+            // generated as they are stored: an 8-hour session has hundreds of MB
             std::mt19937 rng(42);
-            // bursts of output at times spread over the session (a few long idle pauses included)
-            std::vector<std::string> bursts;
             size_t total = 0;
             int n = 0;
             size_t top_frames = 0;
-            while (total < target) {
-                bursts.push_back(shell_output(rng, n, top_frames));
-                total += bursts.back().size();
-            }
             storage::ChunkEncoder enc;
             uint32_t seq = 0, cmd = 0;
             auto seal = [&] {
@@ -120,8 +120,10 @@ Fixture& fixture() {
                 c.frames_data = enc.take();
                 w.submit(storage::WriteChunk{std::move(c)});
             };
-            for (size_t i = 0; i < bursts.size(); ++i) {
-                uint64_t at = duration_us * i / bursts.size();
+            for (size_t i = 0; total < target; ++i) {
+                std::string burst = shell_output(rng, n, top_frames);
+                uint64_t at = static_cast<uint64_t>(static_cast<double>(duration_us) * static_cast<double>(total) / static_cast<double>(target));
+                total += burst.size();
                 storage::CommandRecord c;
                 c.session_id = s.id;
                 c.seq = cmd++;
@@ -130,8 +132,8 @@ Fixture& fixture() {
                 c.retval = 0;
                 w.submit(storage::WriteCommand{std::move(c)});
                 // a pty delivers at most 4 KB per read
-                for (size_t pos = 0; pos < bursts[i].size(); pos += 4096) {
-                    enc.add_bytes(at + pos / 64, storage::FrameKind::output, std::string_view(bursts[i]).substr(pos, 4096));
+                for (size_t pos = 0; pos < burst.size(); pos += 4096) {
+                    enc.add_bytes(at + pos / 64, storage::FrameKind::output, std::string_view(burst).substr(pos, 4096));
                     if (enc.size_bytes() >= 512 * 1024) seal();  // the recorder's chunk size (SessionTracker::Options)
                 }
             }
@@ -241,6 +243,7 @@ int main(int argc, char** argv) {
         std::string a = argv[i];
         if (a == "--minutes" && i + 1 < argc) minutes = std::atof(argv[++i]);
         else if (a == "--megabytes" && i + 1 < argc) megabytes = std::atof(argv[++i]);
+        else if (a == "--keep-db" && i + 1 < argc) keep_db = argv[++i];
         else rest.push_back(argv[i]);
     }
     int n = static_cast<int>(rest.size());

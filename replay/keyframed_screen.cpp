@@ -40,8 +40,12 @@ KeyframedScreen::KeyframedScreen(const Recording& recording, Options options)
       options_(options),
       screen_(std::make_unique<TerminalScreen>(recording.initial_rows(), recording.initial_cols())),
       codec_(std::make_unique<Codec>()) {
-    options_.keyframe_bytes = std::max<size_t>(options_.keyframe_bytes, 1);
-    options_.keyframe_frames = std::max<size_t>(options_.keyframe_frames, 1);
+    // A keyframe at least every bytes/max and frames/max: each spacing gives at most `max` of
+    // them (plus the one at frame 0), so together at most twice that.
+    size_t most = std::max<size_t>(options_.max_keyframes, 1);
+    auto per = [most](uint64_t total) { return static_cast<size_t>((total + most - 1) / most); };
+    options_.keyframe_bytes = std::max<size_t>({options_.keyframe_bytes, 1, per(recording.output_bytes())});
+    options_.keyframe_frames = std::max<size_t>({options_.keyframe_frames, 1, per(frames_.size())});
     add_keyframe();  // frame 0: the fresh emulator
 }
 

@@ -3,6 +3,8 @@
 // output it keeps the emulator's complete state (compressed), so reaching a frame replays at most
 // that much output after restoring the keyframe before it. Keyframes are built ahead of time in
 // small slices (index_some, between the player's frames) or when a seek goes past them.
+// Their number is bounded (`max_keyframes`): a longer session spaces them further apart, so an
+// 8-hour session costs the same memory as a 30-minute one and a seek replays a little more.
 
 #include "replay/recording.h"
 #include "replay/terminal_screen.h"
@@ -20,6 +22,8 @@ public:
     struct Options {
         size_t keyframe_bytes = 128 * 1024;  ///< output replayed at most after a keyframe
         size_t keyframe_frames = 20000;      ///< ... and at most this many frames
+        /// Both spacings grow so that a recording has about this many keyframes at most.
+        size_t max_keyframes = 1024;
     };
 
     KeyframedScreen(const Recording& recording, Options options);
@@ -36,6 +40,8 @@ public:
     bool indexed() const { return indexed_to_ >= frames_.size(); }
     size_t keyframes() const { return keyframes_.size(); }
     size_t keyframe_memory() const;
+    /// The spacing in use (Options, grown for a long recording).
+    size_t keyframe_bytes() const { return options_.keyframe_bytes; }
     /// Changes whenever the screen does: the view redraws when it moves.
     uint64_t generation() const { return generation_; }
 

@@ -13,15 +13,27 @@ uint64_t command_offset_us(const storage::SessionRecord& session, const storage:
 
 Recording::Recording(storage::SessionRecord session) : session_(std::move(session)) {}
 
+namespace {
+
+// Stored chunks kept decoded in memory: playing reads them in order, a seek reads one or two, and
+// a damaged (or hostile) database can make one as large as the decompressor allows (64 MiB).
+constexpr size_t kCacheChunks = 4;
+constexpr size_t kCacheBytes = 8u << 20;
+
+}  // namespace
+
 std::expected<Recording, std::string> Recording::load(storage::SessionStore& store, const storage::SessionRecord& session) {
     Recording rec(session);
+    rec.store_ = &store;
     for (auto& c : store.commands(session.id)) {
         uint64_t at = command_offset_us(session, c);
         rec.add_command(at, std::move(c));
     }
     auto read = store.for_each_chunk(session.id, [&](const storage::ChunkRecord& chunk) {
         std::string error;
-        if (!rec.add_chunk(chunk, error)) rec.add_gap(Gap{chunk.first_offset_us, 0, 0, "chunk " + std::to_string(chunk.seq) + ": " + error});
+        auto stored = static_cast<uint32_t>(rec.chunk_seqs_.size());
+        if (rec.decode(chunk, stored, error)) rec.chunk_seqs_.push_back(chunk.seq);
+        else rec.add_gap(Gap{chunk.first_offset_us, 0, 0, "chunk " + std::to_string(chunk.seq) + ": " + error});
     });
     if (!read) {
         // The rest of the stream cannot be read: say so where it stops, and play what came before.
@@ -30,15 +42,30 @@ std::expected<Recording, std::string> Recording::load(storage::SessionStore& sto
     return rec;
 }
 
-bool Recording::add_chunk(const storage::ChunkRecord& chunk, std::string& error) {
-    // Decode into a scratch recording first, so a chunk damaged halfway adds nothing.
-    Recording part(session_);
-    part.last_us_ = last_us_;
+bool Recording::add_chunk(const storage::ChunkRecord& chunk, std::string& error) { return decode(chunk, PlayFrame::kInMemory, error); }
+
+bool Recording::decode(const storage::ChunkRecord& chunk, uint32_t stored, std::string& error) {
+    // Decode it whole first, so a chunk damaged halfway adds nothing. Times are put on the axis
+    // as they will be (never backwards), so a gap keeps its place among the chunk's frames.
+    std::vector<PlayFrame> frames;
+    std::vector<Gap> gaps;
+    uint64_t t = last_us_;
     auto decoded = storage::decode_chunk(chunk.frames_data, chunk.first_offset_us, [&](const storage::Frame& f) {
         switch (f.kind) {
-            case storage::FrameKind::output: part.add_output(f.offset_us, f.data); break;
-            case storage::FrameKind::resize: part.add_resize(f.offset_us, f.rows, f.cols); break;
-            case storage::FrameKind::gap: part.add_gap(Gap{f.offset_us, f.lost_events, f.lost_bytes, {}}); break;
+            case storage::FrameKind::output:
+                if (f.data.empty()) break;
+                t = std::max(t, f.offset_us);
+                frames.push_back(PlayFrame{t, storage::FrameKind::output, stored, static_cast<uint64_t>(f.data.data() - chunk.frames_data.data()),
+                                           static_cast<uint32_t>(f.data.size()), 0, 0});
+                break;
+            case storage::FrameKind::resize:
+                t = std::max(t, f.offset_us);
+                frames.push_back(PlayFrame{t, storage::FrameKind::resize, PlayFrame::kInMemory, 0, 0, f.rows, f.cols});
+                break;
+            case storage::FrameKind::gap:
+                t = std::max(t, f.offset_us);
+                gaps.push_back(Gap{t, f.lost_events, f.lost_bytes, {}});
+                break;
             default: break;  // input: never drawn
         }
     });
@@ -46,27 +73,63 @@ bool Recording::add_chunk(const storage::ChunkRecord& chunk, std::string& error)
         error = decoded.error();
         return false;
     }
-    // in time order, so a gap keeps its place among the chunk's frames
     size_t g = 0;
-    for (const auto& f : part.frames_) {
-        for (; g < part.gaps_.size() && part.gaps_[g].offset_us <= f.offset_us; ++g) add_gap(std::move(part.gaps_[g]));
-        if (f.kind == storage::FrameKind::output) add_output(f.offset_us, part.data(f));
-        else if (f.kind == storage::FrameKind::resize) add_resize(f.offset_us, f.rows, f.cols);
+    for (const auto& f : frames) {
+        for (; g < gaps.size() && gaps[g].offset_us <= f.offset_us; ++g) add_gap(std::move(gaps[g]));
+        if (f.kind == storage::FrameKind::resize) add_resize(f.offset_us, f.rows, f.cols);
+        else if (stored == PlayFrame::kInMemory) add_output(f.offset_us, std::string_view(chunk.frames_data).substr(f.data_pos, f.data_len));
+        else add_stored_output(f.offset_us, stored, f.data_pos, f.data_len);
     }
-    for (; g < part.gaps_.size(); ++g) add_gap(std::move(part.gaps_[g]));
+    for (; g < gaps.size(); ++g) add_gap(std::move(gaps[g]));
     return true;
 }
 
 void Recording::add_output(uint64_t offset_us, std::string_view bytes) {
     if (bytes.empty()) return;
     last_us_ = std::max(last_us_, offset_us);  // time never goes backwards on the axis
-    frames_.push_back(PlayFrame{last_us_, storage::FrameKind::output, output_.size(), static_cast<uint32_t>(bytes.size()), 0, 0});
+    frames_.push_back(PlayFrame{last_us_, storage::FrameKind::output, PlayFrame::kInMemory, output_.size(),
+                                static_cast<uint32_t>(bytes.size()), 0, 0});
     output_.append(bytes);
+    output_bytes_ += bytes.size();
+}
+
+void Recording::add_stored_output(uint64_t offset_us, uint32_t chunk, uint64_t pos, uint32_t len) {
+    last_us_ = std::max(last_us_, offset_us);
+    frames_.push_back(PlayFrame{last_us_, storage::FrameKind::output, chunk, pos, len, 0, 0});
+    output_bytes_ += len;
+}
+
+std::string_view Recording::data(const PlayFrame& f) const {
+    if (f.chunk == PlayFrame::kInMemory) return std::string_view(output_).substr(std::min<uint64_t>(f.data_pos, output_.size()), f.data_len);
+    if (!store_ || f.chunk >= chunk_seqs_.size()) return {};
+    auto it = std::find_if(cache_.rbegin(), cache_.rend(), [&](const CachedChunk& c) { return c.chunk == f.chunk; });
+    if (it == cache_.rend()) {
+        size_t held = 0;
+        for (const auto& c : cache_) held += c.frames_data.size();
+        while (!cache_.empty() && (cache_.size() >= kCacheChunks || held > kCacheBytes)) {
+            held -= cache_.front().frames_data.size();
+            cache_.erase(cache_.begin());
+        }
+        auto read = store_->chunk(session_.id, chunk_seqs_[f.chunk]);
+        // unreadable now (it was read when the index was built): its frames play as nothing
+        cache_.push_back(CachedChunk{f.chunk, read ? std::move(read->frames_data) : std::string()});
+    } else if (it != cache_.rbegin()) {
+        std::rotate(it.base() - 1, it.base(), cache_.end());  // most recently used last
+    }
+    std::string_view bytes = cache_.back().frames_data;
+    if (f.data_pos > bytes.size()) return {};
+    return bytes.substr(f.data_pos, f.data_len);
+}
+
+size_t Recording::cached_bytes() const {
+    size_t n = 0;
+    for (const auto& c : cache_) n += c.frames_data.size();
+    return n;
 }
 
 void Recording::add_resize(uint64_t offset_us, uint32_t rows, uint32_t cols) {
     last_us_ = std::max(last_us_, offset_us);
-    frames_.push_back(PlayFrame{last_us_, storage::FrameKind::resize, 0, 0, rows, cols});
+    frames_.push_back(PlayFrame{last_us_, storage::FrameKind::resize, PlayFrame::kInMemory, 0, 0, rows, cols});
 }
 
 void Recording::add_gap(Gap gap) {

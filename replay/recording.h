@@ -1,8 +1,11 @@
 #pragma once
-// A session's terminal stream in memory, ready to play: the output, resize and gap frames in
-// time order (input is never drawn: what was typed appears through the terminal's echo, and
-// input read with ECHO off must stay hidden), its commands on the same time axis, and where
-// data was lost. Times are microseconds since the session's start.
+// A session's terminal stream, ready to play: the output, resize and gap frames in time order
+// (input is never drawn: what was typed appears through the terminal's echo, and input read with
+// ECHO off must stay hidden), its commands on the same time axis, and where data was lost. Times
+// are microseconds since the session's start.
+// A loaded recording holds the index of its frames (times, sizes, where each frame's bytes are in
+// which stored chunk), not the bytes: data() reads a chunk from the database when a frame of it is
+// played and keeps the last few, so memory stays flat however long the session (issue 12).
 
 #include "storage/io_frames.h"
 #include "storage/records.h"
@@ -18,9 +21,11 @@
 namespace execaudit::replay {
 
 struct PlayFrame {
+    static constexpr uint32_t kInMemory = UINT32_MAX;
     uint64_t offset_us = 0;
     storage::FrameKind kind = storage::FrameKind::output;  ///< output, resize or gap
-    uint64_t data_pos = 0;  ///< output: where its bytes are in the recording
+    uint32_t chunk = kInMemory;  ///< output: the stored chunk (an index into the recording's chunks) holding its bytes
+    uint64_t data_pos = 0;  ///< output: where its bytes are in that chunk's frames (or in the recording's memory)
     uint32_t data_len = 0;
     uint32_t rows = 0, cols = 0;  ///< resize
 };
@@ -43,8 +48,9 @@ public:
     /// An empty recording at a geometry (tests build sessions with the add_* calls).
     explicit Recording(storage::SessionRecord session = {});
 
-    /// Reads a session's chunks and commands. A damaged chunk becomes a Gap and playback goes
-    /// on with the next one; an error only when the database cannot be read at all.
+    /// Reads a session's commands and indexes its chunks (each is read once, then dropped). A
+    /// damaged chunk becomes a Gap and playback goes on with the next one; an error only when the
+    /// database cannot be read at all. `store` must outlive the recording: data() reads from it.
     static std::expected<Recording, std::string> load(storage::SessionStore& store, const storage::SessionRecord& session);
 
     void add_output(uint64_t offset_us, std::string_view bytes);
@@ -56,10 +62,14 @@ public:
 
     const storage::SessionRecord& session() const { return session_; }
     const std::vector<PlayFrame>& frames() const { return frames_; }
-    std::string_view data(const PlayFrame& f) const { return std::string_view(output_).substr(f.data_pos, f.data_len); }
+    /// An output frame's bytes; the view stays valid until the next call. Reading a stored chunk
+    /// that can no longer be read (the database changed under the player) gives no bytes.
+    std::string_view data(const PlayFrame& f) const;
     const std::vector<TimedCommand>& commands() const { return commands_; }
     const std::vector<Gap>& gaps() const { return gaps_; }
-    uint64_t output_bytes() const { return output_.size(); }
+    uint64_t output_bytes() const { return output_bytes_; }
+    /// Bytes of stored chunks held in memory right now (bounded: a few chunks).
+    size_t cached_bytes() const;
 
     /// The geometry the session started with (24x80 when none was recorded).
     int initial_rows() const;
@@ -68,8 +78,23 @@ public:
     uint64_t duration_us() const;
 
 private:
+    struct CachedChunk {
+        uint32_t chunk = 0;
+        std::string frames_data;
+    };
+    /// The stored chunk's index entry: read `chunk_seqs_[chunk]` from the store, in pieces of
+    /// [pos, pos + len) per frame.
+    void add_stored_output(uint64_t offset_us, uint32_t chunk, uint64_t pos, uint32_t len);
+    /// Decodes a stored chunk: its frames and gaps in time order, or the reason it is damaged.
+    /// `chunk` is kInMemory to copy the bytes in (add_chunk), else where data() will find them.
+    bool decode(const storage::ChunkRecord& chunk, uint32_t stored, std::string& error);
+
     storage::SessionRecord session_;
-    std::string output_;
+    std::string output_;  // bytes added with add_output / add_chunk
+    uint64_t output_bytes_ = 0;
+    storage::SessionStore* store_ = nullptr;  // where the stored chunks are read from (load)
+    std::vector<uint32_t> chunk_seqs_;
+    mutable std::vector<CachedChunk> cache_;  // most recently used last
     std::vector<PlayFrame> frames_;
     std::vector<TimedCommand> commands_;
     std::vector<Gap> gaps_;

@@ -160,36 +160,56 @@ std::optional<CommandRecord> SessionStore::command(const std::string& session_id
     return read_command(st, session_id);
 }
 
+namespace {
+
+constexpr const char* kChunkColumns =
+    "seq, first_offset_us, last_offset_us, frames, output_bytes, input_bytes, encoding, raw_size, data";
+
+// One io_chunks row (kChunkColumns), decompressed.
+std::expected<void, std::string> read_chunk_row(const Statement& st, const std::string& session_id, ChunkRecord& r) {
+    r.session_id = session_id;
+    r.seq = static_cast<uint32_t>(st.column_int(0));
+    r.first_offset_us = static_cast<uint64_t>(st.column_int(1));
+    r.last_offset_us = static_cast<uint64_t>(st.column_int(2));
+    r.frames = static_cast<uint32_t>(st.column_int(3));
+    r.output_bytes = static_cast<uint64_t>(st.column_int(4));
+    r.input_bytes = static_cast<uint64_t>(st.column_int(5));
+    int64_t encoding = st.column_int(6);
+    int64_t raw_size = st.column_int(7);
+    std::string data = st.column_blob(8);
+    if (encoding == 1) {
+        auto raw = zstd_decompress(data, static_cast<size_t>(std::max<int64_t>(raw_size, 0)));
+        if (!raw) return std::unexpected(fmt::format("chunk {} of session {}: {}", r.seq, session_id, raw.error()));
+        r.frames_data = std::move(*raw);
+    } else if (encoding == 0) {
+        r.frames_data = std::move(data);
+    } else {
+        return std::unexpected(fmt::format("chunk {} of session {}: unknown encoding {}", r.seq, session_id, encoding));
+    }
+    return {};
+}
+
+}  // namespace
+
 std::expected<void, std::string> SessionStore::for_each_chunk(const std::string& session_id,
                                                               const std::function<void(const ChunkRecord&)>& on_chunk) {
-    auto st = db_.prepare(
-        "SELECT seq, first_offset_us, last_offset_us, frames, output_bytes, input_bytes, encoding, raw_size, data "
-        "FROM io_chunks WHERE session_id = ?1 ORDER BY seq");
+    auto st = db_.prepare(fmt::format("SELECT {} FROM io_chunks WHERE session_id = ?1 ORDER BY seq", kChunkColumns));
     st.bind(1, session_id);
     while (st.step()) {
         ChunkRecord r;
-        r.session_id = session_id;
-        r.seq = static_cast<uint32_t>(st.column_int(0));
-        r.first_offset_us = static_cast<uint64_t>(st.column_int(1));
-        r.last_offset_us = static_cast<uint64_t>(st.column_int(2));
-        r.frames = static_cast<uint32_t>(st.column_int(3));
-        r.output_bytes = static_cast<uint64_t>(st.column_int(4));
-        r.input_bytes = static_cast<uint64_t>(st.column_int(5));
-        int64_t encoding = st.column_int(6);
-        int64_t raw_size = st.column_int(7);
-        std::string data = st.column_blob(8);
-        if (encoding == 1) {
-            auto raw = zstd_decompress(data, static_cast<size_t>(std::max<int64_t>(raw_size, 0)));
-            if (!raw) return std::unexpected(fmt::format("chunk {} of session {}: {}", r.seq, session_id, raw.error()));
-            r.frames_data = std::move(*raw);
-        } else if (encoding == 0) {
-            r.frames_data = std::move(data);
-        } else {
-            return std::unexpected(fmt::format("chunk {} of session {}: unknown encoding {}", r.seq, session_id, encoding));
-        }
+        if (auto read = read_chunk_row(st, session_id, r); !read) return read;
         on_chunk(r);
     }
     return {};
+}
+
+std::expected<ChunkRecord, std::string> SessionStore::chunk(const std::string& session_id, uint32_t seq) {
+    auto st = db_.prepare(fmt::format("SELECT {} FROM io_chunks WHERE session_id = ?1 AND seq = ?2", kChunkColumns));
+    st.bind(1, session_id).bind(2, static_cast<int64_t>(seq));
+    if (!st.step()) return std::unexpected(fmt::format("chunk {} of session {}: not in the database", seq, session_id));
+    ChunkRecord r;
+    if (auto read = read_chunk_row(st, session_id, r); !read) return std::unexpected(read.error());
+    return r;
 }
 
 }  // namespace execaudit::storage

@@ -44,6 +44,8 @@ public:
     /// through the returned error after the chunks before it were delivered.
     std::expected<void, std::string> for_each_chunk(const std::string& session_id,
                                                     const std::function<void(const ChunkRecord&)>& on_chunk);
+    /// One chunk by its seq, decompressed (replay reads the chunks it plays, one at a time).
+    std::expected<ChunkRecord, std::string> chunk(const std::string& session_id, uint32_t seq);
 
 private:
     Database& db_;

@@ -196,3 +196,25 @@ TEST(KeyframedScreen, ASeekNeverPlaysPastItsTarget) {
 }
 
 }  // namespace
+
+namespace {
+
+// Memory stays flat for a long session: however much output, at most about max_keyframes
+// keyframes (each spacing grows), and seeks stay exact.
+TEST(KeyframedScreen, KeyframesAreBoundedInNumberForALongSession) {
+    replay::Recording rec;
+    for (int i = 0; i < 4000; ++i)
+        rec.add_output(static_cast<uint64_t>(i) * 1000, "line " + std::to_string(i) + std::string(200, static_cast<char>('a' + i % 26)) + "\r\n");
+    replay::KeyframedScreen ks(rec, {.keyframe_bytes = 1024, .keyframe_frames = 20000, .max_keyframes = 50});
+    while (!ks.index_some(std::chrono::seconds(1))) {
+    }
+    EXPECT_LE(ks.keyframes(), 51u) << "without the bound: one every 1 KB, 800 of them";
+    EXPECT_GE(ks.keyframes(), 40u) << "spaced evenly, not dropped";
+    EXPECT_GE(ks.keyframe_bytes(), rec.output_bytes() / 50);
+    for (size_t target : {size_t{3999}, size_t{17}, size_t{2345}, size_t{4000}}) {
+        ks.go_to(target);
+        EXPECT_EQ(dump_screen(ks.screen()), played_from_start(rec, target)) << target;
+    }
+}
+
+}  // namespace

@@ -1,0 +1,128 @@
+// Replay memory is bounded: `play --cat` and `play --cat --start` on an 8-hour session with more
+// than 200 MB of output, stored with the real writer, stay under a fixed peak RSS (the old player
+// held the whole stream in memory: 1.4x the output).
+#include "storage/io_frames.h"
+#include "storage/store_writer.h"
+#include "tests/support/environment.h"
+#include "tests/support/stored_sessions.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+using namespace execaudit;
+using namespace execaudit::testing;
+
+namespace {
+
+constexpr uint64_t kHourUs = 3'600'000'000ULL;
+constexpr int kChunks = 420;              // of 512 KiB: 210 MiB of output
+constexpr uint64_t kDurationUs = 8 * kHourUs;
+constexpr long kRssBoundMb = 64;          // the target (bench/README.md: play_rss_mb)
+const std::string kId = "b16b16b16b16b16b";
+
+struct Child {
+    int exit_code = -1;
+    long peak_rss_kb = 0;  // getrusage of the child: its VmHWM
+    std::string out;
+};
+
+// Runs argv with stdout to a file; the child's peak RSS from wait4.
+Child run_measured(const std::vector<std::string>& argv, const std::string& out_path) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, STDOUT_FILENO);
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        execv(args[0], args.data());
+        _exit(127);
+    }
+    Child c;
+    int status = 0;
+    struct rusage ru {};
+    if (wait4(pid, &status, 0, &ru) == pid) {
+        c.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        c.peak_rss_kb = ru.ru_maxrss;
+    }
+    c.out = read_file(out_path);
+    return c;
+}
+
+class PlayMemory : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = new TempDir();
+        db_ = dir_->file("long.db");
+        storage::StoreWriter w(storage::Database::open(db_, storage::Database::Mode::read_write), {});
+        auto s = sample_session(kId, kT0Ns);
+        s.status = "ended";
+        s.end_ns = s.start_ns + static_cast<int64_t>(kDurationUs) * 1000;
+        w.submit(storage::WriteSession{s});
+        // One 4 KiB write, reused: each chunk is 127 of them and a line naming it. Mostly NULs,
+        // which the emulator takes at 80 MB/s (log lines: 11 MB/s), so the test takes seconds.
+        std::string block(4096 - 64, '\0');
+        block += "GET /api/v1/orders status=200 bytes=5120 ms=12 ok ........\r\n";
+        for (uint32_t seq = 0; seq < kChunks; ++seq) {
+            storage::ChunkEncoder enc;
+            uint64_t at = kDurationUs * seq / kChunks;
+            for (int i = 0; i < 127; ++i) enc.add_bytes(at + i * 1000, storage::FrameKind::output, block);
+            enc.add_bytes(at + 200'000, storage::FrameKind::output, fmt::format("chunk {:04} done\r\n$ ", seq));
+            storage::ChunkRecord c;
+            c.session_id = kId;
+            c.seq = seq;
+            c.first_offset_us = enc.first_offset_us();
+            c.last_offset_us = enc.last_offset_us();
+            c.frames = enc.frames();
+            c.output_bytes = enc.output_bytes();
+            c.frames_data = enc.take();
+            w.submit(storage::WriteChunk{std::move(c)});
+        }
+        w.flush();
+    }
+    static void TearDownTestSuite() {
+        delete dir_;
+        dir_ = nullptr;
+    }
+
+    Child play(std::vector<std::string> args) {
+        args.insert(args.begin(), {execaudit_bin(), "play", kId, "--db", db_, "--cat"});
+        return run_measured(args, dir_->file("out.txt"));
+    }
+
+    static TempDir* dir_;
+    static std::string db_;
+};
+
+TempDir* PlayMemory::dir_ = nullptr;
+std::string PlayMemory::db_;
+
+TEST_F(PlayMemory, CatStreamsAnEightHourSession) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = play({});
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find(fmt::format("chunk {:04} done", kChunks - 1)), std::string::npos) << "the final screen: " << r.out;
+    EXPECT_LE(r.peak_rss_kb / 1024, kRssBoundMb) << "peak RSS of play --cat over " << kChunks / 2 << " MiB of output";
+    std::cerr << fmt::format("play --cat: {} MiB output, peak RSS {} MB, {:.1f} s\n", kChunks / 2, r.peak_rss_kb / 1024, s);
+}
+
+TEST_F(PlayMemory, SeekInAnEightHourSession) {
+    // 0:01:10 is in chunk 2 (a chunk every 68.6 s): the screen there, not at the end
+    auto r = play({"--start", "0:01:10"});
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("chunk 0001 done"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("chunk 0002 done"), std::string::npos) << r.out;
+    EXPECT_LE(r.peak_rss_kb / 1024, kRssBoundMb) << "peak RSS of play --cat --start";
+    std::cerr << fmt::format("play --cat --start: peak RSS {} MB\n", r.peak_rss_kb / 1024);
+}
+
+}  // namespace
