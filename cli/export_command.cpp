@@ -31,6 +31,7 @@ struct ExportArgs {
     std::string syslog, syslog_ca, syslog_cert, syslog_key;
     bool ecs = false;
     bool with_input = false;
+    bool raw = false;
     std::string output;
 };
 
@@ -167,6 +168,7 @@ int run_export(const ExportArgs& a) {
     if (asciicast && (a.follow || !a.syslog.empty()))
         throw UsageError("--format asciicast writes a finished file; --follow and --syslog do not apply");
     if (a.with_input && !asciicast) throw UsageError("--with-input applies to --format asciicast only");
+    if (a.raw && !asciicast) throw UsageError("--raw applies to --format asciicast only");
     if (!a.syslog.empty() && a.format != "jsonl")
         throw UsageError("--syslog sends RFC 5424 messages with JSON inside; --format does not apply");
     if (a.ecs && a.format != "jsonl") throw UsageError("--ecs applies to JSON lines (and --syslog) only");
@@ -196,7 +198,7 @@ int run_export(const ExportArgs& a) {
         if (!session->tty)
             throw UsageError(fmt::format("session {} has no terminal (a non-tty exec): there is no asciicast to export; "
                                          "its commands are in `execaudit export --session {}`", session->id, session->id));
-        auto written = exporting::write_asciicast(store, *session, out, {.with_input = a.with_input});
+        auto written = exporting::write_asciicast(store, *session, out, {.with_input = a.with_input, .raw = a.raw});
         out.flush();
         if (!written) throw RuntimeError(fmt::format("session {}: {}", session->id, written.error()));
         if (!out) throw RuntimeError("cannot write the asciicast");
@@ -232,6 +234,9 @@ void add_export_command(CLI::App& app, Commands& commands) {
     ex->add_flag("--ecs", args->ecs, "Elastic Common Schema fields (process.args, user.name, ...) instead of execaudit.proto's");
     ex->add_flag("--with-input", args->with_input,
                  "asciicast: include what was typed as \"i\" events (typed with echo off, e.g. a password: masked)");
+    ex->add_flag("--raw", args->raw,
+                 "asciicast: keep every recorded byte, including what would act on the terminal that plays it "
+                 "(clipboard and title sequences, DCS/APC/PM/SOS strings, terminal queries); removed by default");
     ex->add_option("--output,-o", args->output, "Write to this file instead of stdout")->type_name("PATH");
     ex->footer(
         "Records carry a stable record_id (<session>:start, <session>:command:<seq>, <session>:end,\n"

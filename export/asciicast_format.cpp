@@ -3,6 +3,7 @@
 #include "common/json_output.h"
 #include "common/text.h"
 #include "common/utf8.h"
+#include "export/host_control_filter.h"
 #include "storage/io_frames.h"
 
 #include <fmt/format.h>
@@ -33,6 +34,8 @@ std::expected<void, std::string> write_asciicast(storage::SessionStore& store, c
     out << dump_json_safe(header) << '\n';
 
     utf8::Stream output, input;
+    HostControlFilter filter;
+    auto safe = [&](std::string text) { return options.raw ? text : filter.feed(text); };
     uint64_t last_offset = 0;
     std::string frame_error;
     auto chunks = store.for_each_chunk(s.id, [&](const storage::ChunkRecord& chunk) {
@@ -42,7 +45,7 @@ std::expected<void, std::string> write_asciicast(storage::SessionStore& store, c
             last_offset = std::max(last_offset, f.offset_us);
             switch (f.kind) {
                 case storage::FrameKind::output: {
-                    std::string text = output.feed(f.data);
+                    std::string text = safe(output.feed(f.data));
                     if (!text.empty()) event(out, last_offset, "o", text);
                     break;
                 }
@@ -68,7 +71,9 @@ std::expected<void, std::string> write_asciicast(storage::SessionStore& store, c
         });
         if (!decoded) frame_error = fmt::format("chunk {}: {}", chunk.seq, decoded.error());
     });
-    if (std::string rest = output.finish(); !rest.empty()) event(out, last_offset, "o", rest);
+    std::string rest = safe(output.finish());
+    if (!options.raw) rest += filter.finish();
+    if (!rest.empty()) event(out, last_offset, "o", rest);
     if (!chunks) return std::unexpected(chunks.error());
     if (!frame_error.empty()) return std::unexpected(frame_error);
     return {};

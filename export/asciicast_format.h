@@ -4,7 +4,9 @@
 //   "o" output (valid UTF-8: split characters joined, invalid bytes as U+FFFD),
 //   "i" input (only with with_input; input read with echo off, e.g. a password, is masked),
 //   "r" resize ("COLSxROWS"), "m" a marker where the kernel lost records (a gap).
-// Frames are decoded exactly as replay decodes them (storage/io_frames.h).
+// Frames are decoded exactly as replay decodes them (storage/io_frames.h). Output passes through
+// HostControlFilter (what would act on the terminal playing it, or make it answer, is removed)
+// unless `raw`.
 
 #include "storage/session_store.h"
 
@@ -16,6 +18,7 @@ namespace execaudit::exporting {
 
 struct AsciicastOptions {
     bool with_input = false;
+    bool raw = false;  ///< every recorded byte, sequences that act on the player's terminal included
 };
 
 /// Writes the session's asciicast to `out`. An error when a chunk is damaged (what came before

@@ -397,4 +397,30 @@ TEST_F(HostileOutputTest, AsciicastEscapesC0DelAndC1) {
     EXPECT_NE(nlohmann::json::parse(lines[0])["title"].get<std::string>().find("-" + kHostile), std::string::npos) << lines[0];
 }
 
+// What asciinema play would write to the analyst's terminal: the "o" events' data, joined.
+std::string cast_output(const std::string& cast) {
+    std::string out;
+    auto lines = lines_of(cast);
+    for (size_t i = 1; i < lines.size(); ++i) {
+        auto e = nlohmann::json::parse(lines[i]);
+        if (e[1] == "o") out += e[2].get<std::string>();
+    }
+    return out;
+}
+
+TEST_F(HostileOutputTest, AsciicastRemovesWhatActsOnTheTerminalUnlessRaw) {
+    auto cast = ea({"export", "--db", db_, "--session", "feed", "--format", "asciicast"});
+    ASSERT_EQ(cast.exit_code, 0) << cast.err;
+    // OSC 52 and the DA query gone; the C1 APC (U+009F) removed to the ESC that ends it; the
+    // C1 SGR (U+009B 31m) and the other characters kept
+    EXPECT_EQ(cast_output(cast.out), "=HYPERLINK(\"http://x\")\xc2\x9b" "31m\x7f\x01\xc2\x80\r\n");
+    auto raw = ea({"export", "--db", db_, "--session", "feed", "--format", "asciicast", "--raw"});
+    ASSERT_EQ(raw.exit_code, 0) << raw.err;
+    expect_safe_json("export --format asciicast --raw", raw.out, lines_of(raw.out), {kHostileJson + "\r\n"});
+    EXPECT_EQ(cast_output(raw.out), kHostileJson + "\r\n");
+    auto not_asciicast = ea({"export", "--db", db_, "--raw"});
+    EXPECT_EQ(not_asciicast.exit_code, 2);
+    EXPECT_NE(not_asciicast.err.find("--raw applies to --format asciicast only"), std::string::npos) << not_asciicast.err;
+}
+
 }  // namespace

@@ -229,4 +229,59 @@ TEST_F(ExportEndToEnd, AsciicastPlaysInAsciinemaAndMatchesPlayCat) {
     EXPECT_NE(played.find("2999\n3000"), std::string::npos) << played;
 }
 
+// The "o" events' data joined: what `asciinema play` writes to the analyst's terminal.
+std::string cast_output(const std::string& cast) {
+    std::istringstream in(cast);
+    std::string line, out;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+        json e = json::parse(line);
+        if (e[1] == "o") out += e[2].get<std::string>();
+    }
+    return out;
+}
+
+TEST_F(ExportEndToEnd, AsciicastRemovesWhatActsOnTheAnalystsTerminalUnlessRaw) {
+    EA_REQUIRE(missing_program("asciinema"));
+    start_recorder({});
+    PtyProcess shell(bed_->exec_tty(container_, "mallory-1", {"/bin/bash", "--norc"}), 24, 80);
+    ASSERT_TRUE(shell.wait_for("# ", 20s));
+    // A clipboard write, a title, DECRQSS (a DCS query), an APC, DA1, DA2 and DSR queries, a C1 OSC
+    // title; then a colour that must survive. printf's octal escapes keep the typed line harmless.
+    ASSERT_TRUE(run_in(shell, R"(printf '\033]52;c;b3duZWQ=\007\033]0;owned-title\007\033P$qm\033\\\033_apc\033\\')"));
+    ASSERT_TRUE(run_in(shell, R"(printf '\033[c\033[>c\033[6n\302\2352;c1-title\007\033[1;32mgreen\033[0m\n')"));
+    shell.type("exit\r");
+    ASSERT_EQ(shell.wait(20s), 0);
+    ASSERT_EQ(recorder_->stop(), 0);
+    json sessions = list_sessions(db_);
+    ASSERT_EQ(sessions.size(), 1u);
+    std::string id = sessions[0]["id"];
+
+    const std::vector<std::string> acting = {"\x1b]52;c;b3duZWQ=\x07", "\x1b]0;owned-title\x07", "\x1bP$qm\x1b\\",
+                                             "\x1b_apc\x1b\\", "\x1b[c", "\x1b[>c", "\x1b[6n", "\xc2\x9d" "2;c1-title\x07"};
+    std::string cast = dir_.file("session.cast");
+    auto exported = run({execaudit_bin(), "export", "--db", db_, "--format", "asciicast", "--session", id, "-o", cast});
+    ASSERT_EQ(exported.exit_code, 0) << exported.err;
+    std::string output = cast_output(read_file(cast));
+    for (const auto& a : acting) EXPECT_EQ(output.find(a), std::string::npos) << ::testing::PrintToString(a);
+    for (std::string_view introducer : {"\x1b]", "\x1bP", "\x1b_", "\xc2\x9d", "\xc2\x90", "\xc2\x9f"})
+        EXPECT_EQ(output.find(introducer), std::string::npos) << ::testing::PrintToString(std::string(introducer));
+    EXPECT_NE(output.find("\x1b[1;32mgreen\x1b[0m"), std::string::npos) << ::testing::PrintToString(output);
+
+    // What asciinema itself writes to a terminal from the file: none of it either.
+    std::string printed = dir_.file("cat.out");
+    PtyProcess cat({"/bin/sh", "-c", "asciinema cat " + cast + " > " + printed}, 24, 80);
+    ASSERT_EQ(cat.wait(30s), 0) << cat.output();
+    std::string shown = read_file(printed);
+    for (const auto& a : acting) EXPECT_EQ(shown.find(a), std::string::npos) << ::testing::PrintToString(a);
+    EXPECT_NE(shown.find("\x1b[1;32mgreen\x1b[0m"), std::string::npos);
+
+    // --raw: every recorded byte, as it was.
+    std::string raw_cast = dir_.file("raw.cast");
+    auto raw = run({execaudit_bin(), "export", "--db", db_, "--format", "asciicast", "--session", id, "--raw", "-o", raw_cast});
+    ASSERT_EQ(raw.exit_code, 0) << raw.err;
+    std::string raw_output = cast_output(read_file(raw_cast));
+    for (const auto& a : acting) EXPECT_NE(raw_output.find(a), std::string::npos) << ::testing::PrintToString(a);
+}
+
 }  // namespace

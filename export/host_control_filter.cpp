@@ -1,0 +1,311 @@
+#include "export/host_control_filter.h"
+
+#include "common/utf8.h"
+
+#include <array>
+
+namespace execaudit::exporting {
+namespace {
+
+// A unit is an ASCII byte, a C1 control (U+0080..U+009F, its code), or one byte of another
+// non-ASCII character (kOther: printable, passed or dropped whole with its neighbours).
+constexpr uint32_t kOther = 0x100;
+constexpr uint32_t kEnq = 0x05, kBel = 0x07, kCan = 0x18, kSub = 0x1a, kEsc = 0x1b, kDel = 0x7f;
+constexpr uint32_t kDcs = 0x90, kSos = 0x98, kDecid = 0x9a, kCsi = 0x9b, kSt = 0x9c, kOsc = 0x9d, kPm = 0x9e, kApc = 0x9f;
+
+bool is_c1(uint32_t u) { return u >= 0x80 && u < 0xa0; }
+
+// Colour settings: they change how the screen is drawn, not the terminal around it.
+bool keeps_osc(uint32_t n) {
+    return n == 4 || n == 5 || (n >= 10 && n <= 19) || n == 104 || n == 105 || (n >= 110 && n <= 119);
+}
+
+// A CSI that makes the terminal answer, or acts on its window (xterm's ctlseqs, VT510 manual).
+bool csi_is_removed(char marker, std::string_view intermediates, char final) {
+    if (intermediates.empty()) {
+        switch (final) {
+            case 'c': return true;              // DA1, DA2 (>), DA3 (=)
+            case 'n': return marker != '>';     // DSR, CPR, DECXCPR; CSI > n sets key modifiers
+            case 'x': return marker == 0;       // DECREQTPARM
+            case 't': return true;              // window operations, reports, title stack
+            case 'q': return marker == '>';     // XTVERSION
+            case 'm':                           // XTQMODKEYS
+            case 'u':                           // kitty keyboard protocol query
+            case 'S': return marker == '?';     // XTSMGRAPHICS
+            default: return false;
+        }
+    }
+    if (intermediates.size() != 1) return false;
+    static constexpr std::array<std::string_view, 10> kQueries = {
+        "$p",   // DECRQM
+        "$w",   // DECRQPSR
+        "$u",   // DECRQTSR
+        "&u",   // DECRQUPSS
+        "\"v",  // DECRQDE
+        "'|",   // DECRQLP
+        "#|",   // XTREPORTSGR
+        "*y",   // DECRQCRA: a checksum of screen contents
+        "+x",   // DECRQPKFM
+        ",w",   // DECRQKD
+    };
+    const char pair[2] = {intermediates[0], final};
+    for (auto q : kQueries)
+        if (q == std::string_view(pair, 2)) return true;
+    return false;
+}
+
+}  // namespace
+
+void HostControlFilter::feed(std::string_view text, std::string& out) {
+    std::string joined;
+    if (carry_c2_) {
+        carry_c2_ = false;
+        joined.reserve(text.size() + 1);
+        joined += '\xc2';
+        joined += text;
+        text = joined;
+    }
+    size_t i = 0;
+    while (i < text.size()) {
+        // Fast paths: plain text, and the payload of a string being removed.
+        if (state_ == State::ground || (state_ == State::string && removing_ && !string_escape_)) {
+            size_t j = i;
+            bool ground = state_ == State::ground;
+            while (j < text.size()) {
+                auto c = static_cast<unsigned char>(text[j]);
+                if (c == kEsc || c == 0xc2 || (ground ? c == kEnq : (c == kBel || c == kCan || c == kSub))) break;
+                ++j;
+            }
+            if (ground) out.append(text.substr(i, j - i));
+            i = j;
+            if (i == text.size()) break;
+        }
+        auto b = static_cast<unsigned char>(text[i]);
+        if (b == 0xc2) {
+            if (i + 1 == text.size()) {
+                carry_c2_ = true;
+                return;
+            }
+            auto next = static_cast<unsigned char>(text[i + 1]);
+            if (next >= 0x80 && next < 0xa0) {
+                step(next, text.substr(i, 2), out);
+                i += 2;
+                continue;
+            }
+        }
+        step(b < 0x80 ? b : kOther, text.substr(i, 1), out);
+        ++i;
+    }
+}
+
+std::string HostControlFilter::finish() {
+    std::string out = std::move(controls_);
+    if (carry_c2_) out += utf8::kReplacementText;  // a character cut short at the very end
+    *this = HostControlFilter{};
+    return out;
+}
+
+void HostControlFilter::step(uint32_t u, std::string_view raw, std::string& out) {
+    if (u == kEnq) return;  // answerback: a query wherever it appears
+    switch (state_) {
+        case State::ground: return on_ground(u, raw, out);
+        case State::escape: return on_escape(u, raw, out);
+        case State::csi: return on_csi(u, raw, out);
+        case State::osc_command:
+        case State::string: return on_string(u, raw, out);
+    }
+}
+
+void HostControlFilter::start(State state, std::string_view raw) {
+    bool carry = carry_c2_;
+    *this = HostControlFilter{};
+    carry_c2_ = carry;
+    state_ = state;
+    held_.assign(raw);
+}
+
+void HostControlFilter::end(bool keep, std::string& out) {
+    out += keep && !removing_ ? held_ : controls_;
+    start(State::ground, {});
+}
+
+void HostControlFilter::hold(std::string_view raw, size_t bound, std::string& out) {
+    if (removing_) return;
+    held_ += raw;
+    if (held_.size() <= bound) return;
+    // Longer than anything kept can be: removed to its end, holding nothing from now on.
+    removing_ = true;
+    held_.clear();
+    out += controls_;
+    controls_.clear();
+}
+
+void HostControlFilter::control_inside(std::string_view raw, std::string& out) {
+    // A terminal executes a C0 control met inside an escape sequence or CSI, and goes on.
+    if (removing_) {
+        out += raw;
+        return;
+    }
+    controls_ += raw;
+    hold(raw, kMaxSequence, out);
+}
+
+void HostControlFilter::on_ground(uint32_t u, std::string_view raw, std::string& out) {
+    switch (u) {
+        case kEsc: return start(State::escape, raw);
+        case kCsi: return start(State::csi, raw);
+        case kOsc:
+            start(State::osc_command, raw);
+            osc_ = true;
+            return;
+        case kDcs:
+        case kSos:
+        case kPm:
+        case kApc:
+            start(State::string, {});
+            removing_ = true;
+            return;
+        case kDecid: return;
+        default: out += raw;
+    }
+}
+
+void HostControlFilter::on_escape(uint32_t u, std::string_view raw, std::string& out) {
+    if (u == kEsc) {  // the first ESC is abandoned
+        end(false, out);
+        return start(State::escape, raw);
+    }
+    if (u == kCan || u == kSub) {
+        end(false, out);
+        out += raw;
+        return;
+    }
+    if (u < 0x20) return control_inside(raw, out);
+    if (u == kDel) return hold(raw, kMaxSequence, out);
+    if (u < 0x30) {
+        intermediates_ += static_cast<char>(u);
+        return hold(raw, kMaxSequence, out);
+    }
+    if (u < 0x7f) {
+        if (intermediates_.empty() && !removing_) {
+            switch (u) {
+                case '[':
+                    state_ = State::csi;
+                    held_ += raw;
+                    return;
+                case ']':
+                    state_ = State::osc_command;
+                    osc_ = true;
+                    held_ += raw;
+                    return;
+                case 'P':  // DCS
+                case 'X':  // SOS
+                case '^':  // PM
+                case '_':  // APC
+                case 'k':  // screen's and tmux's window title
+                    out += controls_;
+                    controls_.clear();
+                    held_.clear();
+                    state_ = State::string;
+                    removing_ = true;
+                    return;
+                default: break;
+            }
+        }
+        if (!removing_) held_ += raw;
+        return end(!(intermediates_.empty() && u == 'Z'), out);  // ESC Z: DECID
+    }
+    // A C1 control or another character: the escape is abandoned; the unit stands on its own.
+    end(false, out);
+    on_ground(u, raw, out);
+}
+
+void HostControlFilter::on_csi(uint32_t u, std::string_view raw, std::string& out) {
+    if (u == kEsc) {
+        end(false, out);
+        return start(State::escape, raw);
+    }
+    if (u == kCan || u == kSub) {
+        end(false, out);
+        out += raw;
+        return;
+    }
+    if (u < 0x20) return control_inside(raw, out);
+    if (u == kDel) return hold(raw, kMaxSequence, out);
+    if (u < 0x30) {
+        if (intermediates_.size() < 2) intermediates_ += static_cast<char>(u);
+        else malformed_ = true;
+        return hold(raw, kMaxSequence, out);
+    }
+    if (u < 0x40) {
+        // A parameter after an intermediate, or a private marker not first: terminals ignore it.
+        if (!intermediates_.empty()) malformed_ = true;
+        if (u >= 0x3c) {
+            if (params_seen_) malformed_ = true;
+            else marker_ = static_cast<char>(u);
+        }
+        params_seen_ = true;
+        return hold(raw, kMaxSequence, out);
+    }
+    if (u < 0x7f) {
+        if (!removing_) held_ += raw;
+        return end(!malformed_ && !csi_is_removed(marker_, intermediates_, static_cast<char>(u)), out);
+    }
+    end(false, out);
+    on_ground(u, raw, out);
+}
+
+void HostControlFilter::on_string(uint32_t u, std::string_view raw, std::string& out) {
+    auto finish_string = [&](std::string_view terminator) {
+        bool keep = osc_ && osc_digits_ > 0 && keeps_osc(osc_number_);
+        if (keep && !removing_) held_ += terminator;
+        end(keep, out);
+    };
+    if (string_escape_) {
+        string_escape_ = false;
+        if (u == '\\') return finish_string("\x1b\\");
+        // The ESC ended the string unfinished (a terminal abandons it) and starts a sequence.
+        removing_ = true;
+        end(false, out);
+        start(State::escape, "\x1b");
+        return on_escape(u, raw, out);
+    }
+    if (u == kEsc) {
+        string_escape_ = true;
+        return;
+    }
+    if (u == kSt || (u == kBel && osc_)) return finish_string(raw);
+    if (u == kCan || u == kSub) {
+        removing_ = true;
+        end(false, out);
+        out += raw;
+        return;
+    }
+    if (is_c1(u)) {
+        removing_ = true;
+        end(false, out);
+        return on_ground(u, raw, out);
+    }
+    if (state_ == State::osc_command) {
+        if (u >= '0' && u <= '9' && osc_digits_ < 6) {
+            osc_number_ = osc_number_ * 10 + (u - '0');
+            ++osc_digits_;
+            return hold(raw, kMaxKeptString, out);
+        }
+        state_ = State::string;
+        if (u != ';' || osc_digits_ == 0 || !keeps_osc(osc_number_)) {
+            removing_ = true;
+            held_.clear();
+            return;
+        }
+        return hold(raw, kMaxKeptString, out);
+    }
+    if (u == '?' && !removing_) {  // a colour query: the terminal would answer it
+        removing_ = true;
+        held_.clear();
+        return;
+    }
+    hold(raw, kMaxKeptString, out);
+}
+
+}  // namespace execaudit::exporting
