@@ -126,6 +126,13 @@ std::optional<GuardedSequence> guard(std::string_view seq, bool always) {
         return GuardedSequence{.controls = leading, .sequence = "\x1b"};
     }
     std::string rest = "\x1b" + std::string(seq.substr(kind));
+    // A string (OSC, DCS; SOS, PM and APC are single controls to libvterm 0.1.4) passes as it is:
+    // its bytes are no sequence's, and cut down to its ESC it would leave libvterm expecting one,
+    // so that the text after it became a CSI (`ESC _ BEL [ b`: REP past the guard; fuzzing found it).
+    if (std::string_view("]PX^_").find(rest[1]) != std::string_view::npos) {
+        if (leading.empty()) return std::nullopt;
+        return GuardedSequence{.controls = leading, .sequence = rest};
+    }
     bool force = always || !leading.empty();
     std::optional<GuardedSequence> g;
     if (rest[1] == '[') g = guard_csi(rest, force);

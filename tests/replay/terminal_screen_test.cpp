@@ -203,4 +203,17 @@ TEST(TerminalScreen, RepeatRepeatsTheLastCharacterAndNeverHangs) {
     EXPECT_EQ(s.text().size(), 2u);
 }
 
+// A string ended by BEL (APC, OSC, SOS, PM, DCS), or by ESC \, was once cut down to its ESC
+// before libvterm: the text after it then began a CSI, and `ESC _ BEL [ b` hung the player
+// (REP, unguarded; found by fuzzing). Strings pass whole, and what follows stays text.
+TEST(TerminalScreen, AStringNeverLeavesLibvtermInsideAnEscape) {
+    for (std::string string : {"\x1b_\x07", "\x1b]0;title\x07", "\x1bX\x07", "\x1b^x\x07", "\x1bPq\x1b\\",
+                               "\x1b\x04]0;t\x07", "\x1b]8;;\x1b\\"}) {
+        TerminalScreen s(3, 20);
+        s.feed(std::string(string) + "[5b");
+        EXPECT_TRUE(s.text().at(0).ends_with("[5b")) << s.text().at(0) << " after " << ::testing::PrintToString(string);
+        EXPECT_FALSE(guard_sequence(string) && guard_sequence(string)->sequence == "\x1b") << ::testing::PrintToString(string);
+    }
+}
+
 }  // namespace
