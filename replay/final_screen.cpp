@@ -21,7 +21,7 @@ FinalScreen render_final_screen(const Recording& recording) {
 
 std::expected<FinalScreen, std::string> render_final_screen(storage::SessionStore& store,
                                                             const storage::SessionRecord& session) {
-    auto recording = Recording::load(store, session);
+    auto recording = Recording::load(store, session, /*with_commands=*/false);  // the screen only
     if (!recording) return std::unexpected(recording.error());
     return render_final_screen(*recording);
 }

@@ -22,12 +22,15 @@ constexpr size_t kCacheBytes = 8u << 20;
 
 }  // namespace
 
-std::expected<Recording, std::string> Recording::load(storage::SessionStore& store, const storage::SessionRecord& session) {
+std::expected<Recording, std::string> Recording::load(storage::SessionStore& store, const storage::SessionRecord& session,
+                                                      bool with_commands) {
     Recording rec(session);
     rec.store_ = &store;
-    for (auto& c : store.commands(session.id)) {
-        uint64_t at = command_offset_us(session, c);
-        rec.add_command(at, std::move(c));
+    if (with_commands) {
+        for (auto& c : store.commands(session.id)) {
+            uint64_t at = command_offset_us(session, c);
+            rec.add_command(at, std::move(c));
+        }
     }
     auto read = store.for_each_chunk(session.id, [&](const storage::ChunkRecord& chunk) {
         std::string error;

@@ -51,7 +51,10 @@ public:
     /// Reads a session's commands and indexes its chunks (each is read once, then dropped). A
     /// damaged chunk becomes a Gap and playback goes on with the next one; an error only when the
     /// database cannot be read at all. `store` must outlive the recording: data() reads from it.
-    static std::expected<Recording, std::string> load(storage::SessionStore& store, const storage::SessionRecord& session);
+    /// `with_commands` false: the screen only (`play --cat`), without the session's commands, which
+    /// a long session has by the hundred thousand.
+    static std::expected<Recording, std::string> load(storage::SessionStore& store, const storage::SessionRecord& session,
+                                                      bool with_commands = true);
 
     void add_output(uint64_t offset_us, std::string_view bytes);
     void add_resize(uint64_t offset_us, uint32_t rows, uint32_t cols);
