@@ -3,6 +3,7 @@
 #include "cli/command.h"
 #include "cli/session_filter_options.h"
 #include "common/errors.h"
+#include "common/file_mode.h"
 #include "export/asciicast_format.h"
 #include "export/export_record.h"
 #include "export/jsonl_format.h"
@@ -10,12 +11,16 @@
 #include "export/syslog_destination.h"
 #include "storage/export_outbox.h"
 
+#include <ext/stdio_filebuf.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
-#include <fstream>
+#include <cstring>
 #include <iostream>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -185,10 +190,14 @@ int run_export(const ExportArgs& a) {
         filter.session_id = session->id;
     }
 
-    std::ofstream file;
+    // The file holds session contents: created 0600, whatever the umask.
+    std::unique_ptr<__gnu_cxx::stdio_filebuf<char>> file_buf;
+    std::ostream file(nullptr);
     if (!a.output.empty()) {
-        file.open(a.output, std::ios::binary | std::ios::trunc);
-        if (!file) throw UsageError(fmt::format("--output: cannot write {}", a.output));
+        UniqueFd fd = open_or_create(a.output, O_WRONLY | O_TRUNC, kPrivateFileMode);
+        if (!fd) throw UsageError(fmt::format("--output: cannot write {}: {}", a.output, std::strerror(errno)));
+        file_buf = std::make_unique<__gnu_cxx::stdio_filebuf<char>>(fd.release(), std::ios::out | std::ios::binary);
+        file.rdbuf(file_buf.get());
     } else if (a.format == "proto" && a.syslog.empty() && isatty(STDOUT_FILENO)) {
         throw UsageError("--format proto is binary: redirect it to a file or give --output PATH");
     }

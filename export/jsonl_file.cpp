@@ -1,5 +1,7 @@
 #include "export/jsonl_file.h"
 
+#include "common/file_mode.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -14,8 +16,9 @@ namespace execaudit::exporting {
 JsonlFile::JsonlFile(Options options) : options_(std::move(options)), name_("jsonl " + options_.path) {}
 
 std::expected<void, std::string> JsonlFile::open() {
-    // 0640: readable by a shipper running in the file's group; session contents are sensitive.
-    fd_.reset(::open(options_.path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
+    // 0640 (whatever the umask): readable by a shipper running in the file's group; session
+    // contents are sensitive.
+    fd_ = open_or_create(options_.path, O_RDWR | O_APPEND, 0640);
     if (!fd_) return std::unexpected(fmt::format("cannot open {}: {}", options_.path, std::strerror(errno)));
     struct stat st {};
     if (::fstat(fd_.get(), &st) != 0) return std::unexpected(fmt::format("{}: {}", options_.path, std::strerror(errno)));

@@ -1,6 +1,7 @@
 #include "storage/database.h"
 
 #include "common/errors.h"
+#include "common/file_mode.h"
 #include "storage/schema.h"
 
 #include <fmt/format.h>
@@ -114,8 +115,9 @@ Database Database::open(const std::string& path, Mode mode) {
         // when it is new: close() drops every POSIX lock this process holds on the file, and the
         // recorder opens its exporters' connections while the writer's is live. Without its
         // locks, the next reader to exit takes itself for the last one and deletes the WAL.
-        int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd >= 0) ::close(fd);
+        // SQLite gives the -wal and -shm files the database file's mode.
+        UniqueFd created(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, kPrivateFileMode));
+        if (created) ::fchmod(created.get(), kPrivateFileMode);  // exactly, whatever the umask
         else if (errno != EEXIST)
             throw UsageError(fmt::format("cannot open database {}: {}", path, std::strerror(errno)));
     } else {

@@ -162,4 +162,29 @@ TEST_F(ExportCli, BadInputIsOneLineAndExitTwo) {
         EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
 }
 
+// `export -o FILE` holds session contents: 0600 whatever the umask (issue 12). A file that exists
+// keeps its mode (the operator chose it).
+TEST_F(ExportCli, OutputFilesAre0600WhateverTheUmask) {
+    for (std::string mask : {"000", "022", "277"}) {
+        for (std::vector<std::string> format : {std::vector<std::string>{}, {"--format", "proto"},
+                                                {"--format", "asciicast", "--session", "aaaa"}}) {
+            std::string out = dir_.file("out-" + mask + "-" + std::to_string(format.size()));
+            std::vector<std::string> argv = {"/bin/sh", "-c", "umask " + mask + " && exec \"$0\" \"$@\"", execaudit_bin(),
+                                             "export", "--db", db_, "-o", out};
+            argv.insert(argv.end(), format.begin(), format.end());
+            auto r = run(argv);
+            ASSERT_EQ(r.exit_code, 0) << r.err;
+            EXPECT_FALSE(read_file(out).empty());
+            EXPECT_EQ(file_mode(out), 0600) << "umask " << mask << " " << ::testing::PrintToString(format);
+        }
+    }
+    std::string existing = dir_.file("existing.jsonl");
+    ASSERT_EQ(run({"/bin/sh", "-c", "echo old-old-old-old-old-old-old-old-old-old-old-old-old-old > " + existing + " && chmod 0604 " + existing}).exit_code, 0);
+    auto r = ea({"-o", existing, "--session", "bbbb"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(file_mode(existing), 0604);
+    EXPECT_EQ(read_file(existing).find("old"), std::string::npos) << "truncated";
+    EXPECT_EQ(jsonl_record_ids(read_file(existing)), (std::vector<std::string>{"bbbb000000000002:start"}));
+}
+
 }  // namespace

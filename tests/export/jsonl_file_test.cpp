@@ -90,4 +90,21 @@ TEST(JsonlFile, AnUnwritablePathIsAClearError) {
     EXPECT_NE(opened.error().find("/proc/no/such/dir/x.jsonl"), std::string::npos);
 }
 
+// 0640 for the shipper's group, exactly, whatever the umask: the file and each new one after a
+// rotation (issue 12).
+TEST(JsonlFile, Is0640WhateverTheUmask) {
+    for (unsigned mask : {0000u, 0277u}) {
+        TempDir dir;
+        std::string path = dir.file("records.jsonl");
+        ScopedUmask umask(mask);
+        JsonlFile file({.path = path, .max_bytes = 1000, .keep = 2});
+        ASSERT_TRUE(file.open());
+        EXPECT_EQ(file_mode(path), 0640) << "umask " << std::oct << mask;
+        ASSERT_TRUE(file.send(records(0, 20), 19));
+        ASSERT_GT(file.rotations(), 0u);
+        EXPECT_EQ(file_mode(path), 0640) << "umask " << std::oct << mask;
+        EXPECT_EQ(file_mode(path + ".1"), 0640) << "umask " << std::oct << mask;
+    }
+}
+
 }  // namespace

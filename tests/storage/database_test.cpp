@@ -69,3 +69,23 @@ TEST(Database, AttributionAcceptsTheNewVerdictsOnly) {
 }
 
 }  // namespace
+
+// Session contents are sensitive: the database, its -wal and -shm files are 0600 and a directory
+// created for them 0700, whatever the umask of whoever created them (issue 12).
+TEST(Database, ItsFilesAre0600WhateverTheUmask) {
+    for (unsigned mask : {0000u, 0277u}) {
+        execaudit::testing::TempDir dir;
+        std::string path = dir.file("spool/sessions.db");
+        {
+            execaudit::testing::ScopedUmask umask(mask);
+            StoreWriter writer(Database::open(path, Database::Mode::read_write), {});
+            writer.submit(WriteSession{execaudit::testing::sample_session("0123456789abcdef", kT0Ns)});
+            writer.flush();
+            auto reader = Database::open(path, Database::Mode::read_only);
+            reader.exec("SELECT count(*) FROM sessions");
+            for (std::string suffix : {"", "-wal", "-shm"})
+                EXPECT_EQ(execaudit::testing::file_mode(path + suffix), 0600) << "umask " << std::oct << mask << ": sessions.db" << suffix;
+            EXPECT_EQ(execaudit::testing::file_mode(dir.file("spool")), 0700) << "umask " << std::oct << mask;
+        }
+    }
+}

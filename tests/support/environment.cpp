@@ -1,5 +1,6 @@
 #include "tests/support/environment.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -43,5 +44,13 @@ std::string read_file(const std::string& path) {
     ss << in.rdbuf();
     return ss.str();
 }
+
+int file_mode(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 07777) : -1;
+}
+
+ScopedUmask::ScopedUmask(unsigned mask) : saved_(::umask(static_cast<mode_t>(mask))) {}
+ScopedUmask::~ScopedUmask() { ::umask(static_cast<mode_t>(saved_)); }
 
 }  // namespace execaudit::testing

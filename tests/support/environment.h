@@ -27,6 +27,20 @@ private:
 std::string missing_privileges();
 std::string missing_program(const std::string& name);
 std::string read_file(const std::string& path);
+/// The permission bits of `path` (st_mode & 07777), -1 when it does not exist.
+int file_mode(const std::string& path);
+
+/// Sets the process's umask for a scope (file modes must not depend on it).
+class ScopedUmask {
+public:
+    explicit ScopedUmask(unsigned mask);
+    ~ScopedUmask();
+    ScopedUmask(const ScopedUmask&) = delete;
+    ScopedUmask& operator=(const ScopedUmask&) = delete;
+
+private:
+    unsigned saved_;
+};
 
 }  // namespace execaudit::testing
 
