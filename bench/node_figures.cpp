@@ -198,6 +198,23 @@ public:
                                   [&] { return traced("unscoped", [&] { return host_exec_rate(); }); });
         report.add({"unscoped_exec_rate_ratio", unscoped.ratio, "", Target{Target::Op::at_least, 0.98},
                     "the same loop outside any pod cgroup, recorder running vs not"});
+        // what every syscall-heavy process on the node pays: 1-byte read+write pairs outside the pods
+        auto syscalls = alternate(scale_.runs, [&] { return host_syscall_rate(); },
+                                  [&] { return traced("syscalls", [&] { return host_syscall_rate(); }); });
+        report.add({"unscoped_syscall_ratio", syscalls.ratio, "", Target{Target::Op::at_least, 0.75},
+                    fmt::format("dd bs=1 count={} outside any pod cgroup, recorder running vs not (target from "
+                                "docs/architecture.md: one tp_btf/sys_exit program costs ~0.79 on the test kernel)",
+                                syscall_count())});
+    }
+
+    int syscall_count() const { return scale_.execs * 1000; }
+
+    // read+write syscalls per second of dd copying 1-byte blocks from /dev/zero to /dev/null.
+    double host_syscall_rate() {
+        auto start = std::chrono::steady_clock::now();
+        auto r = run({"/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=" + std::to_string(syscall_count())}, 600s);
+        if (r.exit_code != 0) throw std::runtime_error("dd failed: " + r.err);
+        return 2.0 * syscall_count() / seconds_since(start);
     }
 
     void flood(Report& report) {

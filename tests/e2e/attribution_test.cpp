@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <thread>
+#include <tuple>
 #include <fstream>
 #include <sstream>
 
@@ -296,6 +297,48 @@ TEST_F(Attribution, TwoUsersSameCommandAreNeverSwapped) {
         return list_sessions(db_, {"--user", "carol"}).size() == 1 && list_sessions(db_, {"--user", "dave"}).size() == 1;
     })) << list_sessions(db_).dump(2) << recorder_->log();
     EXPECT_TRUE(never_wrong(markers));
+    EXPECT_EQ(recorder_->stop(), 0);
+}
+
+// Long commands as the kernel now keeps them (256 arguments, 32 KiB): matched exactly within the
+// bound, as a marked prefix beyond it, never a node bypass.
+TEST_F(Attribution, LongCommandsMatchExactlyOrAsAMarkedPrefix) {
+    recorder_ = std::make_unique<Recorder>(
+        *bed_, db_, std::vector<std::string>{"--audit-webhook", "127.0.0.1:0", "--insecure-http", "--audit-grace", "2"});
+    auto command_with = [](const std::string& marker, int args) {
+        std::vector<std::string> argv = {"/bin/sh", "-c", "echo " + marker, "sh"};
+        for (int i = 0; i < args; ++i) argv.push_back(std::to_string(i));
+        argv.push_back(std::string(10000, 'q'));  // one argument beyond the old 4 KiB cut
+        return argv;
+    };
+    for (const auto& [id, user, marker, args] : std::vector<std::tuple<std::string, std::string, std::string, int>>{
+             {"long-0001", "gina", "within-xyz", 200}, {"long-0002", "hank", "beyond-xyz", 300}}) {
+        auto c = call(id, user, command_with(marker, args), now_ns());
+        c.tty = false;
+        auto r = run(bed_->ctr([&] {
+            std::vector<std::string> a = {"task", "exec", "--exec-id", id, container_};
+            a.insert(a.end(), c.command.begin(), c.command.end());
+            return a;
+        }()));
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        ASSERT_EQ(post({audit_stage(c, "ResponseStarted", c.received_ns + 10 * kMs, 101),
+                        audit_stage(c, "ResponseComplete", now_ns(), 101)})
+                      .status,
+                  200);
+    }
+    ASSERT_TRUE(eventually([&] { return session_with("within-xyz").value("user", json()) == "gina"; }))
+        << list_sessions(db_).dump(2) << recorder_->log();
+    ASSERT_TRUE(eventually([&] { return session_with("beyond-xyz").value("user", json()) == "hank"; }))
+        << list_sessions(db_).dump(2) << recorder_->log();
+    json within = session_with("within-xyz"), beyond = session_with("beyond-xyz");
+    json within_first = show_session(db_, within["id"])["timeline"][0], beyond_first = show_session(db_, beyond["id"])["timeline"][0];
+    EXPECT_EQ(within_first["argv_truncated"], false);
+    EXPECT_EQ(within_first["argv"].size(), 205u);
+    EXPECT_TRUE(within["argv_prefix_matched"].is_null() || within["argv_prefix_matched"] == false) << within.dump(2);
+    EXPECT_EQ(beyond_first["argv_truncated"], true);
+    EXPECT_EQ(beyond_first["argv"].size(), 256u);
+    EXPECT_EQ(beyond["argv_prefix_matched"], true) << beyond.dump(2);
+    EXPECT_EQ(list_sessions(db_, {"--unattributed"}).size(), 0u);
     EXPECT_EQ(recorder_->stop(), 0);
 }
 

@@ -269,6 +269,75 @@ TEST_F(CapturePaths, TheTimelineShowsWhatRanNotWhatWasClaimed) {
     EXPECT_NE(table.out.find("[argv0 is not the file: ran /tmp/.x]"), std::string::npos) << table.out;
 }
 
+// Every way in that leaves no exec into the cgroup: a container whose init is an interactive
+// shell (kubectl debug's ephemeral container; kubectl attach types into it) and nsenter from the
+// node (no cgroup change at all).
+TEST_F(CapturePaths, AnInteractiveInitIsASessionAndAttachIsRecorded) {
+    recorder_ = std::make_unique<Recorder>(*bed_, db_);
+    const std::string uid = "3c1e9a52-7d4b-4f0e-8a61-2b9d5c7e0f14";
+    bed_->run_container("shop", "dbg-pod", "app", {}, false, uid);
+    // an ephemeral-like container: same pod, started late, its init a shell on a terminal
+    std::string debugger = bed_->run_container("shop", "dbg-pod", "debugger", {"/bin/bash", "--norc"}, true, uid);
+    ASSERT_TRUE(eventually([&] { return list_sessions(db_, {"--container", "debugger"}).size() == 1u; }))
+        << list_sessions(db_).dump(2) << recorder_->log();
+    {
+        PtyProcess attach(bed_->ctr({"task", "attach", debugger}), 24, 80);
+        attach.type("\r");
+        ASSERT_TRUE(attach.wait_for("# ", 20s)) << attach.output();
+        size_t from = attach.output().size();
+        attach.type("echo attached-$((6*7))\r");
+        ASSERT_TRUE(attach.wait_for("attached-42", 20s, from)) << attach.output();
+        attach.type("exit\r");
+        attach.wait(20s);
+    }
+    ASSERT_TRUE(eventually([&] { return list_sessions(db_, {"--container", "debugger"})[0]["status"] == "ended"; }));
+    ASSERT_EQ(recorder_->stop(), 0) << recorder_->log();
+    json s = only_session({"--container", "debugger"});
+    EXPECT_EQ(s["entered_via"], "tty-init");
+    EXPECT_EQ(s["pod"], "dbg-pod");
+    EXPECT_EQ(s["tty"], true);
+    EXPECT_NE(play_cat(db_, s["id"]).find("attached-42"), std::string::npos);
+    // the pod's other container, a plain workload, is not a session
+    EXPECT_EQ(list_sessions(db_, {"--pod", "dbg-pod"}).size(), 1u);
+}
+
+TEST_F(CapturePaths, NsenterFromTheNodeIsASession) {
+    recorder_ = std::make_unique<Recorder>(*bed_, db_);
+    // a fresh container, so its init is learnt while the recorder runs
+    std::string target = bed_->run_container("shop", "ns-pod", "app");
+    auto tasks = run(bed_->ctr({"task", "ls"}));
+    std::string pid;
+    std::istringstream lines(tasks.out);
+    for (std::string line; std::getline(lines, line);)
+        if (line.rfind(target, 0) == 0) {
+            std::istringstream fields(line);
+            std::string id;
+            fields >> id >> pid;
+        }
+    ASSERT_FALSE(pid.empty()) << tasks.out;
+    {
+        PtyProcess shell({"nsenter", "-t", pid, "-m", "-p", "-u", "--", "/bin/bash", "--norc"}, 24, 80);
+        ASSERT_TRUE(shell.wait_for("# ", 20s)) << shell.output();
+        ASSERT_TRUE(run_in(shell, "/bin/echo inside-$((6*7))"));
+        shell.type("exit\r");
+        shell.wait(20s);
+    }
+    ASSERT_TRUE(eventually([&] {
+        auto l = list_sessions(db_, {"--pod", "ns-pod"});
+        return l.size() == 1u && l[0]["status"] == "ended";
+    })) << list_sessions(db_).dump(2) << recorder_->log();
+    ASSERT_EQ(recorder_->stop(), 0) << recorder_->log();
+    json s = only_session({"--pod", "ns-pod"});
+    EXPECT_EQ(s["entered_via"], "nsenter");
+    EXPECT_EQ(s["namespace"], "shop");
+    EXPECT_EQ(s["container"], "app");
+    EXPECT_NE(play_cat(db_, s["id"]).find("inside-42"), std::string::npos);
+    json timeline = show_session(db_, s["id"])["timeline"];
+    bool echo = false;
+    for (const auto& c : timeline) echo = echo || c["argv"].get<std::vector<std::string>>() == std::vector<std::string>{"/bin/echo", "inside-42"};
+    EXPECT_TRUE(echo) << timeline.dump(2);
+}
+
 TEST_F(CapturePaths, AStaticPodIsNamed) {
     // the kubelet names a static pod (etcd, kube-apiserver) by its manifest's md5
     std::string etcd = bed_->run_container("kube-system", "etcd-cp-1", "etcd", {}, false, "6f8ad3c07e1b4d2a9c5e0f1b2a3d4c5e");
