@@ -1,5 +1,6 @@
 #include "recorder/capture/trace.h"
 
+#include "common/json_output.h"
 #include "common/log.h"
 #include "common/text.h"
 #include "recorder/capture/boot_clock.h"
@@ -96,8 +97,8 @@ int run_trace(const TraceOptions& options) {
     auto on_batch = [&](std::span<const std::byte> batch) {
         Capture::for_each_record(batch, [&](std::span<const std::byte> record) {
             auto event = decode_event(record);
-            std::string line = event ? to_json(*event, clock).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                                     : nlohmann::json{{"type", "malformed"}, {"error", event.error()}}.dump();
+            std::string line = dump_json_safe(event ? to_json(*event, clock)
+                                                    : nlohmann::json{{"type", "malformed"}, {"error", event.error()}});
             line += '\n';
             std::fwrite(line.data(), 1, line.size(), stdout);
         });
