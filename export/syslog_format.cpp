@@ -44,6 +44,8 @@ std::string sd_param_value(std::string_view text, size_t max_bytes) {
             if (c == '"' || c == '\\' || c == ']') out += '\\';
             if (c < 0x20 || c == 0x7F) out += ' ';  // a newline in an argv must not end the message for a reader
             else out += static_cast<char>(c);
+        } else if (c == 0xC2 && static_cast<unsigned char>(valid[i + 1]) < 0xA0) {
+            out += ' ';  // a C1 control (U+0080..U+009F; U+009B is a CSI), replaced as C0 is
         } else {
             out.append(valid, i, len);
         }

@@ -33,8 +33,8 @@ std::string syslog_message(const v1::ExportRecord& record, const SyslogFormat& f
 /// RFC 6587 octet-counting frame: "<length> <message>".
 std::string octet_counted(std::string_view message);
 
-/// A PARAM-VALUE: valid UTF-8, '"', '\' and ']' escaped, control characters replaced, at most
-/// `max_bytes` (cut on a character boundary). Exposed for tests.
+/// A PARAM-VALUE: valid UTF-8, '"', '\' and ']' escaped, control characters (C0, DEL, C1) replaced
+/// by a space, at most `max_bytes` (cut on a character boundary). Exposed for tests.
 std::string sd_param_value(std::string_view text, size_t max_bytes);
 
 }  // namespace execaudit::exporting

@@ -214,6 +214,13 @@ TEST(SyslogFormat, SdValuesAreCutOnCharacterBoundaries) {
     EXPECT_EQ(sd_param_value(std::string("\x1b[2J\xff", 5), 100), " [2J\xef\xbf\xbd");
 }
 
+// A SIEM console or `tail` of the log file is a terminal too: C1 controls (U+009B is a CSI) are
+// replaced as C0 controls are; printable Latin-1 stays (issue 12).
+TEST(SyslogFormat, SdValuesReplaceC1Controls) {
+    EXPECT_EQ(sd_param_value("a\xc2\x9b" "31m\xc2\x80\xc2\x9f\xc2\x9d" "52;c;x\x07" "b", 100), "a 31m   52;c;x b");
+    EXPECT_EQ(sd_param_value("\xc2\xa0\xc3\xa9", 100), "\xc2\xa0\xc3\xa9");
+}
+
 TEST(ProtoFormat, LengthDelimitedReadsBackWithProtobufsReader) {
     std::string stream;
     for (int i = 0; i < 3; ++i) {

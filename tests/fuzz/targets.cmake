@@ -12,4 +12,5 @@ set(EXECAUDIT_FUZZ_TARGETS
   kubelet_log_name   # /var/log/pods and /var/log/containers names
   pod_object         # Pod objects, PodList pages and watch streams from the API server
   utf8               # the one UTF-8 codec and the text sanitizers built on it
+  host_control_filter  # recorded output on its way into an asciicast (what acts on the player's terminal)
 )

@@ -1,0 +1,71 @@
+// libFuzzer target: the asciicast export's HostControlFilter (export/host_control_filter.h), fed
+// what the export feeds it (recorded output made valid UTF-8). Properties: however the input is
+// cut, the output is the same; filtering the output again changes nothing; no string introducer
+// (DCS, SOS, PM, APC, ESC k), DECID or ENQ ever passes, and an OSC that passes is a colour setting
+// without a query.
+#include "common/utf8.h"
+#include "export/host_control_filter.h"
+#include "tests/fuzz/fuzz_check.h"
+
+using namespace execaudit;
+using execaudit::exporting::HostControlFilter;
+
+namespace {
+
+std::string filtered(std::string_view in) {
+    HostControlFilter f;
+    std::string out = f.feed(in);
+    return out + f.finish();
+}
+
+bool keeps_osc(std::string_view rest) {
+    uint32_t n = 0;
+    size_t digits = 0;
+    while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9' && digits < 6) n = n * 10 + (rest[digits++] - '0');
+    if (digits == 0) return false;
+    bool colour = n == 4 || n == 5 || (n >= 10 && n <= 19) || n == 104 || n == 105 || (n >= 110 && n <= 119);
+    if (!colour) return false;
+    for (size_t i = digits; i < rest.size(); ++i) {
+        char c = rest[i];
+        if (c == '\x07' || c == '\x1b' || (c == '\xc2' && i + 1 < rest.size() && rest[i + 1] == '\x9c')) return true;
+        if (c == '?') return false;
+    }
+    return true;
+}
+
+void check_output(std::string_view out) {
+    for (size_t i = 0; i < out.size(); ++i) {
+        char c = out[i];
+        fuzz::check(c != '\x05', "ENQ passed");
+        char next = i + 1 < out.size() ? out[i + 1] : 0;
+        if (c == '\x1b') {
+            fuzz::check(next != 'P' && next != 'X' && next != '^' && next != '_' && next != 'k', "a string introducer passed");
+            fuzz::check(next != 'Z', "DECID passed");
+            if (next == ']') fuzz::check(keeps_osc(out.substr(i + 2)), "an OSC other than a colour setting passed");
+        }
+        if (c == '\xc2') {
+            fuzz::check(next != '\x90' && next != '\x98' && next != '\x9e' && next != '\x9f', "a C1 string introducer passed");
+            fuzz::check(next != '\x9a', "C1 DECID passed");
+            if (next == '\x9d') fuzz::check(keeps_osc(out.substr(i + 2)), "a C1 OSC other than a colour setting passed");
+        }
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    std::string text = utf8::lossy(fuzz::as_text(data, size));
+    std::string whole = filtered(text);
+    check_output(whole);
+    fuzz::check(filtered(whole) == whole, "filtering the output again changed it");
+
+    HostControlFilter f;
+    std::string pieces;
+    size_t cut = size ? data[0] % 7 + 1 : 1;
+    for (size_t pos = 0; pos < text.size(); pos += cut) f.feed(std::string_view(text).substr(pos, cut), pieces);
+    pieces += f.finish();
+    fuzz::check(pieces == whole, "the output depends on where the input is cut");
+
+    filtered(fuzz::as_text(data, size));  // raw bytes (not what the export feeds it): no crash
+    return 0;
+}
