@@ -18,6 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (auto* e = std::get_if<recorder::ExecEvent>(&*event)) {
         for (auto s : {e->comm, e->parent_comm, e->filename}) fuzz::check(fuzz::within(s, whole), "exec string outside the record");
         for (auto a : e->argv) fuzz::check(fuzz::within(a, whole), "argv element outside the record");
+    } else if (auto* r = std::get_if<recorder::ExecResultEvent>(&*event)) {
+        fuzz::check(r->exe_path.empty() || fuzz::within(r->exe_path, whole), "exe path outside the record");
     } else if (auto* io = std::get_if<recorder::TtyIoEvent>(&*event)) {
         fuzz::check(fuzz::within(io->data, whole), "terminal data outside the record");
     }

@@ -253,3 +253,12 @@ TEST_F(TrackerTest, TwoSessionsStayApart) {
 }
 
 }  // namespace
+
+// What the tty showed of a line it echoed (n_tty with ECHOCTL): the replay draws this.
+TEST(TtyEcho, RendersTheLineAsTheTerminalShowedIt) {
+    using execaudit::recorder::render_tty_echo;
+    EXPECT_EQ(render_tty_echo("ls -l\n", true), "ls -l\r\n");
+    EXPECT_EQ(render_tty_echo("ls -l\n", false), "ls -l\n");
+    EXPECT_EQ(render_tty_echo("a\tb\x01\x7f\x1b[31m\n", true), "a\tb^A^?^[[31m\r\n");  // no raw ESC reaches the screen
+    EXPECT_EQ(render_tty_echo("caf\xc3\xa9", true), "caf\xc3\xa9");
+}
