@@ -129,7 +129,10 @@ std::optional<GuardedSequence> guard(std::string_view seq, bool always) {
     // A string (OSC, DCS; SOS, PM and APC are single controls to libvterm 0.1.4) passes as it is:
     // its bytes are no sequence's, and cut down to its ESC it would leave libvterm expecting one,
     // so that the text after it became a CSI (`ESC _ BEL [ b`: REP past the guard; fuzzing found it).
-    if (std::string_view("]PX^_").find(rest[1]) != std::string_view::npos) {
+    // Bytes from 0x80 before the kind (dropped by libvterm in its ESC state) do not change it.
+    size_t kind_at = 1;
+    while (kind_at < rest.size() && static_cast<unsigned char>(rest[kind_at]) >= 0x80) ++kind_at;
+    if (kind_at < rest.size() && std::string_view("]PX^_").find(rest[kind_at]) != std::string_view::npos) {
         if (leading.empty()) return std::nullopt;
         return GuardedSequence{.controls = leading, .sequence = rest};
     }

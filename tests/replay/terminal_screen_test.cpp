@@ -208,7 +208,7 @@ TEST(TerminalScreen, RepeatRepeatsTheLastCharacterAndNeverHangs) {
 // (REP, unguarded; found by fuzzing). Strings pass whole, and what follows stays text.
 TEST(TerminalScreen, AStringNeverLeavesLibvtermInsideAnEscape) {
     for (std::string string : {"\x1b_\x07", "\x1b]0;title\x07", "\x1bX\x07", "\x1b^x\x07", "\x1bPq\x1b\\",
-                               "\x1b\x04]0;t\x07", "\x1b]8;;\x1b\\"}) {
+                               "\x1b\x04]0;t\x07", "\x1b]8;;\x1b\\", "\x1b\xef\xbf\xbd_\x07", "\x1b\xc3\xa9]0;t\x07"}) {
         TerminalScreen s(3, 20);
         s.feed(std::string(string) + "[5b");
         EXPECT_TRUE(s.text().at(0).ends_with("[5b")) << s.text().at(0) << " after " << ::testing::PrintToString(string);
