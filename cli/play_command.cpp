@@ -47,14 +47,13 @@ replay::PlayerOptions player_options(const PlayArgs& a) {
 
 // The screen at --start, as text (for scripts: what the analyst would see there).
 int print_screen_at(storage::SessionStore& store, const storage::SessionRecord& session, uint64_t at) {
-    auto rec = replay::Recording::load(store, session);
+    // the screen only: an 8-hour session's 100k commands would be most of the memory (issue 12)
+    auto rec = replay::Recording::load(store, session, /*with_commands=*/false);
     if (!rec) throw RuntimeError(fmt::format("session {}: {}", session.id, rec.error()));
     if (at > rec->duration_us())
         throw UsageError(fmt::format("--start {} is past the end of session {} ({})", replay::format_clock(at), session.id,
                                      replay::format_clock(rec->duration_us())));
-    replay::Playback playback(*rec, {});
-    playback.seek(at);
-    for (const auto& line : playback.screen().text()) std::cout << line << '\n';
+    for (const auto& line : replay::render_screen_at(*rec, at).lines) std::cout << line << '\n';
     return 0;
 }
 

@@ -3,13 +3,19 @@
 #include "replay/play_frames.h"
 #include "replay/terminal_screen.h"
 
+#include <algorithm>
+#include <cstdint>
+
 namespace execaudit::replay {
 
-FinalScreen render_final_screen(const Recording& recording) {
+namespace {
+
+FinalScreen render_frames(const Recording& recording, size_t frame_end, uint64_t until_us) {
     TerminalScreen screen(recording.initial_rows(), recording.initial_cols());
-    play_frames(screen, recording, 0, recording.frames().size());
+    play_frames(screen, recording, 0, frame_end);
     FinalScreen out;
     for (const auto& g : recording.gaps()) {
+        if (g.offset_us > until_us) break;
         if (g.damage.empty()) ++out.gaps;
         else out.damage.push_back(g.damage);
     }
@@ -17,6 +23,19 @@ FinalScreen render_final_screen(const Recording& recording) {
     out.cols = screen.cols();
     out.lines = screen.text();
     return out;
+}
+
+}  // namespace
+
+FinalScreen render_final_screen(const Recording& recording) {
+    return render_frames(recording, recording.frames().size(), UINT64_MAX);
+}
+
+FinalScreen render_screen_at(const Recording& recording, uint64_t at_us) {
+    // Every frame at or before the position, as Playback::seek counts them.
+    const auto& frames = recording.frames();
+    auto end = std::upper_bound(frames.begin(), frames.end(), at_us, [](uint64_t t, const PlayFrame& f) { return t < f.offset_us; });
+    return render_frames(recording, static_cast<size_t>(end - frames.begin()), at_us);
 }
 
 std::expected<FinalScreen, std::string> render_final_screen(storage::SessionStore& store,

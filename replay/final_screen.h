@@ -1,6 +1,6 @@
 #pragma once
 // `execaudit play ID --cat`: a session's output replayed through the emulator at its recorded
-// geometry; the screen as it was at the end, as plain text. It reads the session as the player
+// geometry; the screen as it was at the end (or at --start), as plain text. It reads the session as the player
 // does (Recording::load), so both show the same screen and skip the same damaged chunks.
 
 #include "replay/recording.h"
@@ -22,6 +22,9 @@ struct FinalScreen {
 
 /// The screen after every frame of `recording`.
 FinalScreen render_final_screen(const Recording& recording);
+/// The screen after every frame at or before `at_us`: what the player shows when it seeks there
+/// (`play --cat --start`). One pass from the start, no keyframes: a single seek needs none.
+FinalScreen render_screen_at(const Recording& recording, uint64_t at_us);
 /// Loads the session and renders it. An error only when the database cannot be read at all.
 std::expected<FinalScreen, std::string> render_final_screen(storage::SessionStore& store,
                                                             const storage::SessionRecord& session);
