@@ -22,9 +22,24 @@ void event(std::ostream& out, uint64_t offset_us, const char* code, const std::s
 
 std::expected<void, std::string> write_asciicast(storage::SessionStore& store, const storage::SessionRecord& s,
                                                  std::ostream& out, const AsciicastOptions& options) {
+    // The geometry play starts with (replay::Recording::initial_rows): the session's, else its
+    // first resize (the client sized the tty after the shell started), else 80x24.
+    uint32_t width = s.cols, height = s.rows;
+    if (!width || !height) {
+        width = 80, height = 24;
+        bool found = false;
+        auto scanned = store.for_each_chunk(s.id, [&](const storage::ChunkRecord& chunk) {
+            if (found) return;
+            (void)storage::decode_chunk(chunk.frames_data, chunk.first_offset_us, [&](const storage::Frame& f) {
+                if (found || f.kind != storage::FrameKind::resize) return;
+                width = f.cols, height = f.rows, found = true;
+            });
+        });
+        (void)scanned;  // a damaged chunk: the frames below report it
+    }
     nlohmann::json header = {{"version", 2},
-                             {"width", s.cols ? s.cols : 80},
-                             {"height", s.rows ? s.rows : 24},
+                             {"width", width},
+                             {"height", height},
                              {"timestamp", s.start_ns / 1'000'000'000}};
     if (s.end_ns) header["duration"] = static_cast<double>(*s.end_ns - s.start_ns) / 1e9;
     std::string who = s.user ? utf8_lossy(*s.user) : "(" + s.attribution + ")";

@@ -15,7 +15,19 @@
 //     DECRQCRA (CSI * y), DECRQPSR (CSI $ w), DECRQTSR (CSI $ u), DECRQUPSS (CSI & u), DECRQDE
 //     (CSI " v), DECRQLP (CSI ' |), XTREPORTSGR (CSI # |), DECRQPKFM (CSI + x), DECRQKD (CSI , w),
 //     DECID (ESC Z, U+009A) and ENQ (answerback);
+//   - modes that make the terminal send input or change what its keys send, kept on after the
+//     player exits: mouse tracking and its encodings (DECSET 9, 1000-1003, 1005, 1006, 1015,
+//     1016), focus events (1004), alternate scroll (1007), bracketed paste (2004), theme reports
+//     (2031), application cursor keys and keypad (DECSET 1, 66, ESC =), backarrow (67), the meta,
+//     Alt and function-key modes (1034-1039, 1050-1061), win32-input (9001), mintty's escape key
+//     (7727), keyboard lock and local echo (SM 2, SM 12), the kitty keyboard protocol (CSI > u,
+//     CSI = u, CSI < u) and xterm's key modifiers (CSI > m, CSI > f); only those parameters of a
+//     DECSET/DECRST are removed, the others pass;
 //   - in the 7-bit form (ESC [, ESC ], ESC P, ...) and the C1 form (U+009B, U+009D, U+0090, ...).
+//
+// What draws but would stay set in the analyst's terminal after the recording ends (the alternate
+// screen, a hidden cursor, autowrap off, reverse video, origin mode, a scrolling region, insert
+// and newline modes, synchronized output, a cursor style, a graphics character set) passes, and finish() appends what resets what the stream left set.
 //
 // Streaming: a sequence may be cut anywhere, across frames and chunks; what is held is bounded
 // (kMaxSequence bytes of one CSI or escape sequence, kMaxKeptString of a colour OSC). A sequence
@@ -42,7 +54,8 @@ public:
         feed(text, out);
         return out;
     }
-    /// The stream ended: an unfinished sequence is dropped (controls inside it are returned).
+    /// The stream ended: an unfinished sequence is dropped (controls inside it are returned), then
+    /// come the resets of the drawing modes the stream left set.
     std::string finish();
 
 private:
@@ -56,6 +69,21 @@ private:
     void end(bool keep, std::string& out);
     void hold(std::string_view raw, size_t bound, std::string& out);
     void control_inside(std::string_view raw, std::string& out);
+    /// ESC, CAN, SUB and C0 controls inside an escape sequence or CSI; false for any other unit.
+    bool inside_sequence(uint32_t unit, std::string_view raw, std::string& out);
+    /// A complete CSI that is not removed whole: passes, rewritten or noted in left_.
+    void end_csi(char final, std::string& out);
+    /// A DECSET/DECRST (or SM/RM): its parameters that act on the host removed, the others noted.
+    void end_mode_change(bool set, std::string& out);
+    void note_control(uint32_t unit);
+
+    /// What the stream left set in the terminal playing it (reset by finish()).
+    struct LeftSet {
+        bool cursor_hidden = false, no_autowrap = false, reverse_video = false, origin = false;
+        bool synchronized = false, insert = false, newline = false, cursor_style = false;
+        bool scroll_region = false, charset = false, shifted = false;
+        int alternate = 0;  ///< the alternate-screen mode left on (47, 1047, 1049); 0: none
+    };
 
     State state_ = State::ground;
     std::string held_;           ///< the sequence so far, when it may be kept
@@ -70,6 +98,7 @@ private:
     uint32_t osc_number_ = 0;    ///< OSC: its command number, osc_digits_ digits so far
     int osc_digits_ = 0;
     bool carry_c2_ = false;      ///< a 0xC2 lead byte ended the last feed
+    LeftSet left_;               ///< kept across sequences; only finish() clears it
 };
 
 }  // namespace execaudit::exporting

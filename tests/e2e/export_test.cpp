@@ -205,24 +205,38 @@ TEST_F(ExportEndToEnd, AsciicastPlaysInAsciinemaAndMatchesPlayCat) {
     std::string cast = dir_.file("session.cast");
     auto exported = run({execaudit_bin(), "export", "--db", db_, "--format", "asciicast", "--session", id, "-o", cast});
     ASSERT_EQ(exported.exit_code, 0) << exported.err;
+    // The exec client sizes the tty once the shell runs: under load the shell has printed before,
+    // so the session may start at another geometry (or none) and the client's 100x30 comes as a
+    // resize. Drawn as an asciicast v2 player draws it (the header's geometry, then "r" events),
+    // the cast must show exactly the screen `play --cat` shows, and end at the client's size.
     std::istringstream in(read_file(cast));
-    std::string header_line;
-    std::getline(in, header_line);
-    json header = json::parse(header_line);
+    std::string line;
+    std::getline(in, line);
+    json header = json::parse(line);
     EXPECT_EQ(header["version"], 2);
-    EXPECT_EQ(header["width"], 100);
-    EXPECT_EQ(header["height"], 30);
+    execaudit::replay::TerminalScreen screen(header["height"].get<int>(), header["width"].get<int>());
+    std::string output;  // the "o" data: what a player writes to the terminal
+    while (std::getline(in, line)) {
+        json e = json::parse(line);
+        if (e[1] == "o") {
+            output += e[2].get<std::string>();
+            screen.feed(e[2].get<std::string>());
+        } else if (e[1] == "r") {
+            std::string size = e[2];
+            screen.resize(std::stoi(size.substr(size.find('x') + 1)), std::stoi(size));
+        }
+    }
+    EXPECT_EQ(screen.cols(), 100);
+    EXPECT_EQ(screen.rows(), 30);
 
-    // asciinema cat reads its controlling terminal: give it one; its output goes to a file.
+    // asciinema reads the file and writes exactly that output (it reads its controlling terminal:
+    // give it one; its output goes to a file).
     std::string printed = dir_.file("cat.out");
     PtyProcess cat({"/bin/sh", "-c", "asciinema cat " + cast + " > " + printed}, 30, 100);
     ASSERT_EQ(cat.wait(30s), 0) << cat.output();
-    // What asciinema prints is the terminal stream; drawn at the recorded geometry it must
-    // show exactly the screen `play --cat` shows.
-    execaudit::replay::TerminalScreen screen(30, 100);
-    screen.feed(read_file(printed));
+    EXPECT_EQ(read_file(printed), output);
     std::string drawn;
-    for (const auto& line : screen.text()) drawn += line + "\n";
+    for (const auto& l : screen.text()) drawn += l + "\n";
     std::string played = play_cat(db_, id);
     EXPECT_EQ(drawn, played);
     EXPECT_NE(played.find("caf\xc3\xa9 \xe2\x82\xac red"), std::string::npos) << played;
@@ -250,6 +264,9 @@ TEST_F(ExportEndToEnd, AsciicastRemovesWhatActsOnTheAnalystsTerminalUnlessRaw) {
     // title; then a colour that must survive. printf's octal escapes keep the typed line harmless.
     ASSERT_TRUE(run_in(shell, R"(printf '\033]52;c;b3duZWQ=\007\033]0;owned-title\007\033P$qm\033\\\033_apc\033\\')"));
     ASSERT_TRUE(run_in(shell, R"(printf '\033[c\033[>c\033[6n\302\2352;c1-title\007\033[1;32mgreen\033[0m\n')"));
+    // Mouse tracking, focus events, bracketed paste, keypad mode, then the alternate screen with
+    // the cursor hidden, as a session killed inside a full-screen program leaves them.
+    ASSERT_TRUE(run_in(shell, R"(printf '\033[?1000;1006h\033[?1004h\033[?2004h\033=\033[?1049h\033[?25lin-vim\n')"));
     shell.type("exit\r");
     ASSERT_EQ(shell.wait(20s), 0);
     ASSERT_EQ(recorder_->stop(), 0);
@@ -267,6 +284,10 @@ TEST_F(ExportEndToEnd, AsciicastRemovesWhatActsOnTheAnalystsTerminalUnlessRaw) {
     for (std::string_view introducer : {"\x1b]", "\x1bP", "\x1b_", "\xc2\x9d", "\xc2\x90", "\xc2\x9f"})
         EXPECT_EQ(output.find(introducer), std::string::npos) << ::testing::PrintToString(std::string(introducer));
     EXPECT_NE(output.find("\x1b[1;32mgreen\x1b[0m"), std::string::npos) << ::testing::PrintToString(output);
+    for (std::string_view mode : {"\x1b[?1000", "1006h", "\x1b[?1004h", "\x1b[?2004h", "\x1b="})
+        EXPECT_EQ(output.find(mode), std::string::npos) << ::testing::PrintToString(std::string(mode));
+    EXPECT_NE(output.find("\x1b[?1049h"), std::string::npos);  // it draws: kept, and reset at the end
+    EXPECT_TRUE(output.ends_with("\x1b[?1049l\x1b[?25h")) << ::testing::PrintToString(output);
 
     // What asciinema itself writes to a terminal from the file: none of it either.
     std::string printed = dir_.file("cat.out");
@@ -282,6 +303,7 @@ TEST_F(ExportEndToEnd, AsciicastRemovesWhatActsOnTheAnalystsTerminalUnlessRaw) {
     ASSERT_EQ(raw.exit_code, 0) << raw.err;
     std::string raw_output = cast_output(read_file(raw_cast));
     for (const auto& a : acting) EXPECT_NE(raw_output.find(a), std::string::npos) << ::testing::PrintToString(a);
+    EXPECT_NE(raw_output.find("\x1b[?1000;1006h"), std::string::npos);
 }
 
 }  // namespace

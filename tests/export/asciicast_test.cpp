@@ -95,3 +95,34 @@ TEST_F(Asciicast, InputOnlyWhenAskedAndPasswordsMasked) {
 }
 
 }  // namespace
+
+namespace {
+
+// The exec client sized the tty after the shell had printed (kubectl and ctr do so once the
+// process runs; under load, later): no geometry on the session, a resize after the first output.
+// The header has the geometry `play` starts with, the first resize, not 80x24 (a flaky e2e test).
+TEST(AsciicastGeometry, WithoutTheSessionsGeometryTheHeaderHasTheFirstResize) {
+    TempDir dir;
+    std::string db_path = dir.file("s.db");
+    auto s = sample_session("feed000000000002", kT0Ns);
+    s.rows = 0;
+    s.cols = 0;
+    storage::ChunkEncoder a;
+    a.add_bytes(1000, storage::FrameKind::output, "bash-5.2# ");
+    a.add_resize(80000, 30, 100);
+    a.add_resize(90000, 40, 120);
+    storage::ChunkRecord c{s.id, 0, a.first_offset_us(), a.last_offset_us(), a.frames(), 0, 0, a.take()};
+    write_ops(db_path, {storage::WriteSession{s}, storage::WriteChunk{c}});
+    auto db = storage::Database::open(db_path, storage::Database::Mode::read_only);
+    storage::SessionStore store(db);
+    std::ostringstream out;
+    ASSERT_TRUE(write_asciicast(store, s, out, {}));
+    std::istringstream in(out.str());
+    std::string line;
+    std::getline(in, line);
+    json h = json::parse(line);
+    EXPECT_EQ(h["width"], 100);
+    EXPECT_EQ(h["height"], 30);
+}
+
+}  // namespace

@@ -37,8 +37,8 @@ TEST(HostControlFilter, DrawingPassesByteForByte) {
     for (std::string s : {
              std::string("plain text, caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\r\n\t\b\x07"),
              std::string("\x1b[1;31mred\x1b[0m \x1b[38;2;255;128;0mrgb\x1b[m \x1b[4:3munder\x1b[24m"),
-             std::string("\x1b[H\x1b[2J\x1b[10;20H\x1b[K\x1b[?25l\x1b[?1049h\x1b[?1049l\x1b[?2004h\x1b[3A\x1b[r\x1b[1;24r"),
-             std::string("\x1b" "7\x1b" "8\x1b(0qqq\x1b(B\x1b" "c\x1b=\x1b>\x1bM\x1b#8\x1b[2 q\x1b[>4;2m\x1b[4h\x1b[s\x1b[u"),
+             std::string("\x1b[H\x1b[2J\x1b[10;20H\x1b[K\x1b[?25l\x1b[?1049h\x1b[?1049l\x1b[3A\x1b[1;24r\x1b[r\x1b[?25h"),
+             std::string("\x1b" "7\x1b" "8\x1b(0qqq\x1b(B\x1b" "c\x1b>\x1bM\x1b#8\x1b[2 q\x1b[4h\x1b[s\x1b[u\x1b[4l\x1b[0 q"),
              std::string("\xc2\x9b" "1;32mC1 SGR\xc2\x9b" "0m\xc2\x85\xc2\xa0nbsp"),
              std::string("\x1b]4;1;rgb:ff/00/00\x07\x1b]10;#ffffff\x1b\\\x1b]11;rgb:00/00/00\xc2\x9c\x1b]104\x07\x1b]112\x07"),
          })
@@ -156,6 +156,46 @@ TEST(HostControlFilter, RandomStreamsCutAnywhere) {
         pieces += f.finish();
         ASSERT_EQ(pieces, out) << ::testing::PrintToString(in);
     }
+}
+
+// Modes that make the analyst's terminal send input (mouse, focus, paste, keys), kept on after
+// asciinema exits: removed, in both forms and wherever cut; a DECSET's other parameters stay.
+TEST(HostControlFilter, RemovesModesThatMakeTheTerminalSendInput) {
+    for (std::string mode : {"9", "1000", "1001", "1002", "1003", "1004", "1005", "1006", "1007", "1015", "1016", "2004", "1", "66",
+                             "67", "1036", "1039", "1042", "1043", "1052", "2031", "7727", "9001", "01000"})
+        for (std::string set : {"h", "l"}) {
+            expect_any_split("a\x1b[?" + mode + set + "b", "ab");
+            expect_any_split("a\xc2\x9b?" + mode + set + "b", "ab");
+        }
+    expect_any_split("a\x1b[?1000;1002;1006;1015hb\x1b[?1000;1006l", "ab");  // tmux's and vim's forms
+    expect_any_split("\x1b[?1049;1000;25h" "vim", "\x1b[?1049;25h" "vim\x1b[?1049l");
+    expect_any_split("\xc2\x9b?2004;7lx", "\xc2\x9b?7lx\x1b[?7h");
+    expect_any_split("a\x1b[?1000:1hb\x1b[?100000hc", "abc");   // not mode numbers: no terminal needs them
+    expect_any_split("a\x1b[?10\n00hb", "a\nb");                 // the control inside still happens
+    expect_any_split("a\x1b[12l\x1b[2h\x1b[12;4hb", "a\x1b[4hb\x1b[4l");  // SRM (local echo), KAM (keyboard lock)
+    expect_any_split("a\x1b[?1h\x1b=b\x1b>", "ab\x1b>");            // application cursor keys and keypad
+    // key encodings: modifyOtherKeys, formatOtherKeys, the kitty keyboard protocol (push, set, pop)
+    expect_any_split("a\x1b[>4;2m\x1b[>1;1f\x1b[>1u\x1b[=5;1u\x1b[<u\xc2\x9b>3ub", "ab");
+    expect_any_split("a\x1b[s\x1b[ub\x1b[>4m", "a\x1b[s\x1b[ub");  // CSI u without a marker restores the cursor
+}
+
+// Drawing modes pass, and what the recording left set is reset at its end, so the analyst's
+// terminal (and the shell after asciinema) is as it was: a session killed inside vim or less.
+TEST(HostControlFilter, ResetsWhatTheRecordingLeftSet) {
+    expect_any_split("\x1b[?1049h\x1b[?1hvim", "\x1b[?1049hvim\x1b[?1049l");
+    expect_any_split("\x1b[?47hx", "\x1b[?47hx\x1b[?47l");
+    expect_any_split("\x1b[?1049h\x1b[?1049lx", "\x1b[?1049h\x1b[?1049lx");  // left again: nothing to reset
+    expect_any_split("\x1b[?25lx", "\x1b[?25lx\x1b[?25h");
+    expect_any_split("\x1b[?7l\x1b[?5h\x1b[?6hx", "\x1b[?7l\x1b[?5h\x1b[?6hx\x1b[?6l\x1b[?7h\x1b[?5l");
+    expect_any_split("\x1b[?2026hx", "\x1b[?2026hx\x1b[?2026l");
+    expect_any_split("\x1b[2;20rx", "\x1b[2;20rx\x1b" "7\x1b[r\x1b" "8");
+    expect_any_split("\x1b[4h\x1b[20hx", "\x1b[4h\x1b[20hx\x1b[4l\x1b[20l");
+    expect_any_split("\x1b[5 qx", "\x1b[5 qx\x1b[0 q");
+    expect_any_split("\x1b(0lqk\x0e", "\x1b(0lqk\x0e\x0f\x1b(B");
+    expect_any_split("\x1b[?1049h\x1b[?25l\x1b(0\x1b" "cclean", "\x1b[?1049h\x1b[?25l\x1b(0\x1b" "cclean");  // RIS resets all
+    // what the filter wrote plays the same through it again: nothing more is added
+    std::string once = filtered("\x1b[?1049h\x1b[?25l\x1b[3;9r\x1b[?1000h\x1b(0\x0e");
+    EXPECT_EQ(filtered(once), once);
 }
 
 }  // namespace

@@ -1,11 +1,14 @@
 // libFuzzer target: the asciicast export's HostControlFilter (export/host_control_filter.h), fed
 // what the export feeds it (recorded output made valid UTF-8). Properties: however the input is
 // cut, the output is the same; filtering the output again changes nothing; no string introducer
-// (DCS, SOS, PM, APC, ESC k), DECID or ENQ ever passes, and an OSC that passes is a colour setting
-// without a query.
+// (DCS, SOS, PM, APC, ESC k), DECID, ENQ, DECKPAM or input-sending mode (mouse, focus, bracketed
+// paste) ever passes, and an OSC that passes is a colour setting without a query.
 #include "common/utf8.h"
 #include "export/host_control_filter.h"
 #include "tests/fuzz/fuzz_check.h"
+
+#include <algorithm>
+#include <string>
 
 using namespace execaudit;
 using execaudit::exporting::HostControlFilter;
@@ -33,6 +36,28 @@ bool keeps_osc(std::string_view rest) {
     return true;
 }
 
+// A DECSET/DECRST (`CSI ? ... h/l`, 7-bit or C1) starting at `at` (after its introducer): none of
+// its parameters is a mode that makes the terminal send input (mouse, focus, bracketed paste).
+void check_modes(std::string_view out, size_t at) {
+    if (at >= out.size() || out[at] != '?') return;
+    size_t end = at + 1;
+    while (end < out.size() && ((out[end] >= '0' && out[end] <= ';') || static_cast<unsigned char>(out[end]) < 0x20)) ++end;
+    if (end >= out.size() || (out[end] != 'h' && out[end] != 'l')) return;
+    std::string params;
+    for (char c : out.substr(at + 1, end - at - 1))
+        if (c >= '0' && c <= ';') params += c;
+    for (size_t from = 0; from <= params.size();) {
+        size_t to = std::min(params.find(';', from), params.size());
+        std::string p = params.substr(from, to - from);
+        from = to + 1;
+        fuzz::check(p.find(':') == std::string::npos && p.size() <= 5, "a DECSET parameter that is not a mode number passed");
+        if (p.empty()) continue;
+        unsigned long m = std::stoul(p);
+        fuzz::check(m != 9 && !(m >= 1000 && m <= 1007) && m != 1015 && m != 1016 && m != 2004 && m != 1,
+                    "a mode that makes the terminal send input passed");
+    }
+}
+
 void check_output(std::string_view out) {
     for (size_t i = 0; i < out.size(); ++i) {
         char c = out[i];
@@ -42,11 +67,14 @@ void check_output(std::string_view out) {
             fuzz::check(next != 'P' && next != 'X' && next != '^' && next != '_' && next != 'k', "a string introducer passed");
             fuzz::check(next != 'Z', "DECID passed");
             if (next == ']') fuzz::check(keeps_osc(out.substr(i + 2)), "an OSC other than a colour setting passed");
+            if (next == '[') check_modes(out, i + 2);
+            fuzz::check(next != '=', "DECKPAM passed");
         }
         if (c == '\xc2') {
             fuzz::check(next != '\x90' && next != '\x98' && next != '\x9e' && next != '\x9f', "a C1 string introducer passed");
             fuzz::check(next != '\x9a', "C1 DECID passed");
             if (next == '\x9d') fuzz::check(keeps_osc(out.substr(i + 2)), "a C1 OSC other than a colour setting passed");
+            if (next == '\x9b') check_modes(out, i + 2);
         }
     }
 }
