@@ -20,7 +20,7 @@ void event(std::ostream& out, uint64_t offset_us, const char* code, const std::s
 
 }  // namespace
 
-std::expected<void, std::string> write_asciicast(storage::SessionStore& store, const storage::SessionRecord& s,
+std::expected<void, std::string> write_asciicast(storage::SessionReader& store, const storage::SessionRecord& s,
                                                  std::ostream& out, const AsciicastOptions& options) {
     nlohmann::json header = {{"version", 2},
                              {"width", s.cols ? s.cols : 80},

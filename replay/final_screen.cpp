@@ -19,7 +19,7 @@ FinalScreen render_final_screen(const Recording& recording) {
     return out;
 }
 
-std::expected<FinalScreen, std::string> render_final_screen(storage::SessionStore& store,
+std::expected<FinalScreen, std::string> render_final_screen(storage::SessionReader& store,
                                                             const storage::SessionRecord& session) {
     auto recording = Recording::load(store, session, /*with_commands=*/false);  // the screen only
     if (!recording) return std::unexpected(recording.error());

@@ -23,7 +23,7 @@ struct FinalScreen {
 /// The screen after every frame of `recording`.
 FinalScreen render_final_screen(const Recording& recording);
 /// Loads the session and renders it. An error only when the database cannot be read at all.
-std::expected<FinalScreen, std::string> render_final_screen(storage::SessionStore& store,
+std::expected<FinalScreen, std::string> render_final_screen(storage::SessionReader& store,
                                                             const storage::SessionRecord& session);
 
 }  // namespace execaudit::replay
