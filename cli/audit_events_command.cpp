@@ -5,7 +5,7 @@
 #include "cli/session_output.h"
 #include "common/errors.h"
 #include "common/time_format.h"
-#include "storage/request_store.h"
+#include "storage/read_store.h"
 
 #include <fmt/format.h>
 
@@ -33,8 +33,8 @@ int run_audit_events(const AuditEventsArgs& a) {
     f.pod = opt(a.pod);
     f.user = opt(a.user);
     if (a.limit) f.limit = a.limit;
-    auto db = storage::Database::open(a.db, storage::Database::Mode::read_only);
-    auto requests = storage::RequestStore(db).list(f);
+    auto db = storage::open_read_store(a.db);
+    auto requests = db->requests().list(f);
     if (a.format == "json") print_requests_json(std::cout, requests);
     else if (a.format == "csv") print_requests_csv(std::cout, requests);
     else print_requests_table(std::cout, requests);

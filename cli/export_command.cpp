@@ -9,7 +9,7 @@
 #include "export/jsonl_format.h"
 #include "export/proto_format.h"
 #include "export/syslog_destination.h"
-#include "storage/export_outbox.h"
+#include "storage/read_store.h"
 
 #include <ext/stdio_filebuf.h>
 #include <fcntl.h>
@@ -95,7 +95,7 @@ private:
 // earlier records are sent first, so every exported session is complete.
 class SessionMatcher {
 public:
-    SessionMatcher(storage::SessionStore& store, storage::SessionFilter filter) : store_(store), filter_(std::move(filter)) {}
+    SessionMatcher(storage::SessionReader& store, storage::SessionFilter filter) : store_(store), filter_(std::move(filter)) {}
     bool matches(const std::string& session_id) {
         if (matched_.contains(session_id)) return true;
         if (not_matched_.contains(session_id)) return false;
@@ -112,16 +112,16 @@ public:
     void recheck() { not_matched_.clear(); }
 
 private:
-    storage::SessionStore& store_;
+    storage::SessionReader& store_;
     storage::SessionFilter filter_;
     std::set<std::string> matched_;
     std::set<std::string> not_matched_;
 };
 
-int run_export_records(const ExportArgs& a, storage::Database& db, storage::SessionStore& store,
-                       storage::SessionFilter filter, std::ostream& out) {
-    storage::ExportOutbox outbox(db);
-    exporting::RecordReader reader(db);
+int run_export_records(const ExportArgs& a, storage::ReadStore& db, storage::SessionFilter filter, std::ostream& out) {
+    auto& store = db.sessions();
+    auto& outbox = db.outbox();
+    exporting::RecordReader reader(store, db.requests());
     RecordSink sink(a, out);
     sink.open();
     SessionMatcher matcher(store, filter);
@@ -180,8 +180,8 @@ int run_export(const ExportArgs& a) {
     if (!a.syslog.empty() && !a.output.empty()) throw UsageError("--syslog and --output are exclusive");
 
     auto filter = to_session_filter(a.filters);
-    auto db = storage::Database::open(a.db, storage::Database::Mode::read_only);
-    storage::SessionStore store(db);
+    auto db = storage::open_read_store(a.db);
+    auto& store = db->sessions();
     std::optional<storage::SessionRecord> session;
     if (!a.session.empty()) {
         auto found = store.find(a.session);
@@ -213,7 +213,7 @@ int run_export(const ExportArgs& a) {
         if (!out) throw RuntimeError("cannot write the asciicast");
         return 0;
     }
-    return run_export_records(a, db, store, filter, out);
+    return run_export_records(a, *db, filter, out);
 }
 
 }  // namespace

@@ -21,7 +21,9 @@ std::string default_db() {
 }
 
 void add_db_option(CLI::App* app, std::string& db) {
-    app->add_option("--db", db, "SQLite database (default: $EXECAUDIT_DB, else /var/lib/execaudit/sessions.db)")
+    app->add_option("--db", db,
+                    "The node's SQLite database, or the cluster's store as a PostgreSQL URI (postgresql://USER@HOST/DB; "
+                    "default: $EXECAUDIT_DB, else /var/lib/execaudit/sessions.db)")
         ->type_name("PATH");
 }
 

@@ -7,7 +7,7 @@
 #include "replay/final_screen.h"
 #include "replay/player_keys.h"
 #include "replay/playback.h"
-#include "storage/session_store.h"
+#include "storage/read_store.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -46,7 +46,7 @@ replay::PlayerOptions player_options(const PlayArgs& a) {
 }
 
 // The screen at --start, as text (for scripts: what the analyst would see there).
-int print_screen_at(storage::SessionStore& store, const storage::SessionRecord& session, uint64_t at) {
+int print_screen_at(storage::SessionReader& store, const storage::SessionRecord& session, uint64_t at) {
     // the screen only: an 8-hour session's 100k commands would be most of the memory (issue 12)
     auto rec = replay::Recording::load(store, session, /*with_commands=*/false);
     if (!rec) throw RuntimeError(fmt::format("session {}: {}", session.id, rec.error()));
@@ -62,8 +62,8 @@ int run_play(const PlayArgs& a) {
     if (!a.cat && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))
         throw UsageError("`play` is interactive and needs a terminal (stdin and stdout); use `execaudit play ID --cat` for the "
                          "final screen as text");
-    auto db = storage::Database::open(a.db, storage::Database::Mode::read_only);
-    storage::SessionStore store(db);
+    auto db = storage::open_read_store(a.db);
+    auto& store = db->sessions();
     auto session = store.find(a.id);
     if (!session) throw UsageError(session.error());
     if (!a.cat) return play_interactively(store, *session, options);

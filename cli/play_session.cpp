@@ -9,7 +9,7 @@
 
 namespace execaudit::cli {
 
-int play_interactively(storage::SessionStore& store, const storage::SessionRecord& session, const replay::PlayerOptions& options) {
+int play_interactively(storage::SessionReader& store, const storage::SessionRecord& session, const replay::PlayerOptions& options) {
     auto rec = replay::Recording::load(store, session);
     if (!rec) throw RuntimeError(fmt::format("session {}: {}", session.id, rec.error()));
     if (options.start_us > rec->duration_us())

@@ -7,6 +7,6 @@
 namespace execaudit::cli {
 
 /// Loads the session and runs the player on this terminal (a curses session of its own).
-int play_interactively(storage::SessionStore& store, const storage::SessionRecord& session, const replay::PlayerOptions& options);
+int play_interactively(storage::SessionReader& store, const storage::SessionRecord& session, const replay::PlayerOptions& options);
 
 }  // namespace execaudit::cli

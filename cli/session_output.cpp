@@ -134,7 +134,7 @@ void print_sessions_table(std::ostream& out, const std::vector<storage::SessionR
 }
 
 void print_sessions_json(std::ostream& out, const std::vector<storage::SessionRecord>& sessions,
-                         storage::RequestStore& requests) {
+                         storage::RequestReader& requests) {
     auto arr = nlohmann::json::array();
     for (const auto& s : sessions) {
         auto j = proto::to_json(storage::to_proto(s, {}, requests.requests_of_session(s)));

@@ -13,7 +13,7 @@ namespace execaudit::cli {
 void print_sessions_table(std::ostream& out, const std::vector<storage::SessionRecord>& sessions);
 /// Each session with the whole identity of who asked (from `requests`), without the timeline.
 void print_sessions_json(std::ostream& out, const std::vector<storage::SessionRecord>& sessions,
-                         storage::RequestStore& requests);
+                         storage::RequestReader& requests);
 void print_sessions_csv(std::ostream& out, const std::vector<storage::SessionRecord>& sessions);
 
 /// `requests`: the session's matched request, or its candidates when ambiguous.

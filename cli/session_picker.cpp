@@ -112,7 +112,7 @@ std::vector<size_t> filter_sessions(const std::vector<std::string>& lines, const
     return out;
 }
 
-int pick_and_play(storage::SessionStore& store, const std::vector<storage::SessionRecord>& sessions, const replay::PlayerOptions& options) {
+int pick_and_play(storage::SessionReader& store, const std::vector<storage::SessionRecord>& sessions, const replay::PlayerOptions& options) {
     std::vector<std::string> lines;
     for (const auto& s : sessions) lines.push_back(picker_line(s));
     PickerState state;

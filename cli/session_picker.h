@@ -16,7 +16,7 @@ std::string picker_line(const storage::SessionRecord& session);
 /// The indexes of the sessions whose line contains `filter` (any case).
 std::vector<size_t> filter_sessions(const std::vector<std::string>& lines, const std::string& filter);
 
-int pick_and_play(storage::SessionStore& store, const std::vector<storage::SessionRecord>& sessions,
+int pick_and_play(storage::SessionReader& store, const std::vector<storage::SessionRecord>& sessions,
                   const replay::PlayerOptions& options);
 
 }  // namespace execaudit::cli

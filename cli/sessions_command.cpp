@@ -5,8 +5,7 @@
 #include "cli/session_picker.h"
 #include "common/errors.h"
 #include "common/time_format.h"
-#include "storage/request_store.h"
-#include "storage/session_store.h"
+#include "storage/read_store.h"
 
 #include <fmt/format.h>
 
@@ -30,8 +29,8 @@ int run_sessions(const ListArgs& a) {
     if (a.limit) filter.limit = a.limit;
     if (a.pick && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))
         throw UsageError("--pick is interactive and needs a terminal (stdin and stdout); without it, sessions are listed");
-    auto db = storage::Database::open(a.db, storage::Database::Mode::read_only);
-    storage::SessionStore store(db);
+    auto db = storage::open_read_store(a.db);
+    auto& store = db->sessions();
     auto sessions = store.list(filter);
     if (a.pick) {
         if (sessions.empty()) {
@@ -40,7 +39,7 @@ int run_sessions(const ListArgs& a) {
         }
         return pick_and_play(store, sessions, {});
     }
-    storage::RequestStore requests(db);
+    auto& requests = db->requests();
     if (a.format == "json") print_sessions_json(std::cout, sessions, requests);
     else if (a.format == "csv") print_sessions_csv(std::cout, sessions);
     else print_sessions_table(std::cout, sessions);
@@ -54,12 +53,12 @@ struct ShowArgs {
 };
 
 int run_show(const ShowArgs& a) {
-    auto db = storage::Database::open(a.db, storage::Database::Mode::read_only);
-    storage::SessionStore store(db);
+    auto db = storage::open_read_store(a.db);
+    auto& store = db->sessions();
     auto session = store.find(a.id);
     if (!session) throw UsageError(session.error());
     auto timeline = store.commands(session->id);
-    auto requests = storage::RequestStore(db).requests_of_session(session->id);
+    auto requests = db->requests().requests_of_session(session->id);
     if (a.format == "json") print_session_json(std::cout, *session, timeline, requests);
     else print_session_table(std::cout, *session, timeline, requests);
     return 0;

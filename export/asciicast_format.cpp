@@ -20,7 +20,7 @@ void event(std::ostream& out, uint64_t offset_us, const char* code, const std::s
 
 }  // namespace
 
-std::expected<void, std::string> write_asciicast(storage::SessionStore& store, const storage::SessionRecord& s,
+std::expected<void, std::string> write_asciicast(storage::SessionReader& store, const storage::SessionRecord& s,
                                                  std::ostream& out, const AsciicastOptions& options) {
     // The geometry play starts with (replay::Recording::initial_rows): the session's, else its
     // first resize (the client sized the tty after the shell started), else 80x24.

@@ -23,7 +23,7 @@ struct AsciicastOptions {
 
 /// Writes the session's asciicast to `out`. An error when a chunk is damaged (what came before
 /// it was written).
-std::expected<void, std::string> write_asciicast(storage::SessionStore& store, const storage::SessionRecord& session,
+std::expected<void, std::string> write_asciicast(storage::SessionReader& store, const storage::SessionRecord& session,
                                                  std::ostream& out, const AsciicastOptions& options);
 
 }  // namespace execaudit::exporting

@@ -7,13 +7,19 @@
 #include "storage/request_store.h"
 #include "storage/session_store.h"
 
+#include <memory>
 #include <optional>
 
 namespace execaudit::exporting {
 
 class RecordReader {
 public:
-    explicit RecordReader(storage::Database& db) : store_(db), requests_(db) {}
+    /// Reads a node's SQLite.
+    explicit RecordReader(storage::Database& db)
+        : own_store_(std::make_unique<storage::SessionStore>(db)), own_requests_(std::make_unique<storage::RequestStore>(db)),
+          store_(*own_store_), requests_(*own_requests_) {}
+    /// Reads any backend (the cluster's PostgreSQL).
+    RecordReader(storage::SessionReader& sessions, storage::RequestReader& requests) : store_(sessions), requests_(requests) {}
 
     /// The record an entry stands for, or nullopt when its session or command is gone (deleted
     /// by retention): nothing is left to send.
@@ -26,8 +32,10 @@ private:
         storage::SessionRecord record;
         v1::Session proto;  ///< with the whole identity of who asked, as `show` has it
     };
-    storage::SessionStore store_;
-    storage::RequestStore requests_;
+    std::unique_ptr<storage::SessionStore> own_store_;
+    std::unique_ptr<storage::RequestStore> own_requests_;
+    storage::SessionReader& store_;
+    storage::RequestReader& requests_;
     std::optional<CachedSession> cached_;  ///< consecutive entries are often one session's
 };
 

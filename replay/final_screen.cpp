@@ -38,7 +38,7 @@ FinalScreen render_screen_at(const Recording& recording, uint64_t at_us) {
     return render_frames(recording, static_cast<size_t>(end - frames.begin()), at_us);
 }
 
-std::expected<FinalScreen, std::string> render_final_screen(storage::SessionStore& store,
+std::expected<FinalScreen, std::string> render_final_screen(storage::SessionReader& store,
                                                             const storage::SessionRecord& session) {
     auto recording = Recording::load(store, session, /*with_commands=*/false);  // the screen only
     if (!recording) return std::unexpected(recording.error());

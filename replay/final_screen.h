@@ -26,7 +26,7 @@ FinalScreen render_final_screen(const Recording& recording);
 /// (`play --cat --start`). One pass from the start, no keyframes: a single seek needs none.
 FinalScreen render_screen_at(const Recording& recording, uint64_t at_us);
 /// Loads the session and renders it. An error only when the database cannot be read at all.
-std::expected<FinalScreen, std::string> render_final_screen(storage::SessionStore& store,
+std::expected<FinalScreen, std::string> render_final_screen(storage::SessionReader& store,
                                                             const storage::SessionRecord& session);
 
 }  // namespace execaudit::replay

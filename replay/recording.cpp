@@ -22,7 +22,7 @@ constexpr size_t kCacheBytes = 8u << 20;
 
 }  // namespace
 
-std::expected<Recording, std::string> Recording::load(storage::SessionStore& store, const storage::SessionRecord& session,
+std::expected<Recording, std::string> Recording::load(storage::SessionReader& store, const storage::SessionRecord& session,
                                                       bool with_commands) {
     Recording rec(session);
     rec.store_ = &store;

@@ -53,7 +53,7 @@ public:
     /// database cannot be read at all. `store` must outlive the recording: data() reads from it.
     /// `with_commands` false: the screen only (`play --cat`), without the session's commands, which
     /// a long session has by the hundred thousand.
-    static std::expected<Recording, std::string> load(storage::SessionStore& store, const storage::SessionRecord& session,
+    static std::expected<Recording, std::string> load(storage::SessionReader& store, const storage::SessionRecord& session,
                                                       bool with_commands = true);
 
     void add_output(uint64_t offset_us, std::string_view bytes);
@@ -95,7 +95,7 @@ private:
     storage::SessionRecord session_;
     std::string output_;  // bytes added with add_output / add_chunk
     uint64_t output_bytes_ = 0;
-    storage::SessionStore* store_ = nullptr;  // where the stored chunks are read from (load)
+    storage::SessionReader* store_ = nullptr;  // where the stored chunks are read from (load)
     std::vector<uint32_t> chunk_seqs_;
     mutable std::vector<CachedChunk> cache_;  // most recently used last
     std::vector<PlayFrame> frames_;

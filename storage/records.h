@@ -89,6 +89,20 @@ struct ChunkRecord {
     std::string frames_data;
 };
 
+/// A chunk as stored (compressed or not): what a node uploads and the collector keeps as is.
+struct StoredChunkRecord {
+    std::string session_id;
+    uint32_t seq = 0;
+    uint64_t first_offset_us = 0;
+    uint64_t last_offset_us = 0;
+    uint32_t frames = 0;
+    uint64_t output_bytes = 0;
+    uint64_t input_bytes = 0;
+    int encoding = 0;       ///< 0 raw, 1 zstd
+    uint64_t raw_size = 0;  ///< the frames' size once decompressed
+    std::string data;
+};
+
 /// One stage of an audit event (or one admission review), as received.
 struct AuditStageRecord {
     std::string request_id;  ///< the request's key: a reused auditID cannot overwrite another request's stages

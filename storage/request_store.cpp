@@ -109,11 +109,6 @@ std::vector<ExecRequestRecord> RequestStore::requests_of_session(const std::stri
     return out;
 }
 
-std::vector<ExecRequestRecord> RequestStore::requests_of_session(const SessionRecord& session) {
-    if (session.audit_id.empty() && session.attribution != "ambiguous") return {};
-    return requests_of_session(session.id);
-}
-
 std::optional<LogCursorRecord> RequestStore::log_cursor(const std::string& path) {
     auto st = db_.prepare("SELECT inode, offset FROM audit_log_cursor WHERE path = ?1");
     st.bind(1, path);

@@ -3,7 +3,7 @@
 // candidates, the audit log cursor, and what is still unsettled after a restart.
 
 #include "storage/database.h"
-#include "storage/records.h"
+#include "storage/readers.h"
 
 #include <optional>
 #include <string>
@@ -11,28 +11,21 @@
 
 namespace execaudit::storage {
 
-struct RequestFilter {
-    std::vector<std::string> states;  ///< empty: all
-    std::optional<int64_t> since_ns, until_ns;  ///< on the request's receive time
-    std::optional<std::string> namespace_name, pod, user;
-    std::optional<size_t> limit;
-};
-
 /// A request's argv, exactly: length-prefixed, since an argument may hold a NUL byte (a
 /// requestURI's %00) and the NUL-separated column would split it.
 std::string pack_argv(const std::vector<std::string>& argv);
 std::vector<std::string> unpack_argv(std::string_view packed);
 
-class RequestStore {
+/// The SQLite backend of RequestReader, and what only the node's correlator reads.
+class RequestStore final : public RequestReader {
 public:
     explicit RequestStore(Database& db) : db_(db) {}
 
     /// Newest first.
-    std::vector<ExecRequestRecord> list(const RequestFilter& filter);
+    std::vector<ExecRequestRecord> list(const RequestFilter& filter) override;
     /// The request a session was matched to, or every candidate of an ambiguous one.
-    std::vector<ExecRequestRecord> requests_of_session(const std::string& session_id);
-    /// The same for a session read already, without a query when it has neither.
-    std::vector<ExecRequestRecord> requests_of_session(const SessionRecord& session);
+    std::vector<ExecRequestRecord> requests_of_session(const std::string& session_id) override;
+    using RequestReader::requests_of_session;
     std::optional<LogCursorRecord> log_cursor(const std::string& path);
     /// Sessions whose attribution may still change (pending, unattributed, ambiguous) that
     /// started after `since_ns`: the correlator reloads them after a restart.

@@ -217,4 +217,43 @@ std::expected<ChunkRecord, std::string> SessionStore::chunk(const std::string& s
     return r;
 }
 
+std::expected<ChunkRecord, std::string> decode_stored_chunk(StoredChunkRecord s) {
+    ChunkRecord r;
+    r.session_id = s.session_id;
+    r.seq = s.seq;
+    r.first_offset_us = s.first_offset_us;
+    r.last_offset_us = s.last_offset_us;
+    r.frames = s.frames;
+    r.output_bytes = s.output_bytes;
+    r.input_bytes = s.input_bytes;
+    if (s.encoding == 1) {
+        auto raw = zstd_decompress(s.data, static_cast<size_t>(s.raw_size));
+        if (!raw) return std::unexpected(fmt::format("chunk {} of session {}: {}", r.seq, r.session_id, raw.error()));
+        r.frames_data = std::move(*raw);
+    } else if (s.encoding == 0) {
+        r.frames_data = std::move(s.data);
+    } else {
+        return std::unexpected(fmt::format("chunk {} of session {}: unknown encoding {}", r.seq, r.session_id, s.encoding));
+    }
+    return r;
+}
+
+std::optional<StoredChunkRecord> SessionStore::stored_chunk(const std::string& session_id, uint32_t seq) {
+    auto st = db_.prepare(fmt::format("SELECT {} FROM io_chunks WHERE session_id = ?1 AND seq = ?2", kChunkColumns));
+    st.bind(1, session_id).bind(2, static_cast<int64_t>(seq));
+    if (!st.step()) return std::nullopt;
+    StoredChunkRecord r;
+    r.session_id = session_id;
+    r.seq = static_cast<uint32_t>(st.column_int(0));
+    r.first_offset_us = static_cast<uint64_t>(st.column_int(1));
+    r.last_offset_us = static_cast<uint64_t>(st.column_int(2));
+    r.frames = static_cast<uint32_t>(st.column_int(3));
+    r.output_bytes = static_cast<uint64_t>(st.column_int(4));
+    r.input_bytes = static_cast<uint64_t>(st.column_int(5));
+    r.encoding = static_cast<int>(st.column_int(6));
+    r.raw_size = static_cast<uint64_t>(std::max<int64_t>(st.column_int(7), 0));
+    r.data = st.column_blob(8);
+    return r;
+}
+
 }  // namespace execaudit::storage

@@ -3,7 +3,7 @@
 // its terminal chunks. Used by the CLI and replay.
 
 #include "storage/database.h"
-#include "storage/records.h"
+#include "storage/readers.h"
 
 #include <expected>
 #include <functional>
@@ -13,39 +13,33 @@
 
 namespace execaudit::storage {
 
-struct SessionFilter {
-    std::optional<int64_t> since_ns;  ///< sessions still running at or after this time
-    std::optional<int64_t> until_ns;  ///< sessions started before this time
-    std::optional<std::string> user;
-    std::optional<std::string> namespace_name;
-    std::optional<std::string> pod;
-    std::optional<std::string> container;
-    std::optional<std::string> command;  ///< substring of any command the session ran
-    bool unattributed_only = false;
-    std::optional<std::string> session_id;  ///< exactly this session (does it match the other filters?)
-    std::optional<size_t> limit;
-};
+/// A stored chunk's frames, decompressed (either backend). The error names the chunk.
+std::expected<ChunkRecord, std::string> decode_stored_chunk(StoredChunkRecord stored);
 
-class SessionStore {
+/// The SQLite backend of SessionReader.
+class SessionStore final : public SessionReader {
 public:
     explicit SessionStore(Database& db) : db_(db) {}
 
     /// Newest first.
-    std::vector<SessionRecord> list(const SessionFilter& filter);
+    std::vector<SessionRecord> list(const SessionFilter& filter) override;
 
     /// An exact id or a unique prefix of at least 4 characters. The error says why not.
-    std::expected<SessionRecord, std::string> find(const std::string& id_or_prefix);
+    std::expected<SessionRecord, std::string> find(const std::string& id_or_prefix) override;
 
-    std::vector<CommandRecord> commands(const std::string& session_id);
+    std::vector<CommandRecord> commands(const std::string& session_id) override;
     /// One command of a session by its seq; nullopt when there is none.
-    std::optional<CommandRecord> command(const std::string& session_id, uint32_t seq);
+    std::optional<CommandRecord> command(const std::string& session_id, uint32_t seq) override;
 
     /// Calls `on_chunk` with each chunk in order, decompressed. A damaged chunk is reported
     /// through the returned error after the chunks before it were delivered.
     std::expected<void, std::string> for_each_chunk(const std::string& session_id,
-                                                    const std::function<void(const ChunkRecord&)>& on_chunk);
+                                                    const std::function<void(const ChunkRecord&)>& on_chunk) override;
     /// One chunk by its seq, decompressed (replay reads the chunks it plays, one at a time).
-    std::expected<ChunkRecord, std::string> chunk(const std::string& session_id, uint32_t seq);
+    std::expected<ChunkRecord, std::string> chunk(const std::string& session_id, uint32_t seq) override;
+
+    /// SQLite only (the node's spool): one chunk as stored, not decompressed (upload).
+    std::optional<StoredChunkRecord> stored_chunk(const std::string& session_id, uint32_t seq);
 
 private:
     Database& db_;

@@ -1,0 +1,248 @@
+#include "storage/postgres/pg_schema.h"
+
+#include <fmt/format.h>
+
+#include <array>
+
+namespace execaudit::storage::pg {
+namespace {
+
+// The advisory lock key of migrations ('execaudt' as a number): replicas starting together
+// migrate one after the other.
+constexpr int64_t kMigrationLock = 0x6578656361756474;
+
+// Forward migrations: entry i takes a database from version i to i+1. Append only; never edit
+// one that has shipped. Times are ns since the epoch (UTC) as on the node, so a row reads back
+// exactly as the node stored it.
+constexpr std::array kMigrations = {
+    // v1: sessions, commands, terminal chunks, the API's requests, export, the nodes.
+    R"sql(
+CREATE EXTENSION IF NOT EXISTS pg_trgm;  -- substring search (sessions --command) by index
+
+CREATE TABLE sessions (
+    id               text PRIMARY KEY,  -- the node's id; owned by `node` (see collector/)
+    node             text NOT NULL,     -- the name the uploading node's certificate proves
+    namespace        text NOT NULL DEFAULT '',
+    pod              text NOT NULL DEFAULT '',
+    pod_uid          text NOT NULL DEFAULT '',
+    container        text NOT NULL DEFAULT '',
+    container_id     text NOT NULL DEFAULT '',
+    cgroup_id        bigint NOT NULL DEFAULT 0,
+    cgroup_path      text NOT NULL DEFAULT '',
+    leader_pid       bigint NOT NULL DEFAULT 0,
+    leader_start_ns  bigint NOT NULL DEFAULT 0,
+    boot_id          text NOT NULL DEFAULT '',
+    tty              boolean NOT NULL DEFAULT false,
+    command          bytea NOT NULL DEFAULT '',  -- argv, NUL-separated, bytes as recorded
+    command_text     text NOT NULL DEFAULT '',   -- the same for display and search (valid UTF-8)
+    start_ns         bigint NOT NULL,
+    start_boot_ns    bigint NOT NULL DEFAULT 0,
+    end_ns           bigint,
+    status           text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'ended', 'interrupted')),
+    exit_code        integer,
+    exit_signal      integer,
+    attribution      text NOT NULL DEFAULT 'pending' CHECK (attribution IN
+                     ('pending', 'audit', 'admission', 'ambiguous', 'unattributed', 'workload', 'kubelet')),
+    username         text,
+    groups_json      text NOT NULL DEFAULT '[]',
+    source_ips_json  text NOT NULL DEFAULT '[]',
+    user_agent       text NOT NULL DEFAULT '',
+    audit_id         text NOT NULL DEFAULT '',
+    request_id       text NOT NULL DEFAULT '',
+    user_verified    boolean NOT NULL DEFAULT true,
+    argv_prefix_matched boolean NOT NULL DEFAULT false,
+    commands         integer NOT NULL DEFAULT 0,
+    output_bytes     bigint NOT NULL DEFAULT 0,
+    input_bytes      bigint NOT NULL DEFAULT 0,
+    lost_bytes       bigint NOT NULL DEFAULT 0,
+    lost_events      bigint NOT NULL DEFAULT 0,
+    rows             integer NOT NULL DEFAULT 0,
+    cols             integer NOT NULL DEFAULT 0,
+    entered_via      text NOT NULL DEFAULT '',
+    start_lost       boolean NOT NULL DEFAULT false,
+    last_activity_ns bigint NOT NULL DEFAULT 0,
+    committed_ns     bigint NOT NULL DEFAULT 0   -- when the collector last committed this row
+);
+-- one index per `sessions` filter: --since/--until, --user, --namespace/--pod/--container,
+-- --command (trigram), --unattributed; and the node's own listing
+CREATE INDEX sessions_start ON sessions (start_ns DESC, id);
+CREATE INDEX sessions_end ON sessions (end_ns);
+CREATE INDEX sessions_user ON sessions (username);
+CREATE INDEX sessions_pod ON sessions (namespace, pod, container);
+CREATE INDEX sessions_pod_name ON sessions (pod);
+CREATE INDEX sessions_container ON sessions (container);
+CREATE INDEX sessions_command_text ON sessions USING gin (command_text gin_trgm_ops);
+CREATE INDEX sessions_unattributed ON sessions (start_ns) WHERE attribution = 'unattributed';
+CREATE INDEX sessions_node ON sessions (node, start_ns);
+CREATE INDEX sessions_id_prefix ON sessions (id text_pattern_ops);
+
+CREATE TABLE commands (
+    session_id     text NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    seq            integer NOT NULL,
+    time_ns        bigint NOT NULL,
+    boot_ns        bigint NOT NULL DEFAULT 0,
+    pid            bigint NOT NULL DEFAULT 0,
+    ppid           bigint NOT NULL DEFAULT 0,
+    ns_pid         bigint NOT NULL DEFAULT 0,
+    uid            bigint NOT NULL DEFAULT 0,
+    gid            bigint NOT NULL DEFAULT 0,
+    filename       bytea NOT NULL DEFAULT '',
+    argv           bytea NOT NULL DEFAULT '',
+    argv_text      text NOT NULL DEFAULT '',
+    retval         integer,
+    argv_truncated boolean NOT NULL DEFAULT false,
+    exe_path       bytea NOT NULL DEFAULT '',
+    exe_ino        bigint NOT NULL DEFAULT 0,
+    exe_dev        bigint NOT NULL DEFAULT 0,
+    exe_fileless   boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (session_id, seq)
+);
+CREATE INDEX commands_argv_text ON commands USING gin (argv_text gin_trgm_ops);
+
+-- Terminal I/O as the node stored it (storage/io_frames.h; zstd when encoding = 1). Retention
+-- deletes by time: time_ns is the chunk's first frame (session start + first_offset_us), indexed.
+CREATE TABLE io_chunks (
+    session_id      text NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    seq             integer NOT NULL,
+    first_offset_us bigint NOT NULL,
+    last_offset_us  bigint NOT NULL,
+    frames          integer NOT NULL,
+    output_bytes    bigint NOT NULL,
+    input_bytes     bigint NOT NULL,
+    encoding        smallint NOT NULL,
+    raw_size        integer NOT NULL,
+    data            bytea NOT NULL,
+    time_ns         bigint NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+CREATE INDEX io_chunks_time ON io_chunks (time_ns);
+
+CREATE TABLE audit_events (
+    request_id  text NOT NULL,
+    audit_id    text NOT NULL,
+    stage       text NOT NULL,
+    source      text NOT NULL,
+    received_ns bigint NOT NULL,
+    stage_ns    bigint NOT NULL,
+    ingested_ns bigint NOT NULL,
+    raw_json    text NOT NULL,
+    PRIMARY KEY (request_id, stage)
+);
+
+CREATE TABLE exec_requests (
+    id               text PRIMARY KEY,
+    audit_id         text NOT NULL DEFAULT '',
+    source           text NOT NULL CHECK (source IN ('audit', 'admission')),
+    verified         boolean NOT NULL DEFAULT true,
+    kind             text NOT NULL,
+    verb             text NOT NULL DEFAULT '',
+    namespace        text NOT NULL,
+    pod              text NOT NULL,
+    container        text NOT NULL DEFAULT '',
+    command          bytea NOT NULL DEFAULT '',  -- length-prefixed argv (exact, NULs included)
+    command_text     text NOT NULL DEFAULT '',
+    tty              boolean NOT NULL DEFAULT false,
+    stdin            boolean NOT NULL DEFAULT false,
+    username         text NOT NULL DEFAULT '',
+    user_uid         text NOT NULL DEFAULT '',
+    groups_json      text NOT NULL DEFAULT '[]',
+    user_extra_json  text NOT NULL DEFAULT '{}',
+    impersonated_user text NOT NULL DEFAULT '',
+    impersonated_groups_json text NOT NULL DEFAULT '[]',
+    source_ips_json  text NOT NULL DEFAULT '[]',
+    user_agent       text NOT NULL DEFAULT '',
+    authz_decision   text NOT NULL DEFAULT '',
+    authz_reason     text NOT NULL DEFAULT '',
+    response_code    integer NOT NULL DEFAULT 0,
+    response_message text NOT NULL DEFAULT '',
+    received_ns      bigint NOT NULL,
+    started_ns       bigint,
+    completed_ns     bigint,
+    state            text NOT NULL CHECK (state IN
+                     ('pending', 'matched', 'ambiguous', 'unrecorded', 'denied', 'failed', 'observed')),
+    session_id       text,
+    updated_ns       bigint NOT NULL
+);
+CREATE INDEX exec_requests_state ON exec_requests (state, received_ns);
+CREATE INDEX exec_requests_received ON exec_requests (received_ns DESC, id);
+CREATE INDEX exec_requests_session ON exec_requests (session_id);
+
+CREATE TABLE session_candidates (
+    session_id text NOT NULL,
+    request_id text NOT NULL,
+    PRIMARY KEY (session_id, request_id)
+);
+
+-- Export: one row per exportable record. `id` is insertion order, which is not commit order
+-- when several replicas insert; `position` is assigned by the one exporting replica (under its
+-- advisory lock) to committed rows only, so `position > cursor` never skips a row.
+CREATE TABLE export_outbox (
+    id         bigserial PRIMARY KEY,
+    position   bigint UNIQUE,
+    session_id text NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    kind       integer NOT NULL,
+    seq        integer NOT NULL DEFAULT 0,
+    noted_ns   bigint NOT NULL,
+    UNIQUE (session_id, kind, seq)
+);
+CREATE INDEX export_outbox_unpositioned ON export_outbox (id) WHERE position IS NULL;
+CREATE TABLE export_cursor (
+    name       text PRIMARY KEY,
+    position   bigint NOT NULL,
+    updated_ns bigint NOT NULL
+);
+
+-- Every node that uploads: its heartbeat, the pods it hosts and how far its upload is complete
+-- (`unrecorded` waits for the node hosting the pod to pass the request's window).
+CREATE TABLE nodes (
+    name                text PRIMARY KEY,
+    first_seen_ns       bigint NOT NULL,
+    last_heartbeat_ns   bigint NOT NULL DEFAULT 0,
+    uploaded_through_ns bigint NOT NULL DEFAULT 0,
+    backlog_records     bigint NOT NULL DEFAULT 0,
+    pods_json           text NOT NULL DEFAULT '[]'
+);
+)sql",
+};
+
+}  // namespace
+
+int current_schema_version() { return static_cast<int>(kMigrations.size()); }
+
+int schema_version(Connection& c) {
+    auto exists = c.exec("SELECT to_regclass('execaudit_schema') IS NOT NULL");
+    if (!exists.boolean(0, 0)) return 0;
+    auto r = c.exec("SELECT coalesce(max(version), 0) FROM execaudit_schema");
+    return static_cast<int>(r.int64(0, 0));
+}
+
+void migrate(Connection& c) {
+    Transaction tx(c);
+    c.exec("SELECT pg_advisory_xact_lock($1)", {num(kMigrationLock)});
+    c.exec("CREATE TABLE IF NOT EXISTS execaudit_schema (version integer PRIMARY KEY, applied_ns bigint NOT NULL)");
+    int version = schema_version(c);
+    if (version > current_schema_version())
+        throw UsageError(fmt::format("{} was written by a newer execaudit (schema v{}, this build knows v{})", c.label(),
+                                     version, current_schema_version()));
+    for (int v = version; v < current_schema_version(); ++v) {
+        c.exec_script(kMigrations[static_cast<size_t>(v)]);
+        c.exec("INSERT INTO execaudit_schema (version, applied_ns) VALUES ($1, "
+               "(extract(epoch FROM clock_timestamp()) * 1e9)::bigint)",
+               {num(int64_t{v + 1})});
+    }
+    tx.commit();
+}
+
+void check_schema(Connection& c) {
+    int version = schema_version(c);
+    if (version == 0)
+        throw UsageError(fmt::format("{} holds no execaudit data (no schema; `execaudit collect` creates it)", c.label()));
+    if (version > current_schema_version())
+        throw UsageError(fmt::format("{} was written by a newer execaudit (schema v{}, this build knows v{})", c.label(),
+                                     version, current_schema_version()));
+    if (version < current_schema_version())
+        throw UsageError(fmt::format("{} has schema v{}; this execaudit reads v{} (upgrade the collector first)", c.label(),
+                                     version, current_schema_version()));
+}
+
+}  // namespace execaudit::storage::pg
