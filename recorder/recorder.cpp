@@ -90,7 +90,7 @@ int run_record(const RecordOptions& options) {
     if (int n = storage::close_abandoned_sessions(db))
         log::warn("{} sessions were left open by a recorder that did not stop cleanly; marked interrupted", n);
     auto reader = storage::Database::open(options.db_path, storage::Database::Mode::read_only);
-    storage::StoreWriter writer(std::move(db), {});
+    storage::StoreWriter writer(std::move(db), {.max_queued_bytes = options.store_queue_mb << 20});
     // Export runs beside recording, on threads and connections of its own (export/exporter.h).
     auto exporters = make_exporters(options.exports, options.db_path);
     for (auto& e : exporters) e->start();
@@ -100,7 +100,8 @@ int run_record(const RecordOptions& options) {
     BootClock clock;
     PodResolver resolver(cgroups, {options.pods_log_dir, options.containers_log_dir});
     SessionTracker tracker(
-        SessionTracker::Options{.node = node, .boot_id = read_boot_id()},
+        SessionTracker::Options{.node = node, .boot_id = read_boot_id(),
+                                .max_output_bytes = options.max_session_output_mb << 20},
         [&](uint64_t cgroup_id) { return resolver.resolve(cgroup_id); },
         [&](storage::WriteOp op) { writer.submit(std::move(op)); }, clock);
 
@@ -195,6 +196,8 @@ int run_record(const RecordOptions& options) {
             if (ec) return;
             if (++ticks % 100 == 0) clock.resync();  // follow NTP adjustments
             tracker.on_tick();
+            // webhooks answer 503 (the API server retries) and the log tail waits while nothing can be stored
+            attribution.intake().store_failing = writer.stats().failing;
             if (ticks % 10 == 0) attribution.tick();
             schedule_tick();
         });
@@ -203,7 +206,10 @@ int run_record(const RecordOptions& options) {
 
 
     io.run();
-    writer.stop();
+    if (!writer.stop()) {
+        log::error("stopping without the database writer: the disk does not return from a write");
+        _exit(1);  // its thread still holds the connection: nothing here can be torn down safely
+    }
     for (auto& e : exporters) e->stop(std::chrono::seconds(5));  // deliver what was just flushed, if it can
 
     auto drops = capture.drops();

@@ -17,6 +17,8 @@ struct FinalScreen {
     int cols = 0;
     std::vector<std::string> lines;
     uint64_t gaps = 0;                ///< gap frames met: data the kernel lost
+    uint64_t gap_bytes = 0;           ///< what they say was lost
+    std::vector<storage::GapCause> causes;  ///< why, each once, in order of appearance
     std::vector<std::string> damage;  ///< stored data that could not be read (why), skipped
 };
 

@@ -137,7 +137,10 @@ PlayerView::PlayerView(const CursesSession& curses, const Recording& recording)
     auto add_gaps_until = [&](uint64_t t) {
         for (; gi < gaps.size() && gaps[gi].offset_us <= t; ++gi) {
             const Gap& g = gaps[gi];
-            std::string what = g.damage.empty() ? fmt::format("LOST     {} bytes, {} events", g.lost_bytes, g.lost_events)
+            std::string what = g.damage.empty() ? fmt::format("LOST     {} bytes, {} events{}", g.lost_bytes, g.lost_events,
+                                                              g.cause == storage::GapCause::store        ? " (disk)"
+                                                              : g.cause == storage::GapCause::output_cap ? " (cap)"
+                                                                                                         : "")
                                                 : "DAMAGED  " + terminal_safe(g.damage);
             timeline_.push_back({g.offset_us, format_clock(g.offset_us) + "  " + what, true, std::nullopt});
         }

@@ -67,7 +67,7 @@ bool Recording::decode(const storage::ChunkRecord& chunk, uint32_t stored, std::
                 break;
             case storage::FrameKind::gap:
                 t = std::max(t, f.offset_us);
-                gaps.push_back(Gap{t, f.lost_events, f.lost_bytes, {}});
+                gaps.push_back(Gap{t, f.lost_events, f.lost_bytes, {}, f.gap_cause});
                 break;
             default: break;  // input: never drawn
         }

@@ -36,6 +36,7 @@ struct Gap {
     uint64_t lost_events = 0;
     uint64_t lost_bytes = 0;
     std::string damage;  ///< not empty: the stored chunk was damaged (why), not a kernel loss
+    storage::GapCause cause = storage::GapCause::kernel;
 };
 
 struct TimedCommand {

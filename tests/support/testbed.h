@@ -45,7 +45,9 @@ private:
 class Recorder {
 public:
     /// Starts `execaudit record` against the testbed and waits until it is ready.
-    Recorder(const Testbed& bed, const std::string& db_path, std::vector<std::string> extra_args = {});
+    /// `log_path`: where its stderr goes (default: beside the database).
+    Recorder(const Testbed& bed, const std::string& db_path, std::vector<std::string> extra_args = {},
+             const std::string& log_path = "");
     ~Recorder();
 
     /// SIGTERM, then the exit status (the contract: 0).
