@@ -149,9 +149,14 @@ void StoreWriter::submit(WriteOp op) {
             s->record.lost_events += l->second.total_events;
             s->record.lost_bytes += l->second.total_bytes;
         }
-        if (auto q = queued_session_.find(s->record.id); q != queued_session_.end()) {
-            queue_[q->second] = std::move(op);  // its newer state, in the older one's place
-            return;
+        // While the database refuses writes, a session's row waits once: its newer state takes the
+        // older one's place (an end never moves before the records that came ahead of it).
+        if (auto q = queued_session_.find(s->record.id); q != queued_session_.end() && stats_.failing) {
+            auto& queued = std::get<WriteSession>(queue_[q->second]).record;
+            if ((queued.status == "open") == (s->record.status == "open")) {
+                queue_[q->second] = std::move(op);
+                return;
+            }
         }
     }
     bool droppable = std::holds_alternative<WriteChunk>(op) || std::holds_alternative<WriteCommand>(op);

@@ -6,8 +6,8 @@
 // file system), submit() never blocks: terminal chunks and commands beyond the queue are dropped
 // and counted per session, and stored as a gap (GapCause::store) as soon as writes succeed again;
 // session rows carry the count in lost_bytes / lost_events. Small records (sessions, requests,
-// attribution, audit stages) are always queued; a session row waiting in the queue is replaced by
-// its newer state rather than queued twice.
+// attribution, audit stages) are always queued; while the database refuses writes, a session row
+// waiting in the queue is replaced by its newer state rather than queued twice.
 
 #include "storage/compression.h"
 #include "storage/database.h"
