@@ -37,6 +37,10 @@ void add_record_command(CLI::App& app, Commands& commands) {
                     "disk), terminal data and commands beyond are dropped, counted per session and stored as gaps later")
         ->capture_default_str()
         ->check(CLI::Range(1, 4096));
+    rec->add_option("--signing-key", options->signing_key,
+                    "Sign every session's chain head with this Ed25519 private key (PEM; `openssl genpkey -algorithm "
+                    "ed25519`), so `verify --public-key` detects a re-signed or rewritten session")
+        ->type_name("FILE");
     rec->add_option("--audit-webhook", options->audit_webhook,
                     "Serve the API server's audit webhook backend (EventList POSTs) on ADDR:PORT")
         ->type_name("ADDR:PORT");

@@ -86,11 +86,15 @@ int run_record(const RecordOptions& options) {
     auto roots = choose_roots(cgroups, options.cgroup_roots);
     std::string node = options.node_name.empty() ? hostname() : options.node_name;
 
+    std::shared_ptr<const storage::HeadSigner> signer;
+    if (!options.signing_key.empty())
+        signer = std::make_shared<storage::HeadSigner>(storage::HeadSigner::from_pem_file(options.signing_key));
     auto db = storage::Database::open(options.db_path, storage::Database::Mode::read_write);
     if (int n = storage::close_abandoned_sessions(db))
         log::warn("{} sessions were left open by a recorder that did not stop cleanly; marked interrupted", n);
     auto reader = storage::Database::open(options.db_path, storage::Database::Mode::read_only);
-    storage::StoreWriter writer(std::move(db), {.max_queued_bytes = options.store_queue_mb << 20});
+    storage::StoreWriter writer(std::move(db), {.max_queued_bytes = options.store_queue_mb << 20, .signer = signer});
+    if (signer) log::info("session heads are signed with Ed25519 key {}", signer->key_id());
     // Export runs beside recording, on threads and connections of its own (export/exporter.h).
     auto exporters = make_exporters(options.exports, options.db_path);
     for (auto& e : exporters) e->start();

@@ -19,7 +19,8 @@ struct RecordOptions {
     size_t ring_buffer_mb = 16;
     bool keep_echo_off_input = false;  ///< store password-prompt input instead of its length
     size_t store_queue_mb = 32;  ///< records waiting for the database at most; beyond, while it cannot be written: dropped and counted
-    uint64_t max_session_output_mb = 0;  ///< terminal output stored per session at most; beyond: counted as lost. 0: no cap
+    uint64_t max_session_output_mb = 0;
+    std::string signing_key;  ///< Ed25519 private key (PEM) that signs every session head; empty: unsigned  ///< terminal output stored per session at most; beyond: counted as lost. 0: no cap
 
     // Who ran it: the API server's audit backends and an admission webhook.
     std::string audit_webhook;      ///< ADDR:PORT for the audit webhook backend; empty: off

@@ -50,6 +50,12 @@ struct SessionRecord {
     std::string entered_via;
     bool start_lost = false;
     int64_t last_activity_ns = 0;
+    // Integrity (storage/session_chain.h); empty for sessions recorded before it existed.
+    std::string chain_start;     ///< the hash of record 0 (32 bytes)
+    std::string chain_head;      ///< once ended or interrupted: the head (32 bytes)
+    uint64_t chain_records = 0;  ///< the records the head covers
+    std::string head_signature;  ///< Ed25519 over head_message(); empty: unsigned
+    std::string signing_key;     ///< the signer's key id (hex)
 };
 
 struct CommandRecord {
@@ -71,6 +77,8 @@ struct CommandRecord {
     uint64_t exe_ino = 0;
     uint32_t exe_dev = 0;  ///< the kernel's dev_t (major << 20 | minor)
     bool exe_fileless = false;  ///< memfd or deleted file: no name in any directory
+    std::optional<uint64_t> chain_index;  ///< its place in the session's hash chain (1..)
+    std::string chain_hash;               ///< the chain's hash up to and including it
 };
 
 /// argv[0] names something other than the file that was executed (`exec -a`): the basename
@@ -87,6 +95,8 @@ struct ChunkRecord {
     uint64_t output_bytes = 0;
     uint64_t input_bytes = 0;
     std::string frames_data;
+    std::optional<uint64_t> chain_index;
+    std::string chain_hash;
 };
 
 /// A chunk as stored (compressed or not): what a node uploads and the collector keeps as is.
@@ -101,6 +111,8 @@ struct StoredChunkRecord {
     int encoding = 0;       ///< 0 raw, 1 zstd
     uint64_t raw_size = 0;  ///< the frames' size once decompressed
     std::string data;
+    std::optional<uint64_t> chain_index;
+    std::string chain_hash;
 };
 
 /// One stage of an audit event (or one admission review), as received.

@@ -253,6 +253,22 @@ ALTER TABLE commands ADD COLUMN exe_ino INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE commands ADD COLUMN exe_dev INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE commands ADD COLUMN exe_fileless INTEGER NOT NULL DEFAULT 0;
 )sql",
+
+    // v6: tamper evidence (issue 15, docs/integrity.md). Each command and chunk keeps its place in
+    // its session's hash chain and the chain's hash there; a session keeps the hash of its start
+    // and, once it ended, the head, how many records it covers and its Ed25519 signature.
+    // NULL chain columns: recorded before v6 (verify says so, it cannot check them).
+    R"sql(
+ALTER TABLE commands ADD COLUMN chain_index INTEGER;
+ALTER TABLE commands ADD COLUMN chain_hash BLOB;
+ALTER TABLE io_chunks ADD COLUMN chain_index INTEGER;
+ALTER TABLE io_chunks ADD COLUMN chain_hash BLOB;
+ALTER TABLE sessions ADD COLUMN chain_start BLOB;
+ALTER TABLE sessions ADD COLUMN chain_head BLOB;
+ALTER TABLE sessions ADD COLUMN chain_records INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN head_signature BLOB;
+ALTER TABLE sessions ADD COLUMN signing_key TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 // The attribution CHECK of v1 gains 'workload' and 'kubelet'. SQLite cannot alter a CHECK, and

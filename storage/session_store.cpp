@@ -13,7 +13,7 @@ constexpr const char* kSessionColumns =
     "leader_start_ns, boot_id, tty, command, start_ns, start_boot_ns, end_ns, status, exit_code, exit_signal, "
     "attribution, user, groups_json, source_ips_json, user_agent, audit_id, commands, output_bytes, input_bytes, "
     "lost_bytes, lost_events, rows, cols, entered_via, start_lost, last_activity_ns, request_id, user_verified, "
-    "argv_prefix_matched";
+    "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key";
 
 SessionRecord read_session(const Statement& st) {
     SessionRecord r;
@@ -57,6 +57,11 @@ SessionRecord read_session(const Statement& st) {
     r.request_id = st.column_text(c++);
     r.user_verified = st.column_int(c++) != 0;
     r.argv_prefix_matched = st.column_int(c++) != 0;
+    r.chain_start = st.column_blob(c++);
+    r.chain_head = st.column_blob(c++);
+    r.chain_records = static_cast<uint64_t>(st.column_int(c++));
+    r.head_signature = st.column_blob(c++);
+    r.signing_key = st.column_text(c++);
     return r;
 }
 
@@ -124,7 +129,7 @@ namespace {
 
 constexpr const char* kCommandColumns =
     "seq, time_ns, boot_ns, pid, ppid, ns_pid, uid, gid, filename, argv, retval, argv_truncated, exe_path, exe_ino, "
-    "exe_dev, exe_fileless";
+    "exe_dev, exe_fileless, chain_index, chain_hash";
 
 CommandRecord read_command(const Statement& st, const std::string& session_id) {
     CommandRecord r;
@@ -145,6 +150,8 @@ CommandRecord read_command(const Statement& st, const std::string& session_id) {
     r.exe_ino = static_cast<uint64_t>(st.column_int(13));
     r.exe_dev = static_cast<uint32_t>(st.column_int(14));
     r.exe_fileless = st.column_int(15) != 0;
+    if (auto v = st.column_optional_int(16)) r.chain_index = static_cast<uint64_t>(*v);
+    r.chain_hash = st.column_blob(17);
     return r;
 }
 
@@ -168,7 +175,8 @@ std::optional<CommandRecord> SessionStore::command(const std::string& session_id
 namespace {
 
 constexpr const char* kChunkColumns =
-    "seq, first_offset_us, last_offset_us, frames, output_bytes, input_bytes, encoding, raw_size, data";
+    "seq, first_offset_us, last_offset_us, frames, output_bytes, input_bytes, encoding, raw_size, data, chain_index, "
+    "chain_hash";
 
 // One io_chunks row (kChunkColumns), decompressed.
 std::expected<void, std::string> read_chunk_row(const Statement& st, const std::string& session_id, ChunkRecord& r) {
@@ -179,6 +187,8 @@ std::expected<void, std::string> read_chunk_row(const Statement& st, const std::
     r.frames = static_cast<uint32_t>(st.column_int(3));
     r.output_bytes = static_cast<uint64_t>(st.column_int(4));
     r.input_bytes = static_cast<uint64_t>(st.column_int(5));
+    if (auto v = st.column_optional_int(9)) r.chain_index = static_cast<uint64_t>(*v);
+    r.chain_hash = st.column_blob(10);
     int64_t encoding = st.column_int(6);
     int64_t raw_size = st.column_int(7);
     std::string data = st.column_blob(8);
@@ -226,6 +236,8 @@ std::expected<ChunkRecord, std::string> decode_stored_chunk(StoredChunkRecord s)
     r.frames = s.frames;
     r.output_bytes = s.output_bytes;
     r.input_bytes = s.input_bytes;
+    r.chain_index = s.chain_index;
+    r.chain_hash = s.chain_hash;
     if (s.encoding == 1) {
         auto raw = zstd_decompress(s.data, static_cast<size_t>(s.raw_size));
         if (!raw) return std::unexpected(fmt::format("chunk {} of session {}: {}", r.seq, r.session_id, raw.error()));
@@ -253,6 +265,8 @@ std::optional<StoredChunkRecord> SessionStore::stored_chunk(const std::string& s
     r.encoding = static_cast<int>(st.column_int(6));
     r.raw_size = static_cast<uint64_t>(std::max<int64_t>(st.column_int(7), 0));
     r.data = st.column_blob(8);
+    if (auto v = st.column_optional_int(9)) r.chain_index = static_cast<uint64_t>(*v);
+    r.chain_hash = st.column_blob(10);
     return r;
 }
 

@@ -6,6 +6,7 @@
 #include "storage/compression.h"
 #include "storage/io_frames.h"
 #include "storage/request_store.h"
+#include "storage/session_store.h"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -53,14 +54,14 @@ ON CONFLICT (id) DO UPDATE SET
 
 constexpr const char* kInsertCommand = R"sql(
 INSERT OR REPLACE INTO commands (session_id, seq, time_ns, boot_ns, pid, ppid, ns_pid, uid, gid, filename, argv,
-    argv_text, retval, argv_truncated, exe_path, exe_ino, exe_dev, exe_fileless)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+    argv_text, retval, argv_truncated, exe_path, exe_ino, exe_dev, exe_fileless, chain_index, chain_hash)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
 )sql";
 
 constexpr const char* kInsertChunk = R"sql(
 INSERT OR REPLACE INTO io_chunks (session_id, seq, first_offset_us, last_offset_us, frames, output_bytes,
-    input_bytes, encoding, raw_size, data)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+    input_bytes, encoding, raw_size, data, chain_index, chain_hash)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
 )sql";
 
 constexpr const char* kInsertAuditStage = R"sql(
@@ -113,7 +114,11 @@ StoreWriter::StoreWriter(Database db, Options options)
       upsert_request_(db_.prepare(kUpsertRequest)),
       update_attribution_(db_.prepare(kUpdateAttribution)),
       delete_candidates_(db_.prepare("DELETE FROM session_candidates WHERE session_id = ?1")),
-      insert_candidate_(db_.prepare("INSERT OR IGNORE INTO session_candidates (session_id, request_id) VALUES (?1, ?2)")) {
+      insert_candidate_(db_.prepare("INSERT OR IGNORE INTO session_candidates (session_id, request_id) VALUES (?1, ?2)")),
+      set_chain_start_(db_.prepare("UPDATE sessions SET chain_start = ?2 WHERE id = ?1 AND chain_start IS NULL")),
+      set_head_(db_.prepare(
+          "UPDATE sessions SET chain_head = ?2, chain_records = ?3, head_signature = ?4, signing_key = ?5 WHERE id = ?1")) {
+    seal_unsealed_sessions();
     thread_ = std::thread([this] { run(); });
 }
 
@@ -352,13 +357,17 @@ bool StoreWriter::commit_batch(std::deque<WriteOp>& batch) {
     // arrives meanwhile waits in the queue, and past it is dropped and counted (submit()).
     for (int attempt = 0;; ++attempt) {
         std::string error;
+        auto chains_before = chains_;  // a rolled-back transaction leaves the chains where they were
         try {
             Transaction tx(db_);
             for (auto& op : batch) apply(op);
+            store_dirty_heads();
             tx.commit();
+            std::erase_if(chains_, [](const auto& c) { return c.second.sealed; });  // reloaded if anything follows
             return true;
         } catch (const std::exception& e) {
             error = e.what();
+            chains_ = std::move(chains_before);
         }
         std::unique_lock lock(mutex_);
         ++stats_.failed_commits;
@@ -405,6 +414,13 @@ void StoreWriter::apply(WriteOp& op) {
         st.bind(28, static_cast<int64_t>(r.cols)).bind(29, r.entered_via).bind(30, int64_t{r.start_lost});
         st.bind(31, r.last_activity_ns);
         st.run();
+        ChainState& chain = chain_for(r.id);
+        if (!chain.legacy && chain.index == 0) {
+            // record 0: what the start says, written once
+            set_chain_start_.bind(1, r.id).bind_blob(2, to_bytes(chain.hash));
+            set_chain_start_.run();
+        }
+        if (r.status != "open" && !chain.legacy) chain.sealed = chain.head_dirty = true;
     } else if (auto* c = std::get_if<WriteCommand>(&op)) {
         const CommandRecord& r = c->record;
         auto& st = insert_command_;
@@ -417,6 +433,14 @@ void StoreWriter::apply(WriteOp& op) {
         st.bind(14, int64_t{r.argv_truncated});
         st.bind_blob(15, r.exe_path).bind(16, static_cast<int64_t>(r.exe_ino)).bind(17, static_cast<int64_t>(r.exe_dev));
         st.bind(18, int64_t{r.exe_fileless});
+        ChainState& chain = chain_for(r.session_id);
+        if (chain.legacy) {
+            st.bind_null(19).bind_null(20);
+        } else {
+            chain.hash = chain_command(chain.hash, r);
+            st.bind(19, static_cast<int64_t>(++chain.index)).bind_blob(20, to_bytes(chain.hash));
+            chain.head_dirty |= chain.sealed;
+        }
         st.run();
     } else if (auto* k = std::get_if<WriteChunk>(&op)) {
         const ChunkRecord& r = k->record;
@@ -430,6 +454,14 @@ void StoreWriter::apply(WriteOp& op) {
         st.bind(7, static_cast<int64_t>(r.input_bytes)).bind(8, int64_t{compressed ? 1 : 0});
         st.bind(9, static_cast<int64_t>(r.frames_data.size()));
         st.bind_blob(10, compressed ? *packed : std::string_view(r.frames_data));
+        ChainState& chain = chain_for(r.session_id);
+        if (chain.legacy) {
+            st.bind_null(11).bind_null(12);
+        } else {
+            chain.hash = chain_chunk(chain.hash, r);
+            st.bind(11, static_cast<int64_t>(++chain.index)).bind_blob(12, to_bytes(chain.hash));
+            chain.head_dirty |= chain.sealed;
+        }
         st.run();
         std::lock_guard lock(mutex_);
         stats_.chunk_raw_bytes += r.frames_data.size();
@@ -480,6 +512,83 @@ void StoreWriter::apply(WriteOp& op) {
             insert_candidate_.bind(1, t->session_id).bind(2, c);
             insert_candidate_.run();
         }
+    }
+}
+
+StoreWriter::ChainState& StoreWriter::chain_for(const std::string& session_id) {
+    if (auto it = chains_.find(session_id); it != chains_.end()) return it->second;
+    ChainState c;
+    auto row = db_.prepare("SELECT chain_start, chain_head IS NOT NULL, status <> 'open' FROM sessions WHERE id = ?1");
+    row.bind(1, session_id);
+    if (row.step()) {
+        std::string start = row.column_blob(0);
+        c.sealed = row.column_int(1) != 0 || row.column_int(2) != 0;
+        if (!start.empty()) {
+            from_bytes(start, c.hash);
+            // continue after the newest record (a restarted recorder; a record after the end)
+            auto last = db_.prepare(
+                "SELECT chain_index, chain_hash FROM (SELECT chain_index, chain_hash FROM commands WHERE session_id = ?1 "
+                "AND chain_index IS NOT NULL UNION ALL SELECT chain_index, chain_hash FROM io_chunks WHERE session_id = ?1 "
+                "AND chain_index IS NOT NULL) ORDER BY chain_index DESC LIMIT 1");
+            last.bind(1, session_id);
+            if (last.step()) {
+                c.index = static_cast<uint64_t>(last.column_int(0));
+                from_bytes(last.column_blob(1), c.hash);
+            }
+        } else {
+            auto any = db_.prepare("SELECT EXISTS (SELECT 1 FROM commands WHERE session_id = ?1) OR "
+                                   "EXISTS (SELECT 1 FROM io_chunks WHERE session_id = ?1)");
+            any.bind(1, session_id);
+            any.step();
+            c.legacy = any.column_int(0) != 0;  // records without a chain: it began before chains existed
+            if (!c.legacy) {
+                SessionStore store(db_);
+                auto s = store.find(session_id);
+                if (s) c.hash = chain_start(*s);
+                else c.legacy = true;
+            }
+        }
+    } else {
+        c.legacy = true;  // a record of a session never stored: nothing to chain it to
+    }
+    return chains_.emplace(session_id, c).first->second;
+}
+
+void StoreWriter::store_dirty_heads() {
+    SessionStore store(db_);
+    for (auto& [id, chain] : chains_) {
+        if (!chain.head_dirty) continue;
+        // the end as it reads back, so every store's copy hashes the same
+        auto s = store.find(id);
+        if (!s) continue;
+        std::string head = to_bytes(chain_head(chain.hash, *s, chain.index));
+        auto& st = set_head_;
+        st.bind(1, id).bind_blob(2, head).bind(3, static_cast<int64_t>(chain.index));
+        if (options_.signer) {
+            st.bind_blob(4, options_.signer->sign(head_message(id, head))).bind(5, options_.signer->key_id());
+        } else {
+            st.bind_null(4).bind(5, std::string_view(""));
+        }
+        st.run();
+        chain.head_dirty = false;
+    }
+}
+
+void StoreWriter::seal_unsealed_sessions() {
+    try {
+        std::vector<std::string> ids;
+        auto q = db_.prepare("SELECT id FROM sessions WHERE status <> 'open' AND chain_start IS NOT NULL AND chain_head IS NULL");
+        while (q.step()) ids.push_back(q.column_text(0));
+        if (ids.empty()) return;
+        Transaction tx(db_);
+        for (const auto& id : ids) chain_for(id).head_dirty = true;
+        store_dirty_heads();
+        tx.commit();
+        chains_.clear();
+        log::info("sealed the hash chains of {} sessions that ended without their recorder (interrupted)", ids.size());
+    } catch (const std::exception& e) {
+        chains_.clear();
+        log::warn("cannot seal the hash chains of interrupted sessions now: {}", e.what());
     }
 }
 

@@ -8,10 +8,16 @@
 // session rows carry the count in lost_bytes / lost_events. Small records (sessions, requests,
 // attribution, audit stages) are always queued; while the database refuses writes, a session row
 // waiting in the queue is replaced by its newer state rather than queued twice.
+//
+// The writer also extends each session's hash chain (storage/session_chain.h) over what it
+// actually stores, gaps included, inside the same transaction, and stores (and with a signer,
+// signs) the head once the session has ended.
 
 #include "storage/compression.h"
 #include "storage/database.h"
+#include "storage/head_signing.h"
 #include "storage/records.h"
+#include "storage/session_chain.h"
 
 #include <chrono>
 #include <condition_variable>
@@ -88,6 +94,8 @@ public:
         /// stop() retries a failing commit this long, then gives up on what is queued (counted in
         /// the log: the database cannot take it).
         std::chrono::milliseconds stop_patience{2000};
+        /// Signs every session head (`record --signing-key`); none: heads are stored unsigned.
+        std::shared_ptr<const HeadSigner> signer;
     };
     struct Stats {
         uint64_t ops = 0;
@@ -130,6 +138,19 @@ private:
         uint64_t events = 0, bytes = 0;
         uint64_t total_events = 0, total_bytes = 0;
     };
+    /// Where a session's chain stands (the writer thread's; loaded from the database on first use).
+    struct ChainState {
+        bool legacy = false;  ///< recorded before chains existed: its records stay unchained
+        uint64_t index = 0;   ///< records chained so far
+        ChainHash hash{};
+        bool sealed = false;      ///< ended: the head follows every change
+        bool head_dirty = false;  ///< the head must be stored again before the commit
+    };
+    ChainState& chain_for(const std::string& session_id);
+    void store_dirty_heads();
+    /// Heads for sessions that ended without one (interrupted by a crash; closed at start-up).
+    void seal_unsealed_sessions();
+
     void run();
     /// One transaction for the batch, retried while the database refuses it. False: given up (stopping).
     bool commit_batch(std::deque<WriteOp>& batch);
@@ -157,6 +178,9 @@ private:
     Statement update_attribution_;
     Statement delete_candidates_;
     Statement insert_candidate_;
+    Statement set_chain_start_;
+    Statement set_head_;
+    std::unordered_map<std::string, ChainState> chains_;  ///< writer thread only
 
     mutable std::mutex mutex_;
     std::condition_variable wake_writer_;

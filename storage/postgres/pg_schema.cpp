@@ -203,6 +203,21 @@ CREATE TABLE nodes (
     pods_json           text NOT NULL DEFAULT '[]'
 );
 )sql",
+
+    // v2: tamper evidence as the node computed it (docs/integrity.md): each command's and chunk's
+    // place in its session's hash chain and the hash there; the session's start hash, head, the
+    // records it covers and its signature. Stored as uploaded, so `verify` checks the cluster's copy.
+    R"sql(
+ALTER TABLE commands ADD COLUMN chain_index bigint;
+ALTER TABLE commands ADD COLUMN chain_hash bytea;
+ALTER TABLE io_chunks ADD COLUMN chain_index bigint;
+ALTER TABLE io_chunks ADD COLUMN chain_hash bytea;
+ALTER TABLE sessions ADD COLUMN chain_start bytea;
+ALTER TABLE sessions ADD COLUMN chain_head bytea;
+ALTER TABLE sessions ADD COLUMN chain_records bigint NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN head_signature bytea;
+ALTER TABLE sessions ADD COLUMN signing_key text NOT NULL DEFAULT '';
+)sql",
 };
 
 }  // namespace

@@ -14,7 +14,7 @@ constexpr const char* kSessionColumns =
     "leader_start_ns, boot_id, tty, command, start_ns, start_boot_ns, end_ns, status, exit_code, exit_signal, "
     "attribution, username, groups_json, source_ips_json, user_agent, audit_id, commands, output_bytes, input_bytes, "
     "lost_bytes, lost_events, rows, cols, entered_via, start_lost, last_activity_ns, request_id, user_verified, "
-    "argv_prefix_matched";
+    "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key";
 
 SessionRecord read_session(const Result& r, int row) {
     SessionRecord s;
@@ -58,6 +58,11 @@ SessionRecord read_session(const Result& r, int row) {
     s.request_id = r.text(row, c++);
     s.user_verified = r.boolean(row, c++);
     s.argv_prefix_matched = r.boolean(row, c++);
+    s.chain_start = r.bytes(row, c++);
+    s.chain_head = r.bytes(row, c++);
+    s.chain_records = static_cast<uint64_t>(r.int64(row, c++));
+    s.head_signature = r.bytes(row, c++);
+    s.signing_key = r.text(row, c++);
     return s;
 }
 
@@ -73,7 +78,7 @@ std::string like_substring(const std::string& text) {
 
 constexpr const char* kCommandColumns =
     "seq, time_ns, boot_ns, pid, ppid, ns_pid, uid, gid, filename, argv, retval, argv_truncated, exe_path, exe_ino, "
-    "exe_dev, exe_fileless";
+    "exe_dev, exe_fileless, chain_index, chain_hash";
 
 CommandRecord read_command(const Result& r, int row, const std::string& session_id) {
     CommandRecord c;
@@ -94,11 +99,14 @@ CommandRecord read_command(const Result& r, int row, const std::string& session_
     c.exe_ino = static_cast<uint64_t>(r.int64(row, 13));
     c.exe_dev = static_cast<uint32_t>(r.int64(row, 14));
     c.exe_fileless = r.boolean(row, 15);
+    if (auto v = r.optional_int64(row, 16)) c.chain_index = static_cast<uint64_t>(*v);
+    c.chain_hash = r.bytes(row, 17);
     return c;
 }
 
 constexpr const char* kChunkColumns =
-    "seq, first_offset_us, last_offset_us, frames, output_bytes, input_bytes, encoding, raw_size, data";
+    "seq, first_offset_us, last_offset_us, frames, output_bytes, input_bytes, encoding, raw_size, data, chain_index, "
+    "chain_hash";
 
 StoredChunkRecord read_chunk(const Result& r, int row, const std::string& session_id) {
     StoredChunkRecord s;
@@ -112,6 +120,8 @@ StoredChunkRecord read_chunk(const Result& r, int row, const std::string& sessio
     s.encoding = static_cast<int>(r.int64(row, 6));
     s.raw_size = static_cast<uint64_t>(std::max<int64_t>(r.int64(row, 7), 0));
     s.data = r.bytes(row, 8);
+    if (auto v = r.optional_int64(row, 9)) s.chain_index = static_cast<uint64_t>(*v);
+    s.chain_hash = r.bytes(row, 10);
     return s;
 }
 

@@ -59,6 +59,21 @@ WHERE sessions.node = excluded.node
 RETURNING status
 )sql";
 
+Param blob_or_null(const std::string& v) { return v.empty() ? null() : bytes(v); }
+
+// The node's chain (docs/integrity.md): its start never changes; the newest seal wins.
+void put_chain_fields(Connection& c, const SessionRecord& s) {
+    if (s.chain_start.empty()) return;
+    c.exec("UPDATE sessions SET chain_start = coalesce(chain_start, $2), "
+           "chain_head = CASE WHEN $3::bytea IS NOT NULL AND $4::bigint >= chain_records THEN $3 ELSE chain_head END, "
+           "head_signature = CASE WHEN $3::bytea IS NOT NULL AND $4::bigint >= chain_records THEN $5 ELSE head_signature END, "
+           "signing_key = CASE WHEN $3::bytea IS NOT NULL AND $4::bigint >= chain_records THEN $6 ELSE signing_key END, "
+           "chain_records = CASE WHEN $3::bytea IS NOT NULL AND $4::bigint >= chain_records THEN $4 ELSE chain_records END "
+           "WHERE id = $1",
+           {text(s.id), bytes(s.chain_start), blob_or_null(s.chain_head), num(static_cast<int64_t>(s.chain_records)),
+            blob_or_null(s.head_signature), text(s.signing_key)});
+}
+
 }  // namespace
 
 PutResult put_session(Connection& c, const SessionRecord& s, int64_t now_ns) {
@@ -73,6 +88,7 @@ PutResult put_session(Connection& c, const SessionRecord& s, int64_t now_ns) {
                      num(static_cast<int64_t>(s.lost_events)), num(int64_t{s.rows}), num(int64_t{s.cols}),
                      text(s.entered_via), boolean(s.start_lost), num(s.last_activity_ns), num(now_ns)});
     if (r.rows() == 0) return PutResult::foreign_node;
+    put_chain_fields(c, s);
     note_outbox(c, s.id, 1, 0, now_ns);
     if (r.text(0, 0) != "open") note_outbox(c, s.id, 3, 0, now_ns);
     return PutResult::stored;
@@ -89,19 +105,21 @@ PutResult put_command(Connection& c, const std::string& node, const CommandRecor
     if (owner != node) return PutResult::foreign_node;
     c.exec(R"sql(
 INSERT INTO commands (session_id, seq, time_ns, boot_ns, pid, ppid, ns_pid, uid, gid, filename, argv, argv_text, retval,
-    argv_truncated, exe_path, exe_ino, exe_dev, exe_fileless)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+    argv_truncated, exe_path, exe_ino, exe_dev, exe_fileless, chain_index, chain_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 ON CONFLICT (session_id, seq) DO UPDATE SET time_ns = excluded.time_ns, boot_ns = excluded.boot_ns, pid = excluded.pid,
     ppid = excluded.ppid, ns_pid = excluded.ns_pid, uid = excluded.uid, gid = excluded.gid, filename = excluded.filename,
     argv = excluded.argv, argv_text = excluded.argv_text, retval = coalesce(excluded.retval, commands.retval),
     argv_truncated = excluded.argv_truncated, exe_path = excluded.exe_path, exe_ino = excluded.exe_ino,
-    exe_dev = excluded.exe_dev, exe_fileless = excluded.exe_fileless
+    exe_dev = excluded.exe_dev, exe_fileless = excluded.exe_fileless,
+    chain_index = coalesce(excluded.chain_index, commands.chain_index),
+    chain_hash = coalesce(excluded.chain_hash, commands.chain_hash)
 )sql",
            {text(cmd.session_id), num(int64_t{cmd.seq}), num(cmd.time_ns), num(static_cast<int64_t>(cmd.boot_ns)),
             num(int64_t{cmd.pid}), num(int64_t{cmd.ppid}), num(int64_t{cmd.ns_pid}), num(int64_t{cmd.uid}),
             num(int64_t{cmd.gid}), bytes(cmd.filename), bytes(join_nul(cmd.argv)), text(lossy_text(cmd.argv)),
             num(cmd.retval), boolean(cmd.argv_truncated), bytes(cmd.exe_path), num(static_cast<int64_t>(cmd.exe_ino)),
-            num(int64_t{cmd.exe_dev}), boolean(cmd.exe_fileless)});
+            num(int64_t{cmd.exe_dev}), boolean(cmd.exe_fileless), num(cmd.chain_index), blob_or_null(cmd.chain_hash)});
     note_outbox(c, cmd.session_id, 2, cmd.seq, now_ns);
     return PutResult::stored;
 }
@@ -113,14 +131,15 @@ PutResult put_chunk(Connection& c, const std::string& node, const StoredChunkRec
     // chunks never change once written: a resent one is ignored
     c.exec(R"sql(
 INSERT INTO io_chunks (session_id, seq, first_offset_us, last_offset_us, frames, output_bytes, input_bytes, encoding,
-    raw_size, data, time_ns)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT start_ns FROM sessions WHERE id = $1) + $3::bigint * 1000)
+    raw_size, data, time_ns, chain_index, chain_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT start_ns FROM sessions WHERE id = $1) + $3::bigint * 1000,
+    $11, $12)
 ON CONFLICT (session_id, seq) DO NOTHING
 )sql",
            {text(k.session_id), num(int64_t{k.seq}), num(static_cast<int64_t>(k.first_offset_us)),
             num(static_cast<int64_t>(k.last_offset_us)), num(int64_t{k.frames}), num(static_cast<int64_t>(k.output_bytes)),
             num(static_cast<int64_t>(k.input_bytes)), num(int64_t{k.encoding}), num(static_cast<int64_t>(k.raw_size)),
-            bytes(k.data)});
+            bytes(k.data), num(k.chain_index), blob_or_null(k.chain_hash)});
     return PutResult::stored;
 }
 

@@ -19,7 +19,7 @@ namespace {
 
 class DiskTrouble : public NodeTest {
 protected:
-    std::vector<std::string> required_programs() const override { return {"curl", "base64"}; }
+    std::vector<std::string> required_programs() const override { return {"curl", "base64", "openssl"}; }
 
     void SetUp() override {
         NodeTest::SetUp();
@@ -40,9 +40,15 @@ protected:
     }
 
     void start_recorder() {
-        recorder_ = std::make_unique<Recorder>(*bed_, db_,
-                                               std::vector<std::string>{"--store-queue-mb", "2", "--metrics", "127.0.0.1:0"},
-                                               dir_.file("recorder.log"));
+        // heads signed, so the session that lost data to the disk can be shown complete otherwise
+        key_ = dir_.file("head.pem");
+        auto k = run({"openssl", "genpkey", "-algorithm", "ed25519", "-out", key_});
+        ASSERT_EQ(k.exit_code, 0) << k.err;
+        k = run({"openssl", "pkey", "-in", key_, "-pubout", "-out", key_ + ".pub"});
+        ASSERT_EQ(k.exit_code, 0) << k.err;
+        recorder_ = std::make_unique<Recorder>(
+            *bed_, db_, std::vector<std::string>{"--store-queue-mb", "2", "--metrics", "127.0.0.1:0", "--signing-key", key_},
+            dir_.file("recorder.log"));
         port_ = logged_port(recorder_->log(), "metrics");
         ASSERT_GT(port_, 0) << recorder_->log();
     }
@@ -65,7 +71,7 @@ protected:
         ASSERT_TRUE(dropping) << recorder_->log();
     }
 
-    std::string small_, filler_;
+    std::string small_, filler_, key_;
     bool mounted_ = false;
     int port_ = 0;
 };
@@ -121,6 +127,11 @@ TEST_F(DiskTrouble, LossIsCountedAndShownAndRecordingResumesWhenSpaceReturns) {
     EXPECT_EQ(cat.exit_code, 0) << cat.err;
     EXPECT_NE(cat.out.find("after-42"), std::string::npos) << cat.out;
     EXPECT_NE(cat.err.find("the database could not be written"), std::string::npos) << cat.err;
+
+    // what was stored, the gap included, is one intact, signed chain
+    auto verify = run({execaudit_bin(), "verify", "--db", db_, "--public-key", key_ + ".pub"});
+    EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+    EXPECT_NE(verify.out.find("intact"), std::string::npos) << verify.out;
 }
 
 TEST_F(DiskTrouble, SigtermStopsTheRecorderWhileTheDiskIsFull) {

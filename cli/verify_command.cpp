@@ -1,0 +1,97 @@
+// `execaudit verify`: is every recorded session complete and unaltered? Recomputes each
+// session's hash chain from the store (either backend) and, with --public-key, checks the head's
+// signature. Exit 0 only when every checked session is intact.
+#include "cli/command.h"
+#include "cli/session_filter_options.h"
+#include "common/errors.h"
+#include "common/text.h"
+#include "storage/chain_verify.h"
+#include "storage/read_store.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <iostream>
+
+namespace execaudit::cli {
+namespace {
+
+struct VerifyArgs {
+    std::string db = default_db();
+    std::vector<std::string> ids;
+    std::string public_key;
+    std::string since, until;
+    bool quiet = false;
+};
+
+int run_verify(const VerifyArgs& a) {
+    std::optional<storage::HeadVerifier> key;
+    if (!a.public_key.empty()) key = storage::HeadVerifier::from_pem_file(a.public_key);
+    auto db = storage::open_read_store(a.db);
+    auto& store = db->sessions();
+    std::vector<storage::SessionRecord> sessions;
+    if (a.ids.empty()) {
+        auto range = to_time_range(a.since, a.until);
+        storage::SessionFilter filter;
+        filter.since_ns = range.since_ns;
+        filter.until_ns = range.until_ns;
+        sessions = store.list(filter);
+    } else {
+        if (!a.since.empty() || !a.until.empty()) throw UsageError("--since/--until select sessions: give them or IDs, not both");
+        for (const auto& id : a.ids) {
+            auto s = store.find(id);
+            if (!s) throw UsageError(s.error());
+            sessions.push_back(std::move(*s));
+        }
+    }
+    auto started = std::chrono::steady_clock::now();
+    size_t failed = 0, intact = 0, open = 0, unchained = 0;
+    uint64_t bytes = 0;
+    for (const auto& s : sessions) {
+        auto r = storage::verify_session(store, s, key ? &*key : nullptr);
+        bytes += r.bytes;
+        bool bad = storage::integrity_failed(r.verdict);
+        failed += bad;
+        intact += r.verdict == storage::Integrity::intact;
+        open += r.verdict == storage::Integrity::open;
+        unchained += r.verdict == storage::Integrity::unchained;
+        if (bad || !a.quiet)
+            (bad ? std::cerr : std::cout) << fmt::format("{}  {:<9}  {}\n", terminal_safe(s.id), storage::integrity_name(r.verdict),
+                                                         terminal_safe(r.detail));
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::string summary = fmt::format("{} sessions checked in {:.2f} s ({:.1f} MB of terminal data): {} intact", sessions.size(),
+                                      secs, static_cast<double>(bytes) / 1e6, intact);
+    if (open) summary += fmt::format(", {} still recording (consistent so far)", open);
+    if (unchained) summary += fmt::format(", {} recorded before hash chains (not checkable)", unchained);
+    if (failed) summary += fmt::format(", {} FAILED", failed);
+    if (!key) summary += "; signatures not checked (no --public-key)";
+    (failed ? std::cerr : std::cout) << summary << '\n';
+    return failed ? 1 : 0;
+}
+
+}  // namespace
+
+void add_verify_command(CLI::App& app, Commands& commands) {
+    auto args = std::make_shared<VerifyArgs>();
+    auto* v = app.add_subcommand("verify", "Recompute sessions' hash chains: exit 0 only if every checked session is complete "
+                                           "and unaltered; otherwise name each session and its first bad record");
+    add_db_option(v, args->db);
+    v->add_option("ID", args->ids, "Session ids or unique prefixes (default: every session, or those in --since/--until)");
+    v->add_option("--public-key", args->public_key,
+                  "Also check each head's Ed25519 signature with this public key (PEM: the public half of the key `record` signs with)")
+        ->type_name("FILE");
+    v->add_option("--since", args->since, "Sessions running at or after this time (RFC 3339, or relative like 2h)");
+    v->add_option("--until", args->until, "Sessions started before this time");
+    v->add_flag("-q,--quiet", args->quiet, "Print only the sessions that fail, and the summary");
+    v->footer(
+        "Each session's records (its start, every command, every terminal chunk with its gaps and resizes, and\n"
+        "its end) form a SHA-256 chain; the head is stored when the session ends and signed with\n"
+        "`record --signing-key`. docs/integrity.md defines the bytes and says what it does and does not prove.\n"
+        "Examples:\n"
+        "  execaudit verify --public-key /etc/execaudit/head-signing.pub --since 2160h\n"
+        "  execaudit verify 3f2a9c0d --db postgresql://reader@db/execaudit");
+    commands.push_back({v, [args] { return run_verify(*args); }});
+}
+
+}  // namespace execaudit::cli
