@@ -29,5 +29,6 @@ void add_play_command(CLI::App& app, Commands& commands);
 void add_audit_events_command(CLI::App& app, Commands& commands);
 void add_export_command(CLI::App& app, Commands& commands);
 void add_verify_command(CLI::App& app, Commands& commands);
+void add_report_command(CLI::App& app, Commands& commands);
 
 }  // namespace execaudit::cli

@@ -87,7 +87,7 @@ TEST_F(DiskTrouble, LossIsCountedAndShownAndRecordingResumesWhenSpaceReturns) {
     std::string m = metrics();
     EXPECT_EQ(metric(m, "execaudit_store_failing"), 1) << m;
     EXPECT_GT(metric(m, "execaudit_store_dropped_chunks_total"), 0) << m;
-    EXPECT_GT(metric(m, "execaudit_store_failed_commits_total"), 1) << m;
+    EXPECT_GT(metric(m, "execaudit_store_failed_commits_total"), 0) << m;
     ASSERT_TRUE(shell.wait_for("flood-done", 600s));
     std::string log = recorder_->log();
     auto count = [&](const std::string& what) {
@@ -95,12 +95,15 @@ TEST_F(DiskTrouble, LossIsCountedAndShownAndRecordingResumesWhenSpaceReturns) {
         for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
         return n;
     };
-    EXPECT_EQ(count("a commit failed"), 1u) << log;
-    EXPECT_EQ(count("are dropped from now on"), 1u) << log;
+    // once per failure, not once per retry (at the edge of full, the disk may take a commit or two
+    // in between: each such recovery is a line of its own)
+    EXPECT_LE(count("a commit failed"), count("takes writes again") + 1) << log;
+    EXPECT_LE(count("are dropped from now on"), count("takes writes again") + 1) << log;
 
     // space returns: recording resumes by itself
+    size_t freed_at = recorder_->log().size();
     std::filesystem::remove(filler_);
-    ASSERT_TRUE(eventually([&] { return recorder_->log().find("takes writes again") != std::string::npos; }, 60s))
+    ASSERT_TRUE(eventually([&] { return recorder_->log().find("takes writes again", freed_at) != std::string::npos; }, 60s))
         << recorder_->log();
     ASSERT_TRUE(run_in(shell, "/bin/echo after-$((20+22))"));
     shell.type("exit 3\r");

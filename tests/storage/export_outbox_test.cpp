@@ -85,7 +85,7 @@ TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
     write_ops(path_, {WriteSession{open_one}, WriteCommand{sample_command(open_one, 0, {"/bin/bash"})}});
     {
         // Back to the schema before export existed (v2), data kept: v3 (export), v4 (attribution
-        // keys, which only adds columns and rebuilds audit_events) and v5 (exe columns) run again.
+        // keys, which only adds columns and rebuilds audit_events), v5 (exe columns) and v6 (hash chains) run again.
         auto db = Database::open(path_, Database::Mode::read_write);
         db.exec("DROP TRIGGER export_session_start; DROP TRIGGER export_session_end; "
                 "DROP TRIGGER export_session_attributed; DROP TRIGGER export_command; "
@@ -95,6 +95,11 @@ TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
                 "ALTER TABLE sessions DROP COLUMN user_verified; ALTER TABLE sessions DROP COLUMN argv_prefix_matched; "
                 "ALTER TABLE commands DROP COLUMN exe_path; ALTER TABLE commands DROP COLUMN exe_ino; "  // v5
                 "ALTER TABLE commands DROP COLUMN exe_dev; ALTER TABLE commands DROP COLUMN exe_fileless; "
+                "ALTER TABLE commands DROP COLUMN chain_index; ALTER TABLE commands DROP COLUMN chain_hash; "  // v6
+                "ALTER TABLE io_chunks DROP COLUMN chain_index; ALTER TABLE io_chunks DROP COLUMN chain_hash; "
+                "ALTER TABLE sessions DROP COLUMN chain_start; ALTER TABLE sessions DROP COLUMN chain_head; "
+                "ALTER TABLE sessions DROP COLUMN chain_records; ALTER TABLE sessions DROP COLUMN head_signature; "
+                "ALTER TABLE sessions DROP COLUMN signing_key; "
                 "PRAGMA user_version = 2");
         auto left = db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'export%'");
         left.step();
