@@ -81,6 +81,7 @@ int run_play(const PlayArgs& a) {
                                  "was full, or they moved by sendfile, splice or io_uring, which capture counts but "
                                  "cannot read; `execaudit show` and the recorder's log say which)\n",
                                  screen->gaps, session->lost_bytes);
+    for (const auto& gap : screen->recorder_gaps) std::cerr << "note: " << gap << '\n';
     for (const auto& why : screen->damage) std::cerr << "note: damaged data skipped: " << terminal_safe(why) << '\n';
     return 0;
 }

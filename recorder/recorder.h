@@ -18,6 +18,9 @@ struct RecordOptions {
     std::string containers_log_dir = "/var/log/containers";
     size_t ring_buffer_mb = 16;
     bool keep_echo_off_input = false;  ///< store password-prompt input instead of its length
+    /// bpffs directory where the kernel-side state outlives the recorder; empty: not pinned
+    /// (a stop detaches the programs and interrupts every open session).
+    std::string bpf_pin_dir = "/sys/fs/bpf/execaudit";
 
     // Who ran it: the API server's audit backends and an admission webhook.
     std::string audit_webhook;      ///< ADDR:PORT for the audit webhook backend; empty: off
@@ -38,5 +41,13 @@ struct RecordOptions {
 
 /// Runs until a signal. Throws UsageError / RuntimeError for start-up failures.
 int run_record(const RecordOptions& options);
+
+struct DetachOptions {
+    std::string bpf_pin_dir = "/sys/fs/bpf/execaudit";
+    std::string db_path;  ///< empty: no database is touched
+};
+/// `execaudit detach`: removes the pins (and with them the programs) and closes the sessions
+/// left open in the database as interrupted.
+int run_detach(const DetachOptions& options);
 
 }  // namespace execaudit::recorder

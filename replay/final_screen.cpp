@@ -16,7 +16,8 @@ FinalScreen render_frames(const Recording& recording, size_t frame_end, uint64_t
     FinalScreen out;
     for (const auto& g : recording.gaps()) {
         if (g.offset_us > until_us) break;
-        if (g.damage.empty()) ++out.gaps;
+        if (g.recorder_gap) out.recorder_gaps.push_back(describe_recorder_gap(g));
+        else if (g.damage.empty()) ++out.gaps;
         else out.damage.push_back(g.damage);
     }
     out.rows = screen.rows();

@@ -253,6 +253,18 @@ ALTER TABLE commands ADD COLUMN exe_ino INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE commands ADD COLUMN exe_dev INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE commands ADD COLUMN exe_fileless INTEGER NOT NULL DEFAULT 0;
 )sql",
+
+    // v6: sessions survive the recorder (issue 10): a restarted recorder finds the open
+    // sessions of its node and boot by the kernel's number for them, and knows from
+    // recorder_state whether its predecessor stopped cleanly.
+    R"sql(
+ALTER TABLE sessions ADD COLUMN kernel_session_id INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX sessions_open ON sessions (node, boot_id) WHERE status = 'open';
+CREATE TABLE recorder_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+)sql",
 };
 
 // The attribution CHECK of v1 gains 'workload' and 'kubelet'. SQLite cannot alter a CHECK, and

@@ -36,9 +36,9 @@ constexpr const char* kUpsertSession = R"sql(
 INSERT INTO sessions (id, node, namespace, pod, pod_uid, container, container_id, cgroup_id, cgroup_path,
     leader_pid, leader_start_ns, boot_id, tty, command, command_text, start_ns, start_boot_ns, end_ns, status,
     exit_code, exit_signal, commands, output_bytes, input_bytes, lost_bytes, lost_events, rows, cols,
-    entered_via, start_lost, last_activity_ns)
+    entered_via, start_lost, last_activity_ns, kernel_session_id)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-    ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)
+    ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)
 ON CONFLICT (id) DO UPDATE SET
     namespace = excluded.namespace, pod = excluded.pod, pod_uid = excluded.pod_uid,
     container = excluded.container, container_id = excluded.container_id, cgroup_path = excluded.cgroup_path,
@@ -238,7 +238,7 @@ void StoreWriter::apply(WriteOp& op) {
         st.bind(24, static_cast<int64_t>(r.input_bytes)).bind(25, static_cast<int64_t>(r.lost_bytes));
         st.bind(26, static_cast<int64_t>(r.lost_events)).bind(27, static_cast<int64_t>(r.rows));
         st.bind(28, static_cast<int64_t>(r.cols)).bind(29, r.entered_via).bind(30, int64_t{r.start_lost});
-        st.bind(31, r.last_activity_ns);
+        st.bind(31, r.last_activity_ns).bind(32, static_cast<int64_t>(r.kernel_session_id));
         st.run();
     } else if (auto* c = std::get_if<WriteCommand>(&op)) {
         const CommandRecord& r = c->record;
@@ -331,11 +331,5 @@ int StoreWriter::compression_level() {
     return flooding ? options_.zstd_fast_level : options_.zstd_level;
 }
 
-int close_abandoned_sessions(Database& db) {
-    auto st = db.prepare(
-        "UPDATE sessions SET status = 'interrupted', end_ns = max(start_ns, last_activity_ns) WHERE status = 'open'");
-    st.run();
-    return sqlite3_changes(db.handle());
-}
 
 }  // namespace execaudit::storage

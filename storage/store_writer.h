@@ -134,8 +134,5 @@ private:
     std::thread thread_;
 };
 
-/// Closes sessions left open by a recorder that stopped without closing them (crash, kill -9):
-/// status becomes `interrupted`, end the time of their last record. Returns how many.
-int close_abandoned_sessions(Database& db);
 
 }  // namespace execaudit::storage

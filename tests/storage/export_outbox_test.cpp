@@ -2,6 +2,7 @@
 // per record, and the per-destination cursor.
 #include "storage/export_cursor.h"
 #include "storage/export_outbox.h"
+#include "storage/recorder_restart.h"
 #include "storage/schema.h"
 #include "tests/support/environment.h"
 #include "tests/support/stored_sessions.h"
@@ -85,7 +86,7 @@ TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
     write_ops(path_, {WriteSession{open_one}, WriteCommand{sample_command(open_one, 0, {"/bin/bash"})}});
     {
         // Back to the schema before export existed (v2), data kept: v3 (export), v4 (attribution
-        // keys, which only adds columns and rebuilds audit_events) and v5 (exe columns) run again.
+        // keys, which only adds columns and rebuilds audit_events) and v5 (exe columns) and v6 (restart) run again.
         auto db = Database::open(path_, Database::Mode::read_write);
         db.exec("DROP TRIGGER export_session_start; DROP TRIGGER export_session_end; "
                 "DROP TRIGGER export_session_attributed; DROP TRIGGER export_command; "
@@ -95,7 +96,8 @@ TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
                 "ALTER TABLE sessions DROP COLUMN user_verified; ALTER TABLE sessions DROP COLUMN argv_prefix_matched; "
                 "ALTER TABLE commands DROP COLUMN exe_path; ALTER TABLE commands DROP COLUMN exe_ino; "  // v5
                 "ALTER TABLE commands DROP COLUMN exe_dev; ALTER TABLE commands DROP COLUMN exe_fileless; "
-                "PRAGMA user_version = 2");
+                "DROP INDEX sessions_open; ALTER TABLE sessions DROP COLUMN kernel_session_id; "  // v6
+                "DROP TABLE recorder_state; PRAGMA user_version = 2");
         auto left = db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'export%'");
         left.step();
         ASSERT_EQ(left.column_int(0), 0);
