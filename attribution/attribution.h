@@ -62,7 +62,8 @@ public:
         std::atomic<size_t> queued{0};
         std::atomic<uint64_t> refused{0};            ///< webhook batches answered 503
         std::atomic<uint64_t> reviews_dropped{0};    ///< admission reviews not kept (full)
-        bool open() const { return room && queued < kMaxQueued; }
+        std::atomic<bool> store_failing{false};      ///< the database refuses writes: nothing could be kept
+        bool open() const { return room && queued < kMaxQueued && !store_failing; }
     };
     Intake& intake() { return intake_; }
     const Intake& intake() const { return intake_; }

@@ -76,11 +76,13 @@ int run_play(const PlayArgs& a) {
     auto screen = replay::render_final_screen(store, *session);
     if (!screen) throw RuntimeError(fmt::format("session {}: {}", session->id, screen.error()));
     for (const auto& line : screen->lines) std::cout << line << '\n';
-    if (screen->gaps)
-        std::cerr << fmt::format("note: {} gaps in this session: {} terminal bytes were not recorded (the kernel's ring "
-                                 "was full, or they moved by sendfile, splice or io_uring, which capture counts but "
-                                 "cannot read; `execaudit show` and the recorder's log say which)\n",
-                                 screen->gaps, session->lost_bytes);
+    if (screen->gaps) {
+        std::string why;
+        for (auto cause : screen->causes) why += fmt::format("{}{}", why.empty() ? "" : "; ", storage::gap_cause_text(cause));
+        std::cerr << fmt::format("note: {} gaps in this session: {} terminal bytes were not recorded ({}; `execaudit show` "
+                                 "and the recorder's log say more)\n",
+                                 screen->gaps, screen->gap_bytes, why);
+    }
     for (const auto& gap : screen->recorder_gaps) std::cerr << "note: " << gap << '\n';
     for (const auto& why : screen->damage) std::cerr << "note: damaged data skipped: " << terminal_safe(why) << '\n';
     return 0;

@@ -35,6 +35,16 @@ void add_record_command(CLI::App& app, Commands& commands) {
     rec->add_flag_function(
         "--no-bpf-pin", [options](int64_t) { options->bpf_pin_dir.clear(); },
         "Pin nothing: a stop detaches the programs and ends the recording of every open session (interrupted)");
+    rec->add_option("--max-session-output-mb", options->max_session_output_mb,
+                    "Store at most this many MiB of one session's terminal output; what it writes beyond is counted as "
+                    "lost (lost_bytes, a gap in play), never stored. 0: no cap")
+        ->capture_default_str()
+        ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 30));
+    rec->add_option("--store-queue-mb", options->store_queue_mb,
+                    "MiB of records that wait for the database at most; while it cannot be written (full or read-only "
+                    "disk), terminal data and commands beyond are dropped, counted per session and stored as gaps later")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 4096));
     rec->add_option("--audit-webhook", options->audit_webhook,
                     "Serve the API server's audit webhook backend (EventList POSTs) on ADDR:PORT")
         ->type_name("ADDR:PORT");

@@ -96,7 +96,7 @@ int run_record(const RecordOptions& options) {
     bool clean_stop = storage::get_recorder_state(db, storage::kCleanStopKey) == boot_id;
     storage::clear_recorder_state(db, storage::kCleanStopKey);
     auto reader = storage::Database::open(options.db_path, storage::Database::Mode::read_only);
-    storage::StoreWriter writer(std::move(db), {});
+    storage::StoreWriter writer(std::move(db), {.max_queued_bytes = options.store_queue_mb << 20});
     // Export runs beside recording, on threads and connections of its own (export/exporter.h).
     auto exporters = make_exporters(options.exports, options.db_path);
     for (auto& e : exporters) e->start();
@@ -106,7 +106,8 @@ int run_record(const RecordOptions& options) {
     BootClock clock;
     PodResolver resolver(cgroups, {options.pods_log_dir, options.containers_log_dir});
     SessionTracker tracker(
-        SessionTracker::Options{.node = node, .boot_id = boot_id},
+        SessionTracker::Options{.node = node, .boot_id = boot_id,
+                                .max_output_bytes = options.max_session_output_mb << 20},
         [&](uint64_t cgroup_id) { return resolver.resolve(cgroup_id); },
         [&](storage::WriteOp op) { writer.submit(std::move(op)); }, clock);
 
@@ -224,6 +225,8 @@ int run_record(const RecordOptions& options) {
             if (ec) return;
             if (++ticks % 100 == 0) clock.resync();  // follow NTP adjustments
             tracker.on_tick();
+            // webhooks answer 503 (the API server retries) and the log tail waits while nothing can be stored
+            attribution.intake().store_failing = writer.stats().failing;
             if (ticks % 10 == 0) attribution.tick();
             schedule_tick();
         });
@@ -232,11 +235,19 @@ int run_record(const RecordOptions& options) {
 
 
     io.run();
-    writer.stop();
+    if (!writer.stop()) {
+        log::error("stopping without the database writer: the disk does not return from a write");
+        _exit(1);  // its thread still holds the connection: nothing here can be torn down safely
+    }
     if (capture.pinned()) {
         // everything is stored: the next recorder continues without a gap
-        auto db_after = storage::Database::open(options.db_path, storage::Database::Mode::read_write);
-        storage::set_recorder_state(db_after, storage::kCleanStopKey, boot_id);
+        try {
+            auto db_after = storage::Database::open(options.db_path, storage::Database::Mode::read_write);
+            storage::set_recorder_state(db_after, storage::kCleanStopKey, boot_id);
+        } catch (const std::exception& e) {
+            log::warn("cannot note the clean stop in the database ({}): the next recorder shows a gap in each open "
+                      "session", e.what());
+        }
     }
     for (auto& e : exporters) e->stop(std::chrono::seconds(5));  // deliver what was just flushed, if it can
 

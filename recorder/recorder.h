@@ -21,6 +21,8 @@ struct RecordOptions {
     /// bpffs directory where the kernel-side state outlives the recorder; empty: not pinned
     /// (a stop detaches the programs and interrupts every open session).
     std::string bpf_pin_dir = "/sys/fs/bpf/execaudit";
+    size_t store_queue_mb = 32;  ///< records waiting for the database at most; beyond, while it cannot be written: dropped and counted
+    uint64_t max_session_output_mb = 0;  ///< terminal output stored per session at most; beyond: counted as lost. 0: no cap
 
     // Who ran it: the API server's audit backends and an admission webhook.
     std::string audit_webhook;      ///< ADDR:PORT for the audit webhook backend; empty: off

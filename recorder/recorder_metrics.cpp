@@ -50,6 +50,18 @@ std::vector<Metric> recorder_metrics(const RecorderParts& p) {
          d(p.attribution.correlator().stats().requests_forgotten_early)},
         {"store_transactions_total", "Database transactions committed", "counter", d(ws.transactions)},
         {"store_failed_commits_total", "Database commits that failed and were retried", "counter", d(ws.failed_commits)},
+        {"store_failing", "1 while the database refuses writes (full or read-only disk): records wait in the queue, then are "
+                          "dropped and counted", "gauge", ws.failing ? 1.0 : 0.0},
+        {"store_queued_bytes", "Records waiting for the database writer, in bytes", "gauge", d(ws.queued_bytes)},
+        {"store_dropped_chunks_total", "Terminal chunks dropped because the database could not be written and the queue "
+                                       "was full (stored as gaps once it can)", "counter", d(ws.dropped_chunks)},
+        {"store_dropped_bytes_total", "Terminal bytes in those chunks", "counter", d(ws.dropped_bytes)},
+        {"store_dropped_commands_total", "Commands dropped for the same reason (counted in the session's lost_events)",
+         "counter", d(ws.dropped_commands)},
+        {"store_dropped_other_total", "Small records dropped at the queue's hard limit", "counter", d(ws.dropped_other)},
+        {"store_gaps_written_total", "Gap records queued for what the database could not take", "counter", d(ws.gaps_written)},
+        {"session_output_capped_bytes_total", "Terminal output beyond --max-session-output-mb, counted as lost", "counter",
+         d(st.capped_bytes)},
     };
     for (const auto& e : p.exporters) {
         auto es = e->stats();

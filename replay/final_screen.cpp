@@ -16,9 +16,15 @@ FinalScreen render_frames(const Recording& recording, size_t frame_end, uint64_t
     FinalScreen out;
     for (const auto& g : recording.gaps()) {
         if (g.offset_us > until_us) break;
-        if (g.recorder_gap) out.recorder_gaps.push_back(describe_recorder_gap(g));
-        else if (g.damage.empty()) ++out.gaps;
-        else out.damage.push_back(g.damage);
+        if (g.recorder_gap) {
+            out.recorder_gaps.push_back(describe_recorder_gap(g));
+            continue;
+        }
+        if (g.damage.empty()) {
+            ++out.gaps;
+            out.gap_bytes += g.lost_bytes;
+            if (std::find(out.causes.begin(), out.causes.end(), g.cause) == out.causes.end()) out.causes.push_back(g.cause);
+        } else out.damage.push_back(g.damage);
     }
     out.rows = screen.rows();
     out.cols = screen.cols();

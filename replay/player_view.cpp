@@ -138,8 +138,11 @@ PlayerView::PlayerView(const CursesSession& curses, const Recording& recording)
         for (; gi < gaps.size() && gaps[gi].offset_us <= t; ++gi) {
             const Gap& g = gaps[gi];
             std::string what = g.recorder_gap ? fmt::format("UNFOLLOWED until {} (no recorder ran)", format_clock(g.recorder_gap_until_us))
-                               : g.damage.empty() ? fmt::format("LOST     {} bytes, {} events", g.lost_bytes, g.lost_events)
-                                                  : "DAMAGED  " + terminal_safe(g.damage);
+                             : g.damage.empty() ? fmt::format("LOST     {} bytes, {} events{}", g.lost_bytes, g.lost_events,
+                                                              g.cause == storage::GapCause::store        ? " (disk)"
+                                                              : g.cause == storage::GapCause::output_cap ? " (cap)"
+                                                                                                         : "")
+                                                : "DAMAGED  " + terminal_safe(g.damage);
             timeline_.push_back({g.offset_us, format_clock(g.offset_us) + "  " + what, true, std::nullopt});
         }
     };

@@ -71,7 +71,7 @@ bool Recording::decode(const storage::ChunkRecord& chunk, uint32_t stored, std::
                 break;
             case storage::FrameKind::gap:
                 t = std::max(t, f.offset_us);
-                gaps.push_back(Gap{t, f.lost_events, f.lost_bytes, {}, f.recorder_gap, std::max(t, f.recorder_gap_until_us)});
+                gaps.push_back(Gap{t, f.lost_events, f.lost_bytes, {}, f.gap_cause, f.recorder_gap, std::max(t, f.recorder_gap_until_us)});
                 break;
             default: break;  // input: never drawn
         }

@@ -36,6 +36,7 @@ struct Gap {
     uint64_t lost_events = 0;
     uint64_t lost_bytes = 0;
     std::string damage;  ///< not empty: the stored chunk was damaged (why), not a kernel loss
+    storage::GapCause cause = storage::GapCause::kernel;
     bool recorder_gap = false;        ///< no recorder followed the session from offset_us...
     uint64_t recorder_gap_until_us = 0;  ///< ...until here
 };

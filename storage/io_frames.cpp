@@ -74,10 +74,23 @@ void ChunkEncoder::add_resize(uint64_t offset_us, uint32_t rows, uint32_t cols) 
     put_varint(data_, cols);
 }
 
-void ChunkEncoder::add_gap(uint64_t offset_us, uint64_t lost_events, uint64_t lost_bytes) {
-    begin_frame(offset_us, FrameKind::gap, varint_size(lost_events) + varint_size(lost_bytes));
+const char* gap_cause_text(GapCause cause) {
+    switch (cause) {
+        case GapCause::kernel: return "the kernel's ring buffer was full";
+        case GapCause::uncaptured: return "they moved by sendfile, splice or io_uring, which capture counts but cannot read";
+        case GapCause::store: return "the database could not be written (disk full or read-only)";
+        case GapCause::output_cap: return "the session went past --max-session-output-mb";
+    }
+    return "unknown cause";
+}
+
+void ChunkEncoder::add_gap(uint64_t offset_us, uint64_t lost_events, uint64_t lost_bytes, GapCause cause) {
+    auto c = static_cast<uint8_t>(cause);
+    // the cause is left out when it is the original meaning, so older readers see the same bytes
+    begin_frame(offset_us, FrameKind::gap, varint_size(lost_events) + varint_size(lost_bytes) + (c ? varint_size(c) : 0));
     put_varint(data_, lost_events);
     put_varint(data_, lost_bytes);
+    if (c) put_varint(data_, c);
 }
 
 void ChunkEncoder::add_kernel_echo(uint64_t offset_us, std::string_view echoed) {
@@ -144,6 +157,9 @@ std::expected<void, std::string> decode_chunk(std::string_view data, uint64_t fi
                 size_t p = 0;
                 if (!get_varint(payload, p, f.lost_events) || !get_varint(payload, p, f.lost_bytes))
                     return std::unexpected("malformed gap frame");
+                uint64_t cause = 0;
+                if (p < payload.size() && get_varint(payload, p, cause) && cause <= static_cast<uint8_t>(GapCause::output_cap))
+                    f.gap_cause = static_cast<GapCause>(cause);
                 f.kind = FrameKind::gap;
                 break;
             }

@@ -7,7 +7,8 @@
 //   payload
 //
 // Kinds (frozen; append only): 0 output bytes, 1 input bytes, 2 input read with ECHO off,
-// 3 resize (varint rows, varint cols), 4 gap (varint lost_events, varint lost_bytes),
+// 3 resize (varint rows, varint cols), 4 gap (varint lost_events, varint lost_bytes, and
+// optionally varint cause: GapCause, absent = kernel),
 // 5 kernel echo (the bytes the tty echoed of a line read with ECHO on, reconstructed by the
 // recorder: no tracepoint sees the echo itself; decoded as output with `reconstructed` set),
 // 6 masked input (varint byte count: a password typed with ECHO off, not kept; decoded as
@@ -31,12 +32,23 @@ inline constexpr uint32_t kMaxTerminalSide = 0xFFFF;
 
 enum class FrameKind : uint8_t { output = 0, input = 1, input_echo_off = 2, resize = 3, gap = 4 };
 
+/// Why a gap's data is missing. Stored: append only.
+enum class GapCause : uint8_t {
+    kernel = 0,      ///< the kernel's ring buffer was full (or the start of the record never arrived)
+    uncaptured = 1,  ///< sendfile, splice, io_uring...: counted, not readable by capture
+    store = 2,       ///< the database could not be written (full or read-only disk) and the queue was full
+    output_cap = 3,  ///< beyond `record --max-session-output-mb`
+};
+/// A few words for messages: "the kernel's ring buffer was full", ...
+const char* gap_cause_text(GapCause cause);
+
 struct Frame {
     uint64_t offset_us = 0;  ///< since the session's start
     FrameKind kind = FrameKind::output;
     std::string_view data;  ///< output/input bytes
     uint32_t rows = 0, cols = 0;
     uint64_t lost_events = 0, lost_bytes = 0;
+    GapCause gap_cause = GapCause::kernel;
     bool reconstructed = false;  ///< output: the tty's echo of input, drawn where the user saw it
     uint64_t masked_bytes = 0;   ///< input_echo_off: bytes typed and not kept
     /// gap: no recorder was following the session from offset_us until recorder_gap_until_us
@@ -53,7 +65,7 @@ public:
     /// conversion happens while appending, with no intermediate copy.
     void add_output_onlcr(uint64_t offset_us, std::string_view bytes);
     void add_resize(uint64_t offset_us, uint32_t rows, uint32_t cols);
-    void add_gap(uint64_t offset_us, uint64_t lost_events, uint64_t lost_bytes);
+    void add_gap(uint64_t offset_us, uint64_t lost_events, uint64_t lost_bytes, GapCause cause = GapCause::kernel);
     /// The tty's echo of a line of input (ECHO on), as the terminal showed it.
     void add_kernel_echo(uint64_t offset_us, std::string_view echoed);
     /// Input read with ECHO off in canonical mode: only how many bytes.

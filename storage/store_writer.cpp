@@ -4,6 +4,7 @@
 #include "common/text.h"
 #include "common/time_format.h"
 #include "storage/compression.h"
+#include "storage/io_frames.h"
 #include "storage/request_store.h"
 
 #include <sys/resource.h>
@@ -128,10 +129,67 @@ size_t StoreWriter::cost(const WriteOp& op) {
     return 512;
 }
 
+namespace {
+
+const std::string* session_of(const WriteOp& op) {
+    if (const auto* c = std::get_if<WriteChunk>(&op)) return &c->record.session_id;
+    if (const auto* m = std::get_if<WriteCommand>(&op)) return &m->record.session_id;
+    if (const auto* s = std::get_if<WriteSession>(&op)) return &s->record.id;
+    return nullptr;
+}
+
+}  // namespace
+
 void StoreWriter::submit(WriteOp op) {
     size_t c = cost(op);
     std::unique_lock lock(mutex_);
-    wake_producers_.wait(lock, [&] { return queued_bytes_ + c <= options_.max_queued_bytes || queue_.empty() || stopping_; });
+    if (auto* s = std::get_if<WriteSession>(&op)) {
+        // the row says what the session lost here too, not only what the kernel lost
+        if (auto l = losses_.find(s->record.id); l != losses_.end()) {
+            s->record.lost_events += l->second.total_events;
+            s->record.lost_bytes += l->second.total_bytes;
+        }
+        // While the database refuses writes, a session's row waits once: its newer state takes the
+        // older one's place (an end never moves before the records that came ahead of it).
+        if (auto q = queued_session_.find(s->record.id); q != queued_session_.end() && stats_.failing) {
+            auto& queued = std::get<WriteSession>(queue_[q->second]).record;
+            if ((queued.status == "open") == (s->record.status == "open")) {
+                queue_[q->second] = std::move(op);
+                return;
+            }
+        }
+    }
+    bool droppable = std::holds_alternative<WriteChunk>(op) || std::holds_alternative<WriteCommand>(op);
+    auto full = [&] { return queued_bytes_ + c > options_.max_queued_bytes && !queue_.empty(); };
+    if (droppable) {
+        // Block while the writer makes progress (pressure backs up into the kernel's ring, where
+        // loss is counted); never while the database refuses writes or stalls.
+        uint64_t seen = committed_;
+        auto deadline = std::chrono::steady_clock::now() + options_.stall_patience;
+        while (full() && !stopping_ && !stats_.failing) {
+            if (wake_producers_.wait_until(lock, deadline) == std::cv_status::timeout) {
+                if (committed_ == seen) break;  // no commit for stall_patience: the disk hangs
+                seen = committed_;
+                deadline = std::chrono::steady_clock::now() + options_.stall_patience;
+            }
+        }
+        if (full()) return drop(op);
+    } else if (queued_bytes_ + c > 4 * options_.max_queued_bytes) {
+        if (stats_.dropped_other++ == 0)
+            log::error("database writer: its queue is at its hard limit ({} MiB): small records (requests, audit stages) "
+                       "are dropped and counted (execaudit_store_dropped_other_total)",
+                       4 * options_.max_queued_bytes >> 20);
+        return;
+    }
+    if (const std::string* id = session_of(op)) {
+        // what this session lost goes in before its next record
+        if (auto l = losses_.find(*id); l != losses_.end() && l->second.open) queue_gap(*id, l->second);
+    }
+    push(std::move(op), c);
+}
+
+void StoreWriter::push(WriteOp op, size_t c) {
+    if (const auto* s = std::get_if<WriteSession>(&op)) queued_session_[s->record.id] = queue_.size();
     queued_bytes_ += c;
     queue_.push_back(std::move(op));
     ++submitted_;
@@ -139,28 +197,98 @@ void StoreWriter::submit(WriteOp op) {
     if (writer_idle_ && (queue_.size() == 1 || queued_bytes_ >= options_.commit_at_once_bytes)) wake_writer_.notify_one();
 }
 
+void StoreWriter::drop(WriteOp& op) {
+    if (auto* k = std::get_if<WriteChunk>(&op)) {
+        const ChunkRecord& r = k->record;
+        SessionLoss& l = losses_[r.session_id];
+        if (!l.open) {
+            l = SessionLoss{.open = true, .gap_seq = r.seq, .first_offset_us = r.first_offset_us,
+                            .last_offset_us = r.last_offset_us, .total_events = l.total_events, .total_bytes = l.total_bytes};
+        }
+        l.last_offset_us = std::max(l.last_offset_us, r.last_offset_us);
+        uint64_t bytes = r.output_bytes + r.input_bytes;
+        l.events += r.frames;
+        l.bytes += bytes;
+        l.total_events += r.frames;
+        l.total_bytes += bytes;
+        ++stats_.dropped_chunks;
+        stats_.dropped_bytes += bytes;
+        episode_dropped_bytes_ += bytes;
+    } else if (auto* m = std::get_if<WriteCommand>(&op)) {
+        SessionLoss& l = losses_[m->record.session_id];
+        ++l.total_events;
+        if (l.open) ++l.events;
+        ++stats_.dropped_commands;
+    }
+    ++episode_dropped_;
+    if (!drop_logged_) {
+        drop_logged_ = true;
+        log::error("database writer: the database cannot be written and its queue is full ({} MiB): terminal data and "
+                   "commands are dropped from now on, counted per session (lost_bytes, lost_events) and stored as gaps "
+                   "once it can be written again",
+                   options_.max_queued_bytes >> 20);
+    }
+}
+
+void StoreWriter::queue_gap(const std::string& session_id, SessionLoss& loss) {
+    ChunkEncoder gap;
+    gap.add_gap(loss.first_offset_us, loss.events, loss.bytes, GapCause::store);
+    ChunkRecord r;
+    r.session_id = session_id;
+    r.seq = loss.gap_seq;  // the first dropped chunk's place: the stream stays in order
+    r.first_offset_us = loss.first_offset_us;
+    r.last_offset_us = loss.last_offset_us;
+    r.frames = gap.frames();
+    r.frames_data = gap.take();
+    loss.open = false;
+    ++stats_.gaps_written;
+    WriteOp op = WriteChunk{std::move(r)};
+    size_t c = cost(op);
+    push(std::move(op), c);
+}
+
+void StoreWriter::queue_open_gaps() {
+    for (auto& [id, loss] : losses_)
+        if (loss.open) queue_gap(id, loss);
+}
+
 void StoreWriter::flush() {
     std::unique_lock lock(mutex_);
     uint64_t target = submitted_;
     flush_target_ = std::max(flush_target_, target);
     wake_writer_.notify_one();  // cut a group-commit wait short
-    wake_producers_.wait(lock, [&] { return committed_ >= target || !thread_.joinable(); });
+    wake_producers_.wait(lock, [&] { return committed_ >= target || thread_done_; });
 }
 
-void StoreWriter::stop() {
-    {
-        std::lock_guard lock(mutex_);
-        if (!thread_.joinable()) return;
+bool StoreWriter::stop() {
+    std::unique_lock lock(mutex_);
+    if (!thread_.joinable()) return true;
+    if (!stopping_) {
         stopping_ = true;
-        wake_writer_.notify_one();
+        stop_requested_ = std::chrono::steady_clock::now();
+    }
+    wake_writer_.notify_all();
+    wake_producers_.notify_all();
+    // A full disk fails fast and is given up on after stop_patience; a write that never returns
+    // (a hung disk) keeps the thread in the kernel, and then waiting longer helps nobody.
+    bool done = thread_finished_.wait_for(lock, options_.stop_patience + std::chrono::seconds(3), [&] { return thread_done_; });
+    lock.unlock();
+    if (!done) {
+        log::error("database writer: still inside a write {} s after the stop: leaving it behind (what it holds is lost)",
+                   std::chrono::duration_cast<std::chrono::seconds>(options_.stop_patience).count() + 3);
+        thread_.detach();
+        return false;
     }
     thread_.join();
     wake_producers_.notify_all();
+    return true;
 }
 
 StoreWriter::Stats StoreWriter::stats() const {
     std::lock_guard lock(mutex_);
-    return stats_;
+    Stats s = stats_;
+    s.queued_bytes = queued_bytes_;
+    return s;
 }
 
 void StoreWriter::run() {
@@ -179,45 +307,82 @@ void StoreWriter::run() {
                 return stopping_ || queued_bytes_ >= options_.commit_at_once_bytes || flush_target_ > committed_;
             });
             writer_idle_ = false;
-            if (queue_.empty() && stopping_) return;
+            if (queue_.empty() && stopping_) break;
             batch.swap(queue_);
+            queued_session_.clear();
         }
         size_t batch_cost = 0;
         for (const auto& op : batch) batch_cost += cost(op);
 
-        // A failed commit (disk full, locked file) is retried with the same batch: nothing is
-        // dropped here; the queue fills and the pressure reaches the ring buffer instead.
-        for (int attempt = 0;; ++attempt) {
-            try {
-                Transaction tx(db_);
-                for (auto& op : batch) apply(op);
-                tx.commit();
-                break;
-            } catch (const std::exception& e) {
-                {
-                    std::lock_guard lock(mutex_);
-                    ++stats_.failed_commits;
-                    stats_.failing = true;
-                }
-                log::error("database write failed (attempt {}, {} records waiting): {}", attempt + 1, batch.size(),
-                           e.what());
-                std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 << std::min(attempt, 5), 2000)));
-            }
-        }
-
+        bool stored = commit_batch(batch);
         last_commit = std::chrono::steady_clock::now();
         // Barriers fire after the commit that made everything before them durable.
-        for (auto& op : batch)
-            if (auto* b = std::get_if<WriteBarrier>(&op); b && b->on_committed) b->on_committed();
+        if (stored)
+            for (auto& op : batch)
+                if (auto* b = std::get_if<WriteBarrier>(&op); b && b->on_committed) b->on_committed();
 
         std::lock_guard lock(mutex_);
         committed_ += batch.size();
-        stats_.ops += batch.size();
-        ++stats_.transactions;
-        stats_.failing = false;
         queued_bytes_ -= batch_cost;
+        if (stored) {
+            stats_.ops += batch.size();
+            ++stats_.transactions;
+            if (stats_.failing) {
+                double down_s = std::chrono::duration<double>(last_commit - failing_since_).count();
+                log::info("database writer: the database takes writes again after {:.1f} s; {} chunks and commands ({} "
+                          "terminal bytes) were dropped meanwhile and are stored as gaps",
+                          down_s, episode_dropped_, episode_dropped_bytes_);
+                episode_dropped_ = episode_dropped_bytes_ = 0;
+                drop_logged_ = false;
+            }
+            stats_.failing = false;
+            queue_open_gaps();  // sessions that have been quiet since their loss
+        }
         batch.clear();
         wake_producers_.notify_all();
+    }
+    std::lock_guard lock(mutex_);
+    thread_done_ = true;
+    thread_finished_.notify_all();
+    wake_producers_.notify_all();
+}
+
+bool StoreWriter::commit_batch(std::deque<WriteOp>& batch) {
+    // A failed commit (disk full, read-only, locked file) is retried with the same batch; what
+    // arrives meanwhile waits in the queue, and past it is dropped and counted (submit()).
+    for (int attempt = 0;; ++attempt) {
+        std::string error;
+        try {
+            Transaction tx(db_);
+            for (auto& op : batch) apply(op);
+            tx.commit();
+            return true;
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        std::unique_lock lock(mutex_);
+        ++stats_.failed_commits;
+        if (!stats_.failing) {
+            // once per failure, not once per retry: the metrics count the retries
+            stats_.failing = true;
+            failing_since_ = std::chrono::steady_clock::now();
+            log::error("database writer: a commit failed: {}; retrying until it succeeds, with {} records waiting and up "
+                       "to {} MiB more queued, past which terminal data and commands are dropped and counted",
+                       error, batch.size(), options_.max_queued_bytes >> 20);
+        }
+        if (stopping_ && std::chrono::steady_clock::now() >= stop_requested_ + options_.stop_patience) {
+            size_t chunks = 0, bytes = 0;
+            for (const auto& op : batch)
+                if (const auto* k = std::get_if<WriteChunk>(&op)) ++chunks, bytes += k->record.frames_data.size();
+            log::error("database writer: stopping, and the database still refuses writes ({}): {} records are not stored "
+                       "({} terminal chunks, {} bytes); sessions left open are marked interrupted at the next start",
+                       error, batch.size(), chunks, bytes);
+            return false;
+        }
+        auto backoff = std::chrono::milliseconds(std::min(100 << std::min(attempt, 5), 2000));
+        if (stopping_) backoff = std::min(backoff, std::chrono::milliseconds(200));
+        bool was_stopping = stopping_;
+        wake_writer_.wait_for(lock, backoff, [&] { return stopping_ && !was_stopping; });
     }
 }
 

@@ -1,7 +1,13 @@
 #pragma once
 // The one writer of the database: its own thread, a bounded queue, batched transactions.
 // Producers (the recorder's event loop) never touch SQLite; when the queue is full, submit()
-// blocks, which backs pressure up into the kernel's ring buffer, where loss is counted.
+// blocks while the writer makes progress, which backs pressure up into the kernel's ring buffer,
+// where loss is counted. When the database cannot be written (full or read-only disk, a stalled
+// file system), submit() never blocks: terminal chunks and commands beyond the queue are dropped
+// and counted per session, and stored as a gap (GapCause::store) as soon as writes succeed again;
+// session rows carry the count in lost_bytes / lost_events. Small records (sessions, requests,
+// attribution, audit stages) are always queued; while the database refuses writes, a session row
+// waiting in the queue is replaced by its newer state rather than queued twice.
 
 #include "storage/compression.h"
 #include "storage/database.h"
@@ -14,6 +20,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 
 namespace execaudit::storage {
@@ -75,6 +82,12 @@ public:
         /// each. A full batch, flush() or stop() commits at once.
         std::chrono::milliseconds commit_interval{50};
         size_t commit_at_once_bytes = 1u << 20;
+        /// A full queue blocks submit() only while commits keep completing: once none has for
+        /// this long (a stalled disk), chunks and commands are dropped and counted instead.
+        std::chrono::milliseconds stall_patience{3000};
+        /// stop() retries a failing commit this long, then gives up on what is queued (counted in
+        /// the log: the database cannot take it).
+        std::chrono::milliseconds stop_patience{2000};
     };
     struct Stats {
         uint64_t ops = 0;
@@ -83,6 +96,12 @@ public:
         uint64_t chunk_stored_bytes = 0;
         uint64_t failed_commits = 0;
         bool failing = false;  ///< the latest commit failed (it is being retried): not writable now
+        uint64_t dropped_chunks = 0;    ///< terminal chunks not stored (database unwritable, queue full)
+        uint64_t dropped_commands = 0;  ///< commands not stored (the same)
+        uint64_t dropped_bytes = 0;     ///< terminal bytes in those chunks
+        uint64_t dropped_other = 0;     ///< small records beyond the queue's hard limit
+        uint64_t gaps_written = 0;      ///< gap records stored for what was dropped
+        size_t queued_bytes = 0;
     };
 
     StoreWriter(Database db, Options options);
@@ -94,14 +113,33 @@ public:
     void submit(WriteOp op);
     /// Returns once everything submitted before the call is committed.
     void flush();
-    /// Flushes, then stops the thread. Idempotent.
-    void stop();
+    /// Flushes, then stops the thread. Idempotent. While the database cannot be written, gives up
+    /// after Options::stop_patience (what stays queued is counted in the log). Returns false when
+    /// the thread is stuck inside a system call past that (a hung disk): it is left behind, and
+    /// the caller should exit the process.
+    bool stop();
     Stats stats() const;
 
 private:
+    /// What a session lost to a database that could not be written: the gap not yet queued
+    /// (chunks dropped since the last record that got in), and the totals for its row.
+    struct SessionLoss {
+        bool open = false;
+        uint32_t gap_seq = 0;  ///< the gap takes the first dropped chunk's place
+        uint64_t first_offset_us = 0, last_offset_us = 0;
+        uint64_t events = 0, bytes = 0;
+        uint64_t total_events = 0, total_bytes = 0;
+    };
     void run();
+    /// One transaction for the batch, retried while the database refuses it. False: given up (stopping).
+    bool commit_batch(std::deque<WriteOp>& batch);
     void apply(WriteOp& op);
     static size_t cost(const WriteOp& op);
+    // with mutex_ held:
+    void drop(WriteOp& op);
+    void queue_gap(const std::string& session_id, SessionLoss& loss);
+    void queue_open_gaps();
+    void push(WriteOp op, size_t cost);
 
     Database db_;
     Options options_;
@@ -128,6 +166,14 @@ private:
     uint64_t submitted_ = 0;
     uint64_t committed_ = 0;
     bool stopping_ = false;
+    std::chrono::steady_clock::time_point stop_requested_;
+    bool thread_done_ = false;
+    std::condition_variable thread_finished_;
+    std::unordered_map<std::string, SessionLoss> losses_;  ///< only sessions that lost something
+    std::unordered_map<std::string, size_t> queued_session_;  ///< index in queue_ of a session's waiting row
+    bool drop_logged_ = false;  ///< this failure's first drop is logged, the rest counted
+    uint64_t episode_dropped_ = 0, episode_dropped_bytes_ = 0;
+    std::chrono::steady_clock::time_point failing_since_;
     bool writer_idle_ = false;  ///< waiting for work: the only time a submit needs to wake it
     uint64_t flush_target_ = 0;  ///< a flush() waits for this many ops: commit without delay
     Stats stats_;

@@ -8,6 +8,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <utility>
+
 namespace execaudit::recorder {
 namespace {
 
@@ -222,18 +224,49 @@ void SessionTracker::on_tty(const TtyIoEvent& e) {
         stats_.input_bytes += e.data.size();
         // the tty echoed it as it was typed; no tracepoint sees that echo, so draw what it showed
         if (e.kernel_echo()) s.chunk.add_kernel_echo(at, render_tty_echo(e.data, e.onlcr()));
-    } else if (e.onlcr()) {
-        // What the terminal received: the tty turns each \n into \r\n after the write.
-        s.chunk.add_output_onlcr(at, e.data);
-        s.record.output_bytes += e.data.size();
-        stats_.output_bytes += e.data.size();
     } else {
-        s.chunk.add_bytes(at, storage::FrameKind::output, e.data);
-        s.record.output_bytes += e.data.size();
-        stats_.output_bytes += e.data.size();
+        add_output(s, at, e.hdr.ts_boot_ns, e.data, e.onlcr());
     }
     touch(s, e.hdr.ts_boot_ns);
     if (s.chunk.size_bytes() >= options_.chunk_bytes) seal_chunk(s);
+}
+
+void SessionTracker::add_output(Tracked& s, uint64_t at, uint64_t boot_ns, std::string_view data, bool onlcr) {
+    s.record.output_bytes += data.size();  // what the session wrote, stored or not
+    stats_.output_bytes += data.size();
+    if (uint64_t cap = options_.max_output_bytes) {
+        uint64_t room = s.stored_output_bytes >= cap ? 0 : cap - s.stored_output_bytes;
+        if (data.size() > room) {
+            uint64_t excess = data.size() - room;
+            if (!s.capped_bytes) {
+                s.capped_at_us = at;
+                s.capped_since_boot_ns = boot_ns;
+            }
+            if (!std::exchange(s.cap_reached, true))
+                log::warn("session {}: reached --max-session-output-mb ({} MiB): further output is counted as lost, not "
+                          "stored", s.record.id, cap >> 20);
+            s.capped_bytes += excess;
+            s.capped_events += 1;
+            s.record.lost_bytes += excess;
+            s.record.lost_events += 1;
+            stats_.lost_bytes += excess;
+            stats_.lost_events += 1;
+            stats_.capped_bytes += excess;
+            data = data.substr(0, room);
+        }
+        s.stored_output_bytes += data.size();
+        if (data.empty()) return;
+    }
+    // What the terminal received: the tty turns each \n into \r\n after the write.
+    if (onlcr) s.chunk.add_output_onlcr(at, data);
+    else s.chunk.add_bytes(at, storage::FrameKind::output, data);
+}
+
+void SessionTracker::add_cap_gap(Tracked& s) {
+    if (!s.capped_bytes) return;
+    if (s.chunk.empty()) s.chunk_opened_boot_ns = s.capped_since_boot_ns;
+    s.chunk.add_gap(s.capped_at_us, s.capped_events, s.capped_bytes, storage::GapCause::output_cap);
+    s.capped_bytes = s.capped_events = 0;
 }
 
 void SessionTracker::on_lost(const LostEvent& e) {
@@ -252,7 +285,7 @@ void SessionTracker::on_lost(const LostEvent& e) {
 void SessionTracker::on_uncaptured(const UncapturedEvent& e) {
     Tracked& s = session_for(e.hdr, nullptr);
     if (s.chunk.empty()) s.chunk_opened_boot_ns = e.hdr.ts_boot_ns;
-    s.chunk.add_gap(offset_us(s, e.hdr.ts_boot_ns), 1, e.bytes);
+    s.chunk.add_gap(offset_us(s, e.hdr.ts_boot_ns), 1, e.bytes, storage::GapCause::uncaptured);
     s.record.lost_events += 1;
     s.record.lost_bytes += e.bytes;
     stats_.lost_events += 1;
@@ -295,6 +328,7 @@ void SessionTracker::end_session(Tracked& s, uint64_t boot_ns, std::optional<int
 }
 
 void SessionTracker::seal_chunk(Tracked& s) {
+    add_cap_gap(s);  // a chunk carries the count of what its time lost to the cap
     if (s.chunk.empty()) return;
     storage::ChunkRecord c;
     c.session_id = s.record.id;
@@ -332,6 +366,8 @@ void SessionTracker::on_tick() {
 
     for (auto it = sessions_.begin(); it != sessions_.end();) {
         Tracked& s = it->second;
+        // a session flooding past its cap says so every 10 s, not only at its end
+        if (s.capped_bytes && now - s.capped_since_boot_ns >= 10'000'000'000ull) add_cap_gap(s);
         if (!s.chunk.empty() && now - s.chunk_opened_boot_ns >= static_cast<uint64_t>(options_.chunk_max_age_ns))
             seal_chunk(s);
         if (check_liveness && s.record.status == "open") {

@@ -30,6 +30,9 @@ public:
         int64_t chunk_max_age_ns = 1'000'000'000;     ///< ...or when its first frame is this old
         int64_t ended_retention_ns = 3600'000'000'000;  ///< forget ended sessions idle this long
         bool check_leader_liveness = true;            ///< off in unit tests with synthetic pids
+        /// Terminal output stored per session at most (`record --max-session-output-mb`); what
+        /// comes beyond is counted as lost (a gap, GapCause::output_cap), never silently. 0: no cap.
+        uint64_t max_output_bytes = 0;
     };
     struct Stats {
         uint64_t sessions_started = 0;
@@ -45,6 +48,7 @@ public:
         uint64_t leaders_found_dead = 0;
         uint64_t uncaptured_events = 0;  ///< sendfile, splice, io_uring... on a terminal (in lost_*)
         uint64_t uncaptured_bytes = 0;
+        uint64_t capped_bytes = 0;  ///< output beyond max_output_bytes (in lost_*)
     };
     using Sink = std::function<void(storage::WriteOp)>;
     using Resolver = std::function<PodIdentity(uint64_t cgroup_id)>;
@@ -86,6 +90,10 @@ private:
         bool dirty = false;
         uint64_t last_event_boot_ns = 0;
         std::optional<uint64_t> leader_gone_since_boot_ns;
+        uint64_t stored_output_bytes = 0;  ///< what counts against max_output_bytes
+        bool cap_reached = false;
+        // output beyond the cap since the last gap frame that says so
+        uint64_t capped_bytes = 0, capped_events = 0, capped_at_us = 0, capped_since_boot_ns = 0;
     };
 
     Tracked& session_for(const ea_header& hdr, const ExecEvent* start);
@@ -100,6 +108,9 @@ private:
     uint64_t offset_us(const Tracked& s, uint64_t boot_ns) const;
     void touch(Tracked& s, uint64_t boot_ns);
     void seal_chunk(Tracked& s);
+    /// Output as the terminal showed it, within the session's output cap.
+    void add_output(Tracked& s, uint64_t at_us, uint64_t boot_ns, std::string_view data, bool onlcr);
+    void add_cap_gap(Tracked& s);
     void emit_command(Tracked& s, storage::CommandRecord command);
     void flush_pending_execs(Tracked& s, std::optional<uint32_t> pid);
     void end_session(Tracked& s, uint64_t boot_ns, std::optional<int32_t> wait_status, const char* status);

@@ -44,6 +44,23 @@ TEST(IoFrames, RoundTrip) {
     EXPECT_EQ(frames[4].offset_us, 5000u);
 }
 
+TEST(IoFrames, AGapSaysWhyAndOlderGapsReadAsTheKernels) {
+    ChunkEncoder enc;
+    enc.add_gap(5, 1, 100);
+    enc.add_gap(6, 2, 200, GapCause::store);
+    enc.add_gap(7, 3, 300, GapCause::output_cap);
+    std::string data = enc.take();
+    std::vector<Frame> got;
+    ASSERT_TRUE(decode_chunk(data, 5, [&](const Frame& f) { got.push_back(f); }));
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0].gap_cause, GapCause::kernel);
+    EXPECT_EQ(got[1].gap_cause, GapCause::store);
+    EXPECT_EQ(got[1].lost_bytes, 200u);
+    EXPECT_EQ(got[2].gap_cause, GapCause::output_cap);
+    // the first gap is byte for byte the format before causes existed: delta 0, kind_len, 1, 100
+    EXPECT_EQ(data.substr(0, 4), std::string("\x00\x14\x01\x64", 4));
+}
+
 TEST(IoFrames, DamagedDataIsAnError) {
     ChunkEncoder enc;
     enc.add_bytes(0, FrameKind::output, "hello world");

@@ -93,8 +93,9 @@ std::vector<std::string> Testbed::exec_tty(const std::string& container_id, cons
     return ctr(args);
 }
 
-Recorder::Recorder(const Testbed& bed, const std::string& db_path, std::vector<std::string> extra_args)
-    : log_path_(db_path + ".recorder-" + std::to_string(next_run()) + ".log") {  // its own "ready" line
+Recorder::Recorder(const Testbed& bed, const std::string& db_path, std::vector<std::string> extra_args,
+                   const std::string& log_path)
+    : log_path_(!log_path.empty() ? log_path : db_path + ".recorder-" + std::to_string(next_run()) + ".log") {  // its own "ready" line
     std::vector<std::string> argv = {execaudit_bin(), "record", "--db", db_path, "--cgroup-root", bed.cgroup_root(),
                                      "--node-name", "test-node", "--pods-log-dir", bed.pods_log_dir(),
                                      "--containers-log-dir", bed.containers_log_dir()};

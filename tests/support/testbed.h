@@ -63,7 +63,9 @@ class Recorder {
 public:
     /// Starts `execaudit record` against the testbed and waits until it is ready. Unless
     /// extra_args has --bpf-pin-dir or --no-bpf-pin, it pins in the database's PinDirLease.
-    Recorder(const Testbed& bed, const std::string& db_path, std::vector<std::string> extra_args = {});
+    /// `log_path`: where its stderr goes (default: beside the database).
+    Recorder(const Testbed& bed, const std::string& db_path, std::vector<std::string> extra_args = {},
+             const std::string& log_path = "");
     ~Recorder();
 
     /// SIGTERM, then the exit status (the contract: 0).

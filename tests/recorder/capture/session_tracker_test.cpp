@@ -190,6 +190,57 @@ TEST_F(TrackerTest, LossBecomesAGapAndCounts) {
     EXPECT_EQ(f[0].lost_bytes, 8192u);
 }
 
+TEST(TrackerCap, OutputBeyondTheCapIsCountedAsAGapNeverStored) {
+    BootClock clock;
+    std::vector<storage::WriteOp> ops;
+    SessionTracker tracker(SessionTracker::Options{.node = "n", .chunk_bytes = 1024, .check_leader_liveness = false,
+                                                   .max_output_bytes = 1000},
+                           [](uint64_t) { return PodIdentity{}; }, [&](storage::WriteOp op) { ops.push_back(std::move(op)); },
+                           clock);
+    RecordBuilder b;
+    auto feed = [&](const std::vector<std::byte>& rec) {
+        auto e = decode_event(rec);
+        ASSERT_TRUE(e) << e.error();
+        tracker.on_event(*e);
+    };
+    feed(b.exec({"sh"}, EA_EXEC_SESSION_START));
+    for (int i = 0; i < 5; ++i) {
+        b.ts += 1000;
+        feed(b.tty(std::string(300, 'x'), false, 24, 80, 0));  // 1500 bytes against a cap of 1000
+    }
+    b.ts += 1000;
+    feed(b.tty("typed", true));  // input is not capped
+    feed(b.exit(0, true));
+
+    uint64_t stored_output = 0, gap_bytes = 0, gap_events = 0, input = 0;
+    std::vector<std::string> keep;
+    for (const auto& op : ops)
+        if (auto* c = std::get_if<storage::WriteChunk>(&op)) {
+            keep.push_back(c->record.frames_data);
+            auto r = storage::decode_chunk(keep.back(), c->record.first_offset_us, [&](const storage::Frame& f) {
+                if (f.kind == storage::FrameKind::output) stored_output += f.data.size();
+                if (f.kind == storage::FrameKind::input) input += f.data.size();
+                if (f.kind == storage::FrameKind::gap) {
+                    EXPECT_EQ(f.gap_cause, storage::GapCause::output_cap);
+                    gap_bytes += f.lost_bytes;
+                    gap_events += f.lost_events;
+                }
+            });
+            ASSERT_TRUE(r) << r.error();
+        }
+    EXPECT_EQ(stored_output, 1000u);
+    EXPECT_EQ(gap_bytes, 500u);
+    EXPECT_EQ(gap_events, 2u);  // the write that crossed the cap, and the one after it
+    EXPECT_EQ(input, 5u);
+    storage::SessionRecord s;
+    for (const auto& op : ops)
+        if (auto* w = std::get_if<storage::WriteSession>(&op)) s = w->record;
+    EXPECT_EQ(s.output_bytes, 1500u);  // what the session wrote
+    EXPECT_EQ(s.lost_bytes, 500u);     // what was not stored
+    EXPECT_EQ(s.lost_events, 2u);
+    EXPECT_EQ(tracker.stats().capped_bytes, 500u);
+}
+
 TEST_F(TrackerTest, LostStartRecordStillMakesASession) {
     RecordBuilder b;
     b.session_id = 77;
