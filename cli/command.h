@@ -24,6 +24,7 @@ void add_db_option(CLI::App* app, std::string& db);
 
 void add_record_command(CLI::App& app, Commands& commands);
 void add_trace_command(CLI::App& app, Commands& commands);
+void add_detach_command(CLI::App& app, Commands& commands);
 void add_sessions_commands(CLI::App& app, Commands& commands);  ///< sessions, show
 void add_play_command(CLI::App& app, Commands& commands);
 void add_audit_events_command(CLI::App& app, Commands& commands);

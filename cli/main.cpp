@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
     Commands commands;
     add_record_command(app, commands);
     add_trace_command(app, commands);
+    add_detach_command(app, commands);
     add_sessions_commands(app, commands);
     add_play_command(app, commands);
     add_audit_events_command(app, commands);

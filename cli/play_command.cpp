@@ -83,6 +83,7 @@ int run_play(const PlayArgs& a) {
                                  "and the recorder's log say more)\n",
                                  screen->gaps, screen->gap_bytes, why);
     }
+    for (const auto& gap : screen->recorder_gaps) std::cerr << "note: " << gap << '\n';
     for (const auto& why : screen->damage) std::cerr << "note: damaged data skipped: " << terminal_safe(why) << '\n';
     return 0;
 }

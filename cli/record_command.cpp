@@ -27,6 +27,14 @@ void add_record_command(CLI::App& app, Commands& commands) {
     rec->add_flag("--keep-echo-off-input", options->keep_echo_off_input,
                   "WARNING: stores what is typed at a password prompt (input read with ECHO off in canonical mode) "
                   "in clear. By default only its length is kept; readline, vim and less input is kept either way");
+    rec->add_option("--bpf-pin-dir", options->bpf_pin_dir,
+                    "bpffs directory where the kernel-side state (maps, attached programs) outlives the recorder: a "
+                    "restart or an upgrade continues the open sessions. `execaudit detach` removes it")
+        ->type_name("DIR")
+        ->capture_default_str();
+    rec->add_flag_function(
+        "--no-bpf-pin", [options](int64_t) { options->bpf_pin_dir.clear(); },
+        "Pin nothing: a stop detaches the programs and ends the recording of every open session (interrupted)");
     rec->add_option("--max-session-output-mb", options->max_session_output_mb,
                     "Store at most this many MiB of one session's terminal output; what it writes beyond is counted as "
                     "lost (lost_bytes, a gap in play), never stored. 0: no cap")
@@ -120,6 +128,21 @@ void add_record_command(CLI::App& app, Commands& commands) {
                 "  execaudit record --export-syslog tls://siem.example:6514 --export-syslog-ca /etc/execaudit/ca.pem\n"
                 "  execaudit record --export-jsonl /var/log/execaudit/records.jsonl --ecs");
     commands.push_back({rec, [options] { return recorder::run_record(*options); }});
+}
+
+void add_detach_command(CLI::App& app, Commands& commands) {
+    auto options = std::make_shared<recorder::DetachOptions>();
+    auto* de = app.add_subcommand("detach", "Uninstall on a node: remove the pinned BPF state (and with it execaudit's "
+                                            "programs) that `record` leaves attached between recorders");
+    de->add_option("--bpf-pin-dir", options->bpf_pin_dir, "The recorder's --bpf-pin-dir")
+        ->type_name("DIR")
+        ->capture_default_str();
+    de->add_option("--db", options->db_path,
+                   "Also mark the sessions left open in this database interrupted (default: no database is touched)")
+        ->type_name("PATH");
+    de->footer("Refuses while a recorder holds the pin directory. Example:\n"
+               "  execaudit detach --bpf-pin-dir /sys/fs/bpf/execaudit --db /var/lib/execaudit/sessions.db");
+    commands.push_back({de, [options] { return recorder::run_detach(*options); }});
 }
 
 void add_trace_command(CLI::App& app, Commands& commands) {

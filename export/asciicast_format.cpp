@@ -78,6 +78,13 @@ std::expected<void, std::string> write_asciicast(storage::SessionReader& store, 
                     event(out, last_offset, "r", fmt::format("{}x{}", f.cols, f.rows));
                     break;
                 case storage::FrameKind::gap:
+                    if (f.recorder_gap) {
+                        event(out, last_offset, "m",
+                              fmt::format("gap: the recorder was not following this session for {:.1f} s from here (it "
+                                          "was killed, or the session is older than it)",
+                                          static_cast<double>(f.recorder_gap_until_us - f.offset_us) / 1e6));
+                        break;
+                    }
                     event(out, last_offset, "m",
                           fmt::format("gap: the kernel lost {} records ({} terminal bytes) here", f.lost_events,
                                       f.lost_bytes));

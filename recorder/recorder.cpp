@@ -18,10 +18,14 @@
 #include "recorder/capture/scope.h"
 #include "recorder/capture/session_tracker.h"
 #include "recorder/capture/tracefs.h"
+#include "storage/recorder_restart.h"
 #include "storage/request_store.h"
 #include "storage/store_writer.h"
 
 #include <boost/asio/signal_set.hpp>
+#include <fmt/format.h>
+#include <filesystem>
+#include <set>
 #include <boost/asio/steady_timer.hpp>
 #include <unistd.h>
 
@@ -90,8 +94,10 @@ int run_record(const RecordOptions& options) {
     if (!options.signing_key.empty())
         signer = std::make_shared<storage::HeadSigner>(storage::HeadSigner::from_pem_file(options.signing_key));
     auto db = storage::Database::open(options.db_path, storage::Database::Mode::read_write);
-    if (int n = storage::close_abandoned_sessions(db))
-        log::warn("{} sessions were left open by a recorder that did not stop cleanly; marked interrupted", n);
+    std::string boot_id = read_boot_id();
+    // Whether the previous recorder flushed everything before it went (a clean stop in this boot)
+    bool clean_stop = storage::get_recorder_state(db, storage::kCleanStopKey) == boot_id;
+    storage::clear_recorder_state(db, storage::kCleanStopKey);
     auto reader = storage::Database::open(options.db_path, storage::Database::Mode::read_only);
     storage::StoreWriter writer(std::move(db), {.max_queued_bytes = options.store_queue_mb << 20, .signer = signer});
     if (signer) log::info("session heads are signed with Ed25519 key {}", signer->key_id());
@@ -104,7 +110,7 @@ int run_record(const RecordOptions& options) {
     BootClock clock;
     PodResolver resolver(cgroups, {options.pods_log_dir, options.containers_log_dir});
     SessionTracker tracker(
-        SessionTracker::Options{.node = node, .boot_id = read_boot_id(),
+        SessionTracker::Options{.node = node, .boot_id = boot_id,
                                 .max_output_bytes = options.max_session_output_mb << 20},
         [&](uint64_t cgroup_id) { return resolver.resolve(cgroup_id); },
         [&](storage::WriteOp op) { writer.submit(std::move(op)); }, clock);
@@ -113,7 +119,6 @@ int run_record(const RecordOptions& options) {
     correlation.skew_ns = static_cast<int64_t>(options.audit_skew_s * 1e9);
     correlation.grace_ns = static_cast<int64_t>(options.audit_grace_s * 1e9);
     Attribution attribution(io, correlation, writer);
-    attribution.reload(reader, wall_clock_ns());
     tracker.set_observer([&](const storage::SessionRecord& session, bool ended) {
         if (ended) attribution.session_ended(session);
         else attribution.session_started(session);
@@ -170,7 +175,30 @@ int run_record(const RecordOptions& options) {
         });
     };
     Capture capture(io, Capture::Options{.roots = roots, .ring_bytes = options.ring_buffer_mb << 20,
-                                              .keep_echo_off_input = options.keep_echo_off_input}, on_batch);
+                                              .keep_echo_off_input = options.keep_echo_off_input,
+                                              .pin_dir = options.bpf_pin_dir}, on_batch);
+    {
+        // The sessions the kernel went on following while no recorder ran continue; the rest
+        // (another boot, no kernel state left) were abandoned.
+        auto restart_db = storage::Database::open(options.db_path, storage::Database::Mode::read_write);
+        std::vector<storage::ResumableSession> resumable;
+        if (capture.resumed()) resumable = storage::resumable_sessions(restart_db, node, boot_id);
+        std::set<std::string> keep;
+        uint64_t now = BootClock::now_boot_ns();
+        for (auto& r : resumable) {
+            keep.insert(r.record.id);
+            tracker.resume(std::move(r.record), r.next_command_seq, r.next_chunk_seq, !clean_stop, now);
+        }
+        if (int n = storage::close_abandoned_sessions(restart_db, keep)) {
+            log::warn("{} sessions were left open by a recorder whose kernel-side state is gone (a reboot, a stop without "
+                      "pins, pins removed); marked interrupted", n);
+            writer.submit(storage::WriteSealEnded{});  // their hash chains end where their records do
+        }
+        if (!keep.empty())
+            log::info("{} open sessions continue from the previous recorder{}", keep.size(),
+                      clean_stop ? "" : " (it did not stop cleanly: each shows a gap where nobody recorded)");
+    }
+    attribution.reload(reader, wall_clock_ns());
     boost::asio::steady_timer tick(io);
     // Installed before "ready": a SIGTERM from then on always means a clean, flushed stop.
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -180,8 +208,9 @@ int run_record(const RecordOptions& options) {
         tick.cancel();
         for (auto& server : servers) server->stop();
         if (audit_log) audit_log->stop();
-        capture.stop();  // detaches, then drains what the kernel still holds
-        tracker.interrupt_all(wall_clock_ns());
+        capture.stop();  // drains what the kernel holds; detaches unless pinned
+        if (capture.pinned()) tracker.suspend_all();  // the kernel goes on; the next recorder continues them
+        else tracker.interrupt_all(wall_clock_ns());
         io.stop();
     });
 
@@ -189,8 +218,10 @@ int run_record(const RecordOptions& options) {
     seed_running_containers(capture, cgroups, roots);
     capture.start();
     if (audit_log) audit_log->start();
-    log::info("recording on node {}: {} programs attached, pod cgroups {}, database {}", node,
-              capture.programs_attached(), describe_roots(roots), options.db_path);
+    log::info("recording on node {}: {} programs attached ({} continued from the previous recorder), pod cgroups {}, "
+              "database {}{}", node, capture.programs_attached(), capture.programs_continued(), describe_roots(roots),
+              options.db_path, capture.pinned() ? fmt::format(", kernel state pinned in {}/{}", options.bpf_pin_dir,
+                                                                capture.pin_tag()) : std::string(", nothing pinned"));
     log::info("execaudit record: ready");
 
     unsigned ticks = 0;
@@ -213,6 +244,16 @@ int run_record(const RecordOptions& options) {
     if (!writer.stop()) {
         log::error("stopping without the database writer: the disk does not return from a write");
         _exit(1);  // its thread still holds the connection: nothing here can be torn down safely
+    }
+    if (capture.pinned()) {
+        // everything is stored: the next recorder continues without a gap
+        try {
+            auto db_after = storage::Database::open(options.db_path, storage::Database::Mode::read_write);
+            storage::set_recorder_state(db_after, storage::kCleanStopKey, boot_id);
+        } catch (const std::exception& e) {
+            log::warn("cannot note the clean stop in the database ({}): the next recorder shows a gap in each open "
+                      "session", e.what());
+        }
     }
     for (auto& e : exporters) e->stop(std::chrono::seconds(5));  // deliver what was just flushed, if it can
 

@@ -18,6 +18,9 @@ struct RecordOptions {
     std::string containers_log_dir = "/var/log/containers";
     size_t ring_buffer_mb = 16;
     bool keep_echo_off_input = false;  ///< store password-prompt input instead of its length
+    /// bpffs directory where the kernel-side state outlives the recorder; empty: not pinned
+    /// (a stop detaches the programs and interrupts every open session).
+    std::string bpf_pin_dir = "/sys/fs/bpf/execaudit";
     size_t store_queue_mb = 32;  ///< records waiting for the database at most; beyond, while it cannot be written: dropped and counted
     uint64_t max_session_output_mb = 0;
     std::string signing_key;  ///< Ed25519 private key (PEM) that signs every session head; empty: unsigned  ///< terminal output stored per session at most; beyond: counted as lost. 0: no cap
@@ -41,5 +44,13 @@ struct RecordOptions {
 
 /// Runs until a signal. Throws UsageError / RuntimeError for start-up failures.
 int run_record(const RecordOptions& options);
+
+struct DetachOptions {
+    std::string bpf_pin_dir = "/sys/fs/bpf/execaudit";
+    std::string db_path;  ///< empty: no database is touched
+};
+/// `execaudit detach`: removes the pins (and with them the programs) and closes the sessions
+/// left open in the database as interrupted.
+int run_detach(const DetachOptions& options);
 
 }  // namespace execaudit::recorder

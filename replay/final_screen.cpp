@@ -16,6 +16,10 @@ FinalScreen render_frames(const Recording& recording, size_t frame_end, uint64_t
     FinalScreen out;
     for (const auto& g : recording.gaps()) {
         if (g.offset_us > until_us) break;
+        if (g.recorder_gap) {
+            out.recorder_gaps.push_back(describe_recorder_gap(g));
+            continue;
+        }
         if (g.damage.empty()) {
             ++out.gaps;
             out.gap_bytes += g.lost_bytes;

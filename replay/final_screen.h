@@ -17,6 +17,7 @@ struct FinalScreen {
     int cols = 0;
     std::vector<std::string> lines;
     uint64_t gaps = 0;                ///< gap frames met: data the kernel lost
+    std::vector<std::string> recorder_gaps;  ///< times no recorder followed the session (describe_recorder_gap)
     uint64_t gap_bytes = 0;           ///< what they say was lost
     std::vector<storage::GapCause> causes;  ///< why, each once, in order of appearance
     std::vector<std::string> damage;  ///< stored data that could not be read (why), skipped

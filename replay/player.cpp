@@ -105,7 +105,8 @@ private:
         if (to <= from) return;
         for (const auto& g : rec_.gaps())
             if (g.offset_us > from && g.offset_us <= to)
-                say(g.damage.empty() ? fmt::format("data lost here: {} bytes, {} events the kernel could not record", g.lost_bytes, g.lost_events)
+                say(g.recorder_gap ? describe_recorder_gap(g)
+                    : g.damage.empty() ? fmt::format("data lost here: {} bytes, {} events the kernel could not record", g.lost_bytes, g.lost_events)
                                      : "damaged data here: " + terminal_safe(g.damage));
     }
 

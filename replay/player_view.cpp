@@ -137,7 +137,8 @@ PlayerView::PlayerView(const CursesSession& curses, const Recording& recording)
     auto add_gaps_until = [&](uint64_t t) {
         for (; gi < gaps.size() && gaps[gi].offset_us <= t; ++gi) {
             const Gap& g = gaps[gi];
-            std::string what = g.damage.empty() ? fmt::format("LOST     {} bytes, {} events{}", g.lost_bytes, g.lost_events,
+            std::string what = g.recorder_gap ? fmt::format("UNFOLLOWED until {} (no recorder ran)", format_clock(g.recorder_gap_until_us))
+                             : g.damage.empty() ? fmt::format("LOST     {} bytes, {} events{}", g.lost_bytes, g.lost_events,
                                                               g.cause == storage::GapCause::store        ? " (disk)"
                                                               : g.cause == storage::GapCause::output_cap ? " (cap)"
                                                                                                          : "")

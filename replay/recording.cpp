@@ -1,5 +1,9 @@
 #include "replay/recording.h"
 
+#include "replay/clock_text.h"
+
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace execaudit::replay {
@@ -67,7 +71,7 @@ bool Recording::decode(const storage::ChunkRecord& chunk, uint32_t stored, std::
                 break;
             case storage::FrameKind::gap:
                 t = std::max(t, f.offset_us);
-                gaps.push_back(Gap{t, f.lost_events, f.lost_bytes, {}, f.gap_cause});
+                gaps.push_back(Gap{t, f.lost_events, f.lost_bytes, {}, f.gap_cause, f.recorder_gap, std::max(t, f.recorder_gap_until_us)});
                 break;
             default: break;  // input: never drawn
         }
@@ -168,6 +172,12 @@ uint64_t Recording::duration_us() const {
     if (session_.end_ns && *session_.end_ns > session_.start_ns)
         d = std::max(d, static_cast<uint64_t>(*session_.end_ns - session_.start_ns) / 1000);
     return d;
+}
+
+std::string describe_recorder_gap(const Gap& gap) {
+    return fmt::format("the recorder was not following this session between +{} and +{} (it was killed, or the session "
+                       "is older than it): what happened then is not recorded",
+                       format_clock(gap.offset_us), format_clock(gap.recorder_gap_until_us));
 }
 
 }  // namespace execaudit::replay

@@ -37,7 +37,12 @@ struct Gap {
     uint64_t lost_bytes = 0;
     std::string damage;  ///< not empty: the stored chunk was damaged (why), not a kernel loss
     storage::GapCause cause = storage::GapCause::kernel;
+    bool recorder_gap = false;        ///< no recorder followed the session from offset_us...
+    uint64_t recorder_gap_until_us = 0;  ///< ...until here
 };
+
+/// How a recorder gap reads: "the recorder was not following this session between +A and +B".
+std::string describe_recorder_gap(const Gap& gap);
 
 struct TimedCommand {
     uint64_t offset_us = 0;

@@ -104,6 +104,14 @@ void ChunkEncoder::add_masked_input(uint64_t offset_us, uint64_t bytes) {
     input_bytes_ += bytes;
 }
 
+void ChunkEncoder::add_recorder_gap(uint64_t offset_us, uint64_t until_us) {
+    offset_us = std::max(offset_us, frames_ ? last_offset_us_ : offset_us);
+    uint64_t delta = until_us > offset_us ? until_us - offset_us : 0;
+    begin_frame(offset_us, static_cast<FrameKind>(7), varint_size(0) + varint_size(delta));
+    put_varint(data_, 0);  // subkind: recorder gap
+    put_varint(data_, delta);
+}
+
 std::string ChunkEncoder::take() {
     std::string out = std::move(data_);
     *this = ChunkEncoder();
@@ -164,6 +172,20 @@ std::expected<void, std::string> decode_chunk(std::string_view data, uint64_t fi
                 size_t p = 0;
                 if (!get_varint(payload, p, f.masked_bytes) || p != payload.size()) return std::unexpected("malformed masked input frame");
                 f.kind = FrameKind::input_echo_off;
+                break;
+            }
+            case 7: {
+                size_t p = 0;
+                uint64_t subkind;
+                if (!get_varint(payload, p, subkind)) return std::unexpected("malformed extended frame");
+                if (subkind != 0) continue;  // a later build's: nothing this one can show
+                uint64_t delta;
+                if (!get_varint(payload, p, delta) || p != payload.size() || delta > UINT64_MAX - offset)
+                    return std::unexpected("malformed recorder gap frame");
+                f.kind = FrameKind::gap;
+                f.lost_events = 1;
+                f.recorder_gap = true;
+                f.recorder_gap_until_us = offset + delta;
                 break;
             }
             default:

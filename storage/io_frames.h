@@ -12,7 +12,11 @@
 // 5 kernel echo (the bytes the tty echoed of a line read with ECHO on, reconstructed by the
 // recorder: no tracepoint sees the echo itself; decoded as output with `reconstructed` set),
 // 6 masked input (varint byte count: a password typed with ECHO off, not kept; decoded as
-// input_echo_off with no data and `masked_bytes` set).
+// input_echo_off with no data and `masked_bytes` set),
+// 7 extended (varint subkind, then the subkind's payload; a subkind this build does not know is
+// skipped). Subkinds: 0 recorder gap (varint until_delta_us: no recorder followed the session
+// from this frame's time until that much later, because it was killed or the session is older
+// than the first recorder; decoded as a gap of 1 event with `recorder_gap_until_us` set).
 // Chunks decode independently, so replay can start at any chunk.
 
 #include <cstdint>
@@ -47,6 +51,10 @@ struct Frame {
     GapCause gap_cause = GapCause::kernel;
     bool reconstructed = false;  ///< output: the tty's echo of input, drawn where the user saw it
     uint64_t masked_bytes = 0;   ///< input_echo_off: bytes typed and not kept
+    /// gap: no recorder was following the session from offset_us until recorder_gap_until_us
+    /// (the records of that time are missing, not counted one by one)
+    bool recorder_gap = false;
+    uint64_t recorder_gap_until_us = 0;
 };
 
 /// Builds one chunk. Offsets must not go backwards (they are clamped if they do).
@@ -62,6 +70,8 @@ public:
     void add_kernel_echo(uint64_t offset_us, std::string_view echoed);
     /// Input read with ECHO off in canonical mode: only how many bytes.
     void add_masked_input(uint64_t offset_us, uint64_t bytes);
+    /// Nobody recorded the session from offset_us until until_us.
+    void add_recorder_gap(uint64_t offset_us, uint64_t until_us);
 
     bool empty() const { return frames_ == 0; }
     size_t size_bytes() const { return data_.size(); }

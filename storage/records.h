@@ -50,6 +50,7 @@ struct SessionRecord {
     std::string entered_via;
     bool start_lost = false;
     int64_t last_activity_ns = 0;
+    uint64_t kernel_session_id = 0;  ///< the BPF programs' number for it (0: before v6), for a restarted recorder
     // Integrity (storage/session_chain.h); empty for sessions recorded before it existed.
     std::string chain_start;     ///< the hash of record 0 (32 bytes)
     std::string chain_head;      ///< once ended or interrupted: the head (32 bytes)

@@ -254,10 +254,22 @@ ALTER TABLE commands ADD COLUMN exe_dev INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE commands ADD COLUMN exe_fileless INTEGER NOT NULL DEFAULT 0;
 )sql",
 
-    // v6: tamper evidence (issue 15, docs/integrity.md). Each command and chunk keeps its place in
+    // v6: sessions survive the recorder (issue 10): a restarted recorder finds the open
+    // sessions of its node and boot by the kernel's number for them, and knows from
+    // recorder_state whether its predecessor stopped cleanly.
+    R"sql(
+ALTER TABLE sessions ADD COLUMN kernel_session_id INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX sessions_open ON sessions (node, boot_id) WHERE status = 'open';
+CREATE TABLE recorder_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+)sql",
+
+    // v7: tamper evidence (issue 15, docs/integrity.md). Each command and chunk keeps its place in
     // its session's hash chain and the chain's hash there; a session keeps the hash of its start
     // and, once it ended, the head, how many records it covers and its Ed25519 signature.
-    // NULL chain columns: recorded before v6 (verify says so, it cannot check them).
+    // NULL chain columns: recorded before v7 (verify says so, it cannot check them).
     R"sql(
 ALTER TABLE commands ADD COLUMN chain_index INTEGER;
 ALTER TABLE commands ADD COLUMN chain_hash BLOB;

@@ -38,9 +38,9 @@ constexpr const char* kUpsertSession = R"sql(
 INSERT INTO sessions (id, node, namespace, pod, pod_uid, container, container_id, cgroup_id, cgroup_path,
     leader_pid, leader_start_ns, boot_id, tty, command, command_text, start_ns, start_boot_ns, end_ns, status,
     exit_code, exit_signal, commands, output_bytes, input_bytes, lost_bytes, lost_events, rows, cols,
-    entered_via, start_lost, last_activity_ns)
+    entered_via, start_lost, last_activity_ns, kernel_session_id)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-    ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)
+    ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)
 ON CONFLICT (id) DO UPDATE SET
     namespace = excluded.namespace, pod = excluded.pod, pod_uid = excluded.pod_uid,
     container = excluded.container, container_id = excluded.container_id, cgroup_path = excluded.cgroup_path,
@@ -412,7 +412,7 @@ void StoreWriter::apply(WriteOp& op) {
         st.bind(24, static_cast<int64_t>(r.input_bytes)).bind(25, static_cast<int64_t>(r.lost_bytes));
         st.bind(26, static_cast<int64_t>(r.lost_events)).bind(27, static_cast<int64_t>(r.rows));
         st.bind(28, static_cast<int64_t>(r.cols)).bind(29, r.entered_via).bind(30, int64_t{r.start_lost});
-        st.bind(31, r.last_activity_ns);
+        st.bind(31, r.last_activity_ns).bind(32, static_cast<int64_t>(r.kernel_session_id));
         st.run();
         ChainState& chain = chain_for(r.id);
         if (!chain.legacy && chain.index == 0) {
@@ -493,6 +493,8 @@ void StoreWriter::apply(WriteOp& op) {
         st.bind(27, r.state).bind(28, r.session_id).bind(29, r.updated_ns);
         st.bind(30, r.audit_id.empty() ? r.id : r.audit_id).bind(31, int64_t{r.verified}).bind_blob(32, pack_argv(r.command));
         st.run();
+    } else if (std::holds_alternative<WriteSealEnded>(op)) {
+        mark_unsealed_sessions();  // stored with the other heads before this transaction commits
     } else if (auto* t = std::get_if<WriteAttribution>(&op)) {
         auto& st = update_attribution_;
         st.bind(1, t->session_id).bind(2, t->attribution);
@@ -574,18 +576,22 @@ void StoreWriter::store_dirty_heads() {
     }
 }
 
+size_t StoreWriter::mark_unsealed_sessions() {
+    std::vector<std::string> ids;
+    auto q = db_.prepare("SELECT id FROM sessions WHERE status <> 'open' AND chain_start IS NOT NULL AND chain_head IS NULL");
+    while (q.step()) ids.push_back(q.column_text(0));
+    for (const auto& id : ids) chain_for(id).head_dirty = true;
+    if (!ids.empty()) log::info("sealing the hash chains of {} sessions that ended without their recorder (interrupted)", ids.size());
+    return ids.size();
+}
+
 void StoreWriter::seal_unsealed_sessions() {
     try {
-        std::vector<std::string> ids;
-        auto q = db_.prepare("SELECT id FROM sessions WHERE status <> 'open' AND chain_start IS NOT NULL AND chain_head IS NULL");
-        while (q.step()) ids.push_back(q.column_text(0));
-        if (ids.empty()) return;
         Transaction tx(db_);
-        for (const auto& id : ids) chain_for(id).head_dirty = true;
+        if (!mark_unsealed_sessions()) return;
         store_dirty_heads();
         tx.commit();
         chains_.clear();
-        log::info("sealed the hash chains of {} sessions that ended without their recorder (interrupted)", ids.size());
     } catch (const std::exception& e) {
         chains_.clear();
         log::warn("cannot seal the hash chains of interrupted sessions now: {}", e.what());
@@ -605,11 +611,5 @@ int StoreWriter::compression_level() {
     return flooding ? options_.zstd_fast_level : options_.zstd_level;
 }
 
-int close_abandoned_sessions(Database& db) {
-    auto st = db.prepare(
-        "UPDATE sessions SET status = 'interrupted', end_ns = max(start_ns, last_activity_ns) WHERE status = 'open'");
-    st.run();
-    return sqlite3_changes(db.handle());
-}
 
 }  // namespace execaudit::storage

@@ -67,8 +67,11 @@ struct WriteAttribution {
 struct WriteBarrier {
     std::function<void()> on_committed;
 };
+/// Stores the chain head of every session that ended without one (closed as interrupted after
+/// a crash, by another connection): submit it after closing them.
+struct WriteSealEnded {};
 using WriteOp = std::variant<WriteSession, WriteCommand, WriteChunk, WriteAuditStages, WriteExecRequest, WriteAttribution,
-                             WriteBarrier>;
+                             WriteBarrier, WriteSealEnded>;
 
 class StoreWriter {
 public:
@@ -148,7 +151,8 @@ private:
     };
     ChainState& chain_for(const std::string& session_id);
     void store_dirty_heads();
-    /// Heads for sessions that ended without one (interrupted by a crash; closed at start-up).
+    /// Marks the heads of sessions that ended without one (interrupted by a crash) for storing; returns how many.
+    size_t mark_unsealed_sessions();
     void seal_unsealed_sessions();
 
     void run();
@@ -204,8 +208,5 @@ private:
     std::thread thread_;
 };
 
-/// Closes sessions left open by a recorder that stopped without closing them (crash, kill -9):
-/// status becomes `interrupted`, end the time of their last record. Returns how many.
-int close_abandoned_sessions(Database& db);
 
 }  // namespace execaudit::storage

@@ -3,14 +3,19 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "execaudit_bpf.skel.h"
+#include "recorder/capture/boot_clock.h"
 
 #include <bpf/libbpf.h>
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
 
+#include <bpf/bpf.h>
+
 #include <cstdarg>
 #include <cstring>
+#include <filesystem>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace execaudit::recorder {
 namespace {
@@ -39,6 +44,28 @@ size_t round_up_pow2(size_t v) {
 
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
+// Per-task and per-container state an older build's programs kept, taken over on an upgrade:
+// which process belongs to which session, each container's init and namespaces.
+constexpr const char* kStateMaps[] = {"ea_session_of", "ea_init_seen", "ea_container_ns"};
+
+/// Copies every entry of `from` missing in `to`. Returns how many, or -1 when their layouts differ.
+long copy_map_entries(int from, int to) {
+    bpf_map_info a{}, b{};
+    uint32_t la = sizeof(a), lb = sizeof(b);
+    if (bpf_obj_get_info_by_fd(from, &a, &la) || bpf_obj_get_info_by_fd(to, &b, &lb)) return -1;
+    if (a.key_size != b.key_size || a.value_size != b.value_size) return -1;
+    std::vector<std::byte> key(a.key_size), next(a.key_size), value(a.value_size);
+    long copied = 0;
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(from, prev, next.data()) == 0) {
+        key = next;
+        prev = key.data();
+        if (bpf_map_lookup_elem(from, key.data(), value.data()) != 0) continue;  // gone meanwhile
+        if (bpf_map_update_elem(to, key.data(), value.data(), BPF_NOEXIST) == 0) ++copied;
+    }
+    return copied;
+}
+
 uint32_t ns_inode(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 ? static_cast<uint32_t>(st.st_ino) : 0;
@@ -48,6 +75,7 @@ uint32_t ns_inode(const std::string& path) {
 
 void Capture::SkeletonDeleter::operator()(execaudit_bpf* s) const { execaudit_bpf__destroy(s); }
 void Capture::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r); }
+void Capture::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 
 Capture::Capture(boost::asio::io_context& io, Options options, BatchHandler on_batch)
     : io_(io), options_(std::move(options)), on_batch_(std::move(on_batch)), drain_timer_(io),
@@ -78,8 +106,44 @@ Capture::Capture(boost::asio::io_context& io, Options options, BatchHandler on_b
         throw RuntimeError(fmt::format("cannot size the scratch map to {} CPUs: {}", cpus, errno_text(err)));
     if (int err = bpf_map__set_max_entries(skel_->maps.ea_events, static_cast<uint32_t>(ring)))
         throw RuntimeError(fmt::format("cannot size the ring buffer to {} bytes: {}", ring, errno_text(err)));
+    // Session ids start at the boot-time clock: a new program set (an upgrade, pins removed)
+    // never hands out an id an older one used in this boot.
+    skel_->bss->ea_next_session = BootClock::now_boot_ns();
+
+    if (pinned()) {
+        namespace fs = std::filesystem;
+        ensure_bpffs(options_.pin_dir);
+        lock_ = std::make_unique<PinLock>(options_.pin_dir);
+        size_t object_size = 0;
+        const void* object = execaudit_bpf__elf_bytes(&object_size);
+        tag_ = recorder::pin_tag(std::span(static_cast<const std::byte*>(object), object_size),
+                                 std::as_bytes(std::span(skel_->rodata, 1)), ring, static_cast<uint32_t>(cpus));
+        std::string maps = options_.pin_dir + "/" + tag_ + "/maps";
+        std::error_code ec;
+        fs::create_directories(maps, ec);
+        fs::create_directories(options_.pin_dir + "/" + tag_ + "/links", ec);
+        if (ec) throw RuntimeError(fmt::format("cannot create {}: {}", maps, ec.message()));
+        resumed_ = fs::exists(maps + "/ea_session_of");
+        bpf_map* map;
+        bpf_object__for_each_map(map, skel_->obj) {
+            if (bpf_map__is_internal(map)) continue;  // .rodata is config, .bss only seeds ids
+            std::string path = maps + "/" + bpf_map__name(map);
+            if (int err = bpf_map__set_pin_path(map, path.c_str()))
+                throw RuntimeError(fmt::format("cannot pin map {} at {}: {}", bpf_map__name(map), path, errno_text(err)));
+        }
+        for (const auto& t : pinned_tags(options_.pin_dir))
+            if (t != tag_) {
+                old_tags_.push_back(t);
+                if (fs::exists(options_.pin_dir + "/" + t + "/maps/ea_session_of")) resumed_ = true;
+            }
+    }
 
     if (int err = execaudit_bpf__load(skel_.get())) {
+        if (pinned() && resumed_)
+            throw RuntimeError(fmt::format(
+                "cannot load execaudit's BPF programs over the maps pinned in {}: {} (a pinned map that is not what this "
+                "build created? `execaudit detach --bpf-pin-dir {}` removes them; EXECAUDIT_LOG=debug says more)",
+                options_.pin_dir + "/" + tag_, errno_text(err), options_.pin_dir));
         throw RuntimeError(fmt::format(
             "the kernel refused execaudit's BPF programs: {} (needs root with CAP_BPF and CAP_PERFMON, Linux 5.17+ "
             "with BTF at /sys/kernel/btf/vmlinux; run with EXECAUDIT_LOG=debug for the verifier's log)",
@@ -113,12 +177,21 @@ void Capture::mark_init(uint64_t cgroup_id, uint32_t tgid) {
 }
 
 void Capture::start() {
-    if (int err = execaudit_bpf__attach(skel_.get()))
-        throw RuntimeError(fmt::format("cannot attach the BPF programs: {} (tracepoints need tracefs; kprobes and "
-                                       "fentry are not used)", errno_text(err)));
-    attached_ = 0;
-    bpf_program* prog;
-    bpf_object__for_each_program(prog, skel_->obj) ++attached_;
+    if (pinned()) {
+        // An older build's state first, so its sessions are known when the new programs run;
+        // then its links go, what changed meanwhile is copied again, and its ring is drained.
+        for (const auto& t : old_tags_) take_over(t, false);
+        attach_pinned();
+        for (const auto& t : old_tags_) take_over(t, true);
+        old_tags_.clear();
+    } else {
+        if (int err = execaudit_bpf__attach(skel_.get()))
+            throw RuntimeError(fmt::format("cannot attach the BPF programs: {} (tracepoints need tracefs; kprobes and "
+                                           "fentry are not used)", errno_text(err)));
+        attached_ = 0;
+        bpf_program* prog;
+        bpf_object__for_each_program(prog, skel_->obj) ++attached_;
+    }
 
     wakeup_fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, ::dup(ring_buffer__epoll_fd(ring_.get())));
     running_ = true;
@@ -136,9 +209,92 @@ void Capture::stop() {
         wakeup_fd_->cancel(ec);
         wakeup_fd_->close(ec);
     }
+    if (pinned()) {
+        // The programs stay attached (their pins hold them) and keep filling the ring for the
+        // next recorder; this one takes what is there now and lets go of its links.
+        drain();
+        for (auto& link : links_) bpf_link__disconnect(link.get());
+        links_.clear();
+        return;
+    }
     // Detach first so nothing new arrives, then take what is left.
     execaudit_bpf__detach(skel_.get());
     drain();
+}
+
+void Capture::attach_pinned() {
+    attached_ = continued_ = 0;
+    std::string dir = options_.pin_dir + "/" + tag_ + "/links/";
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, skel_->obj) {
+        std::string path = dir + bpf_program__name(prog);
+        bpf_link* link = nullptr;
+        if (::access(path.c_str(), F_OK) == 0) {
+            link = bpf_link__open(path.c_str());
+            if (!link) {
+                // not a link (or a stale one): replace it with ours
+                log::warn("pin {} is not a usable BPF link ({}); attaching anew", path, errno_text(errno));
+                ::unlink(path.c_str());
+            } else {
+                ++continued_;
+            }
+        }
+        if (!link) {
+            link = bpf_program__attach(prog);
+            if (!link)
+                throw RuntimeError(fmt::format("cannot attach BPF program {}: {} (tracepoints need tracefs; kprobes and "
+                                               "fentry are not used)", bpf_program__name(prog), errno_text(errno)));
+            if (int err = bpf_link__pin(link, path.c_str())) {
+                bpf_link__destroy(link);
+                throw RuntimeError(fmt::format("cannot pin the link of {} at {}: {}", bpf_program__name(prog), path,
+                                               errno_text(err)));
+            }
+        }
+        links_.emplace_back(link);
+        ++attached_;
+    }
+}
+
+void Capture::take_over(const std::string& old_tag, bool links_removed) {
+    std::string old_dir = options_.pin_dir + "/" + old_tag;
+    if (links_removed) {
+        // detaches the old programs: nothing else holds their links
+        remove_pins(old_dir + "/links");
+    }
+    for (const char* name : kStateMaps) {
+        std::string path = old_dir + "/maps/" + name;
+        int from = bpf_obj_get(path.c_str());
+        if (from < 0) continue;
+        bpf_map* to = bpf_object__find_map_by_name(skel_->obj, name);
+        long n = to ? copy_map_entries(from, bpf_map__fd(to)) : -1;
+        ::close(from);
+        if (n < 0)
+            log::warn("pins {}: map {} has another layout than this build's: its entries are not taken over", old_tag, name);
+        else if (n > 0)
+            log::info("pins {}: took over {} entries of {}", old_tag, n, name);
+    }
+    if (!links_removed) return;
+    int ring_fd = bpf_obj_get((old_dir + "/maps/ea_events").c_str());
+    if (ring_fd >= 0) {
+        drain_ring_fd(ring_fd);
+        ::close(ring_fd);
+    }
+    size_t n = remove_pins(old_dir);
+    log::info("replaced the programs of an earlier build (pins {}, {} removed)", old_tag, n);
+}
+
+void Capture::drain_ring_fd(int fd) {
+    std::unique_ptr<ring_buffer, RingDeleter> ring(ring_buffer__new(fd, &Capture::on_sample, this, nullptr));
+    if (!ring) {
+        log::warn("cannot map an earlier build's ring buffer: {}; what it held is lost", errno_text(errno));
+        return;
+    }
+    for (;;) {
+        batch_.clear();
+        int n = ring_buffer__consume(ring.get());
+        if (!batch_.empty()) on_batch_(batch_);
+        if (n != kBatchFull) break;
+    }
 }
 
 ea_drop_counters Capture::drops() const {

@@ -5,8 +5,13 @@
 // Programs submit without waking anyone (a wakeup per record costs ~10% of a container's exec
 // rate); Capture drains on a short timer, and the kernel wakes its epoll fd only when the ring
 // passes a fill mark.
+//
+// With a pin directory (bpf_pins.h) the maps and links live in bpffs: the programs go on
+// following sessions while no recorder runs, and the next Capture reuses them (resumed()), or,
+// when the pins are of another build, takes over their state and replaces them.
 
 #include "events.h"
+#include "recorder/capture/bpf_pins.h"
 #include "recorder/pods/cgroup_fs.h"
 
 #include <boost/asio/io_context.hpp>
@@ -18,10 +23,12 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 struct execaudit_bpf;
 struct ring_buffer;
+struct bpf_link;
 
 namespace execaudit::recorder {
 
@@ -33,6 +40,7 @@ public:
         bool keep_echo_off_input = false;  ///< keep password-prompt input instead of its length
         std::chrono::milliseconds drain_interval{5};        ///< while records arrive
         std::chrono::milliseconds idle_drain_interval{100};  ///< reached by doubling while none do
+        std::string pin_dir;  ///< empty: nothing pinned, stop() detaches the programs
     };
     /// Called on the io_context thread with each batch of records (each 8-byte aligned,
     /// framed as [u32 length][record][padding]). Use for_each_record() to walk it.
@@ -49,10 +57,18 @@ public:
     void mark_init(uint64_t cgroup_id, uint32_t tgid);
     /// Attaches every program and starts draining.
     void start();
-    /// Stops draining after a final drain, and detaches. Idempotent.
+    /// Stops draining after a final drain, and detaches (when pinned: leaves the programs
+    /// attached, held by their pins). Idempotent.
     void stop();
 
     size_t programs_attached() const { return attached_; }
+    /// The kernel-side state (sessions, their members) outlived the previous recorder: the
+    /// session ids the kernel reports continue its ids. Known once constructed.
+    bool resumed() const { return resumed_; }
+    /// Programs that were still attached from the previous recorder (pinned links reopened).
+    size_t programs_continued() const { return continued_; }
+    bool pinned() const { return !options_.pin_dir.empty(); }
+    const std::string& pin_tag() const { return tag_; }
     /// Records the ring refused, summed over CPUs.
     ea_drop_counters drops() const;
     /// Records the ring handed over since start.
@@ -68,6 +84,10 @@ private:
     uint64_t drain();
     void schedule_drain();
     void wait_for_wakeup();
+    void attach_pinned();
+    /// Takes over the state of pins of another build, then removes them (start()).
+    void take_over(const std::string& old_tag, bool links_removed);
+    void drain_ring_fd(int fd);
 
     boost::asio::io_context& io_;
     Options options_;
@@ -84,6 +104,15 @@ private:
     std::unique_ptr<boost::asio::posix::stream_descriptor> wakeup_fd_;
     std::vector<std::byte> batch_;
     size_t attached_ = 0;
+    size_t continued_ = 0;
+    bool resumed_ = false;
+    std::string tag_;
+    std::vector<std::string> old_tags_;  ///< pins of other builds found at start
+    std::unique_ptr<PinLock> lock_;
+    struct LinkDeleter {
+        void operator()(bpf_link* l) const;
+    };
+    std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;  ///< pinned mode only
     uint64_t records_ = 0;
     bool running_ = false;
     struct {

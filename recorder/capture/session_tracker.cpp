@@ -82,6 +82,7 @@ SessionTracker::Tracked& SessionTracker::start_session(const ea_header& hdr, con
     r.start_boot_ns = hdr.ts_boot_ns;
     r.start_ns = clock_.to_wall_ns(hdr.ts_boot_ns);
     r.leader_pid = hdr.pid;
+    r.kernel_session_id = hdr.session_id;
     if (start) {
         r.leader_start_ns = start->task_start_ns;
         r.command = to_strings(start->argv);
@@ -390,6 +391,46 @@ void SessionTracker::on_tick() {
             ++it;
         }
     }
+}
+
+void SessionTracker::suspend_all() {
+    for (auto& [kernel_id, s] : sessions_) {
+        flush_pending_execs(s, std::nullopt);
+        seal_chunk(s);
+        write_session(s);
+    }
+    size_t open = open_sessions();
+    if (open) log::info("{} open sessions left to the next recorder (the kernel goes on following them)", open);
+}
+
+void SessionTracker::resume(storage::SessionRecord record, uint32_t next_command_seq, uint32_t next_chunk_seq,
+                            bool unfollowed, uint64_t now_boot_ns) {
+    uint64_t kernel_id = record.kernel_session_id;
+    Tracked& s = sessions_[kernel_id];
+    s.record = std::move(record);
+    s.next_command_seq = next_command_seq;
+    s.next_chunk_seq = next_chunk_seq;
+    s.record.commands = std::max(s.record.commands, next_command_seq);
+    s.rows = s.record.rows;
+    s.cols = s.record.cols;
+    auto& r = s.record;
+    // the wall clock of its last stored record, on this boot's clock
+    int64_t last_wall = std::max(r.last_activity_ns, r.start_ns);
+    uint64_t last_boot = r.start_boot_ns + static_cast<uint64_t>(last_wall - r.start_ns);
+    s.last_event_boot_ns = last_boot;
+    ++stats_.sessions_resumed;
+    if (unfollowed && now_boot_ns > last_boot) {
+        s.chunk_opened_boot_ns = now_boot_ns;
+        s.chunk.add_recorder_gap(offset_us(s, last_boot), offset_us(s, now_boot_ns));
+        r.lost_events += 1;
+        stats_.lost_events += 1;
+        ++stats_.recorder_gaps;
+        log::warn("session {} continues; the previous recorder stopped without storing everything: a gap of {:.1f} s "
+                  "where nobody recorded it", r.id, static_cast<double>(now_boot_ns - last_boot) / 1e9);
+    } else {
+        log::info("session {} continues (kernel session {})", r.id, kernel_id);
+    }
+    s.dirty = true;
 }
 
 void SessionTracker::interrupt_all(int64_t now_wall_ns) {

@@ -43,6 +43,8 @@ public:
         uint64_t lost_events = 0;
         uint64_t lost_bytes = 0;
         uint64_t sessions_start_lost = 0;
+        uint64_t sessions_resumed = 0;   ///< continued from the previous recorder
+        uint64_t recorder_gaps = 0;      ///< of those, with a time nobody recorded
         uint64_t leaders_found_dead = 0;
         uint64_t uncaptured_events = 0;  ///< sendfile, splice, io_uring... on a terminal (in lost_*)
         uint64_t uncaptured_bytes = 0;
@@ -64,6 +66,14 @@ public:
     /// The recorder is stopping: everything is sealed and written; open sessions become
     /// `interrupted` at `now_wall_ns`.
     void interrupt_all(int64_t now_wall_ns);
+    /// The recorder is stopping and the kernel goes on following the sessions (pinned): every
+    /// session is sealed and written, and open ones stay open for the next recorder.
+    void suspend_all();
+    /// A session the previous recorder left open, continued under its id. `unfollowed`: that
+    /// recorder did not stop cleanly, so what it had not stored is missing: a recorder gap from
+    /// the session's last stored activity until `now_boot_ns`, counted as one lost event.
+    void resume(storage::SessionRecord record, uint32_t next_command_seq, uint32_t next_chunk_seq, bool unfollowed,
+                uint64_t now_boot_ns);
 
     const Stats& stats() const { return stats_; }
     size_t open_sessions() const;

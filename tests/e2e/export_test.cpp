@@ -143,7 +143,7 @@ TEST_F(ExportEndToEnd, ARecorderKilledMidExportLosesNothingOverTls) {
     ASSERT_TRUE(recorder_->process().wait(10s));
 
     rs.start();
-    start_recorder(tls);  // closes the killed recorder's session as interrupted, then catches up
+    start_recorder(tls);  // continues the killed recorder's session (the kernel state is pinned), then catches up
     shell.type("exit\r");
     shell.wait(20s);
     auto expected = expected_ids();
@@ -156,7 +156,7 @@ TEST_F(ExportEndToEnd, ARecorderKilledMidExportLosesNothingOverTls) {
     bool saw_command = false, saw_end = false;
     for (const auto& m : got) {
         if (m.msgid == "command" && m.record["command"]["argv"] == json::array({"/bin/echo", "backlog-4"})) saw_command = true;
-        if (m.msgid == "session_end") saw_end = m.record["session"]["status"] == "interrupted";
+        if (m.msgid == "session_end") saw_end = m.record["session"]["status"] == "ended";
     }
     EXPECT_TRUE(saw_command);
     EXPECT_TRUE(saw_end);

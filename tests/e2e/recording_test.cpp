@@ -201,7 +201,7 @@ TEST_F(Recording, FullScreenAndBinaryOutput) {
 }
 
 TEST_F(Recording, StoppedRecorderInterruptsOpenSessions) {
-    start_recorder();
+    start_recorder({"--no-bpf-pin"});  // pinned, a stop leaves the session to the next recorder (recorder_restart_test)
     PtyProcess shell(bed_->exec_tty(container_, "long", {"/bin/bash", "--norc"}), 24, 80);
     ASSERT_TRUE(shell.wait_for("# ", 20s));
     ASSERT_TRUE(run_in(shell, "/bin/echo before-stop"));
@@ -217,7 +217,7 @@ TEST_F(Recording, StoppedRecorderInterruptsOpenSessions) {
 }
 
 TEST_F(Recording, KilledRecorderLeavesNothingOpen) {
-    start_recorder();
+    start_recorder({"--no-bpf-pin"});  // pinned, the next recorder continues it (recorder_restart_test)
     PtyProcess shell(bed_->exec_tty(container_, "crash", {"/bin/bash", "--norc"}), 24, 80);
     ASSERT_TRUE(shell.wait_for("# ", 20s));
     ASSERT_TRUE(run_in(shell, "/bin/echo before-crash"));
@@ -231,7 +231,7 @@ TEST_F(Recording, KilledRecorderLeavesNothingOpen) {
     }, 30s)) << recorder_->log();
     recorder_->process().signal(SIGKILL);  // no chance to flush or close anything
     ASSERT_TRUE(recorder_->process().wait(10s));
-    start_recorder();  // closes what the killed one left open
+    start_recorder({"--no-bpf-pin"});  // closes what the killed one left open
     stop_recorder();
     shell.type("exit\r");
     shell.wait(20s);

@@ -18,6 +18,7 @@ struct Expected {
     FrameKind kind;
     std::string data;
     uint64_t a, b;
+    bool recorder_gap = false;
 };
 
 void round_trip(std::string_view text) {
@@ -41,6 +42,10 @@ void round_trip(std::string_view text) {
             want.push_back({t, FrameKind::resize, {}, std::min<uint64_t>(a, storage::kMaxTerminalSide),
                             std::min<uint64_t>(b, storage::kMaxTerminalSide)});
             break;
+        case 7:
+            enc.add_recorder_gap(t, t + a);
+            want.push_back({t, FrameKind::gap, {}, t + a, 1, true});
+            break;
         default:
             enc.add_gap(t, a, b);
             want.push_back({t, FrameKind::gap, {}, a, b});
@@ -54,7 +59,11 @@ void round_trip(std::string_view text) {
         const auto& w = want[i++];
         fuzz::check(f.kind == w.kind && f.offset_us == w.offset_us, "frame kind or time changed in a round trip");
         if (w.kind == FrameKind::resize) fuzz::check(f.rows == w.a && f.cols == w.b, "resize changed in a round trip");
-        else if (w.kind == FrameKind::gap) fuzz::check(f.lost_events == w.a && f.lost_bytes == w.b, "gap changed in a round trip");
+        else if (w.recorder_gap)
+            fuzz::check(f.recorder_gap && f.recorder_gap_until_us == w.a && f.lost_events == w.b,
+                        "recorder gap changed in a round trip");
+        else if (w.kind == FrameKind::gap)
+            fuzz::check(!f.recorder_gap && f.lost_events == w.a && f.lost_bytes == w.b, "gap changed in a round trip");
         else fuzz::check(f.data == w.data, "bytes changed in a round trip");
     });
     fuzz::check(decoded.has_value(), "an encoded chunk does not decode");
@@ -70,6 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         fuzz::check(f.offset_us >= last, "decoded frame times go backwards");
         last = f.offset_us;
         fuzz::check(fuzz::within(f.data, copy), "frame bytes outside the chunk");
+        if (f.recorder_gap) fuzz::check(f.recorder_gap_until_us >= f.offset_us, "a recorder gap ends before it starts");
     });
     round_trip(copy);
     return 0;

@@ -2,6 +2,7 @@
 // per record, and the per-destination cursor.
 #include "storage/export_cursor.h"
 #include "storage/export_outbox.h"
+#include "storage/recorder_restart.h"
 #include "storage/schema.h"
 #include "tests/support/environment.h"
 #include "tests/support/stored_sessions.h"
@@ -85,7 +86,7 @@ TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
     write_ops(path_, {WriteSession{open_one}, WriteCommand{sample_command(open_one, 0, {"/bin/bash"})}});
     {
         // Back to the schema before export existed (v2), data kept: v3 (export), v4 (attribution
-        // keys, which only adds columns and rebuilds audit_events), v5 (exe columns) and v6 (hash chains) run again.
+        // keys, which only adds columns and rebuilds audit_events), v5 (exe columns), v6 (restart) and v7 (hash chains) run again.
         auto db = Database::open(path_, Database::Mode::read_write);
         db.exec("DROP TRIGGER export_session_start; DROP TRIGGER export_session_end; "
                 "DROP TRIGGER export_session_attributed; DROP TRIGGER export_command; "
@@ -95,7 +96,9 @@ TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
                 "ALTER TABLE sessions DROP COLUMN user_verified; ALTER TABLE sessions DROP COLUMN argv_prefix_matched; "
                 "ALTER TABLE commands DROP COLUMN exe_path; ALTER TABLE commands DROP COLUMN exe_ino; "  // v5
                 "ALTER TABLE commands DROP COLUMN exe_dev; ALTER TABLE commands DROP COLUMN exe_fileless; "
-                "ALTER TABLE commands DROP COLUMN chain_index; ALTER TABLE commands DROP COLUMN chain_hash; "  // v6
+                "DROP INDEX sessions_open; ALTER TABLE sessions DROP COLUMN kernel_session_id; "  // v6
+                "DROP TABLE recorder_state; "
+                "ALTER TABLE commands DROP COLUMN chain_index; ALTER TABLE commands DROP COLUMN chain_hash; "  // v7
                 "ALTER TABLE io_chunks DROP COLUMN chain_index; ALTER TABLE io_chunks DROP COLUMN chain_hash; "
                 "ALTER TABLE sessions DROP COLUMN chain_start; ALTER TABLE sessions DROP COLUMN chain_head; "
                 "ALTER TABLE sessions DROP COLUMN chain_records; ALTER TABLE sessions DROP COLUMN head_signature; "

@@ -67,10 +67,47 @@ TEST(IoFrames, DamagedDataIsAnError) {
     std::string data = enc.take();
     auto cut = data.substr(0, data.size() - 3);
     EXPECT_FALSE(decode_chunk(cut, 0, [](const Frame&) {}));
+    // an extended frame (kind 7) whose recorder gap has bytes after its one varint
     std::string bad_kind = data;
     bad_kind[1] = static_cast<char>((11 << 3) | 7);
+    bad_kind[2] = '\0';
     EXPECT_FALSE(decode_chunk(bad_kind, 0, [](const Frame&) {}));
     EXPECT_FALSE(decode_chunk(std::string(20, '\xff'), 0, [](const Frame&) {}));
+}
+
+TEST(IoFrames, ARecorderGapSaysFromWhenUntilWhen) {
+    ChunkEncoder enc;
+    enc.add_bytes(1'000, FrameKind::output, "before");
+    enc.add_recorder_gap(2'000'000, 9'500'000);
+    enc.add_bytes(9'600'000, FrameKind::output, "after");
+    std::vector<Frame> frames;
+    std::vector<std::string> data;
+    ASSERT_TRUE(decode_chunk(enc.take(), 1'000, [&](const Frame& f) {
+        frames.push_back(f);
+        data.emplace_back(f.data);
+    }));
+    ASSERT_EQ(frames.size(), 3u);
+    EXPECT_EQ(frames[1].kind, FrameKind::gap);
+    EXPECT_TRUE(frames[1].recorder_gap);
+    EXPECT_EQ(frames[1].offset_us, 2'000'000u);
+    EXPECT_EQ(frames[1].recorder_gap_until_us, 9'500'000u);
+    EXPECT_EQ(frames[1].lost_events, 1u);  // counted as one lost event, like the session
+    EXPECT_FALSE(frames[0].recorder_gap);
+    EXPECT_EQ(data[2], "after");
+}
+
+TEST(IoFrames, AnExtendedFrameOfALaterBuildIsSkipped) {
+    // delta 0, kind 7 with 2 payload bytes: subkind 5 (unknown here), one byte of its own
+    std::string data = std::string("\x00", 1) + static_cast<char>((2 << 3) | 7) + "\x05\x01";
+    ChunkEncoder enc;
+    enc.add_bytes(0, FrameKind::output, "x");
+    data += enc.take();
+    int frames = 0;
+    EXPECT_TRUE(decode_chunk(data, 0, [&](const Frame& f) {
+        ++frames;
+        EXPECT_EQ(f.kind, FrameKind::output);
+    }));
+    EXPECT_EQ(frames, 1);
 }
 
 // Found by fuzzing (tests/fuzz/io_chunk_fuzz.cpp): the encoder wrote sizes the decoder refuses,

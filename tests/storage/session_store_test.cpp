@@ -3,6 +3,7 @@
 #include "storage/io_frames.h"
 #include "storage/schema.h"
 #include "storage/session_store.h"
+#include "storage/recorder_restart.h"
 #include "storage/store_writer.h"
 #include "tests/support/environment.h"
 #include "tests/support/stored_sessions.h"

@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
 namespace execaudit::testing {
@@ -20,7 +24,39 @@ std::string trim(std::string s) {
     return s;
 }
 
+std::mutex& lease_mutex() {
+    static std::mutex m;
+    return m;
+}
+std::map<std::string, int>& lease_counts() {
+    static std::map<std::string, int> m;
+    return m;
+}
+
 }  // namespace
+
+std::string PinDirLease::path_for(const std::string& db_path) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (unsigned char c : std::filesystem::absolute(db_path).string()) h = (h ^ c) * 0x100000001b3ULL;
+    char name[17];
+    std::snprintf(name, sizeof(name), "%016llx", static_cast<unsigned long long>(h));
+    return std::string("/sys/fs/bpf/execaudit-tests/") + name;
+}
+
+PinDirLease::PinDirLease(const std::string& db_path) : path_(path_for(db_path)) {
+    std::lock_guard lock(lease_mutex());
+    ++lease_counts()[path_];
+}
+
+PinDirLease::~PinDirLease() {
+    std::lock_guard lock(lease_mutex());
+    if (--lease_counts()[path_] > 0) return;
+    lease_counts().erase(path_);
+    std::error_code ec;
+    if (!std::filesystem::exists(path_, ec)) return;
+    auto r = run({execaudit_bin(), "detach", "--bpf-pin-dir", path_}, 60s);
+    if (r.exit_code != 0) ADD_FAILURE() << "execaudit detach --bpf-pin-dir " << path_ << ": " << r.err << r.out;
+}
 
 Testbed::Testbed() {
     auto r = run({testbed_script(), "up", node_dir()}, 60s);
@@ -63,6 +99,12 @@ Recorder::Recorder(const Testbed& bed, const std::string& db_path, std::vector<s
     std::vector<std::string> argv = {execaudit_bin(), "record", "--db", db_path, "--cgroup-root", bed.cgroup_root(),
                                      "--node-name", "test-node", "--pods-log-dir", bed.pods_log_dir(),
                                      "--containers-log-dir", bed.containers_log_dir()};
+    bool own_pins = std::none_of(extra_args.begin(), extra_args.end(),
+                                 [](const std::string& a) { return a == "--bpf-pin-dir" || a == "--no-bpf-pin"; });
+    if (own_pins) {
+        pins_ = std::make_unique<PinDirLease>(db_path);
+        argv.insert(argv.end(), {"--bpf-pin-dir", pins_->path()});
+    }
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     process_ = std::make_unique<Process>(argv, log_path_);
     bool ready = eventually([&] { return log().find("execaudit record: ready") != std::string::npos || !process_->running(); }, 30s);
@@ -71,6 +113,8 @@ Recorder::Recorder(const Testbed& bed, const std::string& db_path, std::vector<s
 
 Recorder::~Recorder() {
     if (process_ && process_->running()) stop();
+    process_.reset();  // gone before its pins are released
+    pins_.reset();
 }
 
 int Recorder::stop() {

@@ -42,9 +42,27 @@ private:
     std::string cgroup_root_;
 };
 
+/// A test database's own bpffs pin directory (/sys/fs/bpf/execaudit-tests/<hash of the path>), so
+/// that tests never share kernel state. Held by each Recorder of that database (and by a test
+/// that restarts its recorder); the last holder removes the pins (`execaudit detach`), which
+/// detaches the programs they kept.
+class PinDirLease {
+public:
+    explicit PinDirLease(const std::string& db_path);
+    ~PinDirLease();
+    PinDirLease(const PinDirLease&) = delete;
+    PinDirLease& operator=(const PinDirLease&) = delete;
+    const std::string& path() const { return path_; }
+    static std::string path_for(const std::string& db_path);
+
+private:
+    std::string path_;
+};
+
 class Recorder {
 public:
-    /// Starts `execaudit record` against the testbed and waits until it is ready.
+    /// Starts `execaudit record` against the testbed and waits until it is ready. Unless
+    /// extra_args has --bpf-pin-dir or --no-bpf-pin, it pins in the database's PinDirLease.
     /// `log_path`: where its stderr goes (default: beside the database).
     Recorder(const Testbed& bed, const std::string& db_path, std::vector<std::string> extra_args = {},
              const std::string& log_path = "");
@@ -58,6 +76,7 @@ public:
 
 private:
     std::string log_path_;
+    std::unique_ptr<PinDirLease> pins_;  ///< released after the process is gone
     std::unique_ptr<Process> process_;
 };
 

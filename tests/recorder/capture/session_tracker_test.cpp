@@ -280,6 +280,51 @@ TEST_F(TrackerTest, InterruptedWhenTheRecorderStops) {
     EXPECT_EQ(chunks().size(), 1u);  // nothing left in memory
 }
 
+TEST_F(TrackerTest, SuspendedForTheNextRecorderAndContinuedUnderTheSameId) {
+    RecordBuilder b;
+    feed(b.exec({"sh"}, EA_EXEC_SESSION_START));
+    b.ts += 1000;
+    feed(b.exec_result(0));
+    feed(b.tty("before"));
+    tracker_.suspend_all();
+    auto stored = last_session();
+    EXPECT_EQ(stored.status, "open");  // left open: the kernel goes on following it
+    EXPECT_EQ(stored.kernel_session_id, b.session_id);
+    ASSERT_EQ(chunks().size(), 1u);
+
+    // the next recorder: a fresh tracker continues the stored session
+    std::vector<storage::WriteOp> ops;
+    SessionTracker next(SessionTracker::Options{.node = "node-a", .boot_id = "boot", .check_leader_liveness = false},
+                        [](uint64_t) { return PodIdentity{}; }, [&](storage::WriteOp op) { ops.push_back(std::move(op)); },
+                        clock_);
+    stored.last_activity_ns = clock_.to_wall_ns(b.ts);
+    next.resume(stored, 1, 1, /*unfollowed=*/true, b.ts + 3'000'000'000);
+    b.ts += 3'000'000'000;
+    b.ts += 1000;
+    auto after = b.tty("after");
+    auto e = decode_event(after);
+    ASSERT_TRUE(e);
+    next.on_event(*e);
+    next.interrupt_all(clock_.to_wall_ns(b.ts));
+    storage::SessionRecord last;
+    std::vector<storage::ChunkRecord> written;
+    for (const auto& op : ops) {
+        if (auto* w = std::get_if<storage::WriteSession>(&op)) last = w->record;
+        if (auto* c = std::get_if<storage::WriteChunk>(&op)) written.push_back(c->record);
+    }
+    EXPECT_EQ(last.id, stored.id);
+    EXPECT_EQ(last.lost_events, 1u);
+    ASSERT_EQ(written.size(), 1u);
+    EXPECT_EQ(written[0].seq, 1u);  // after the previous recorder's chunk
+    std::vector<storage::Frame> frames;
+    ASSERT_TRUE(storage::decode_chunk(written[0].frames_data, written[0].first_offset_us,
+                                      [&](const storage::Frame& f) { frames.push_back(f); }));
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_TRUE(frames[0].recorder_gap);
+    EXPECT_EQ(frames[0].recorder_gap_until_us - frames[0].offset_us, 3'000'000u);
+    EXPECT_EQ(frames[1].data, "after");
+}
+
 TEST_F(TrackerTest, TwoSessionsStayApart) {
     RecordBuilder a, b;
     b.session_id = 2;
