@@ -8,6 +8,7 @@
 #include "storage/postgres/pg_schema.h"
 #include "storage/postgres/pg_store.h"
 #include "storage/postgres/pg_writer.h"
+#include "storage/recorder_restart.h"
 #include "storage/session_chain.h"
 #include "storage/session_store.h"
 #include "tests/support/postgres.h"
@@ -241,6 +242,34 @@ TEST_F(ChainVerify, EachTamperingIsNamedOnPostgres) {
     auto cli = run({execaudit_bin(), "verify", "--db", pg.uri(), "--public-key", dir_.file("node.pub")});
     EXPECT_EQ(cli.exit_code, 1) << cli.out << cli.err;
     EXPECT_NE(cli.err.find("5 FAILED"), std::string::npos) << cli.err;
+}
+
+TEST_F(ChainVerify, ASessionLeftOpenByACrashIsSealedWhenItIsClosed) {
+    std::string path = dir_.file("crash.db");
+    {
+        storage::StoreWriter w(storage::Database::open(path, storage::Database::Mode::read_write), {});
+        auto s = sample_session("c0ffee0000000001", kT0Ns);
+        w.submit(storage::WriteSession{s});
+        w.submit(storage::WriteCommand{sample_command(s, 0, {"/bin/bash"})});
+        w.flush();  // ... and the recorder dies: the session stays open, no head
+    }
+    auto check = [&] {
+        auto db = storage::Database::open(path, storage::Database::Mode::read_only);
+        storage::SessionStore store(db);
+        auto s = store.find("c0ffee0000000001");
+        return storage::verify_session(store, *s, nullptr);
+    };
+    EXPECT_EQ(check().verdict, storage::Integrity::open);
+    // the next recorder: its writer runs, another connection closes the session, then the seal
+    storage::StoreWriter w(storage::Database::open(path, storage::Database::Mode::read_write), {});
+    auto db = storage::Database::open(path, storage::Database::Mode::read_write);
+    ASSERT_EQ(storage::close_abandoned_sessions(db), 1);
+    EXPECT_EQ(check().verdict, storage::Integrity::unsealed);
+    w.submit(storage::WriteSealEnded{});
+    w.flush();
+    auto r = check();
+    EXPECT_EQ(r.verdict, storage::Integrity::intact) << r.detail;
+    EXPECT_EQ(r.records, 1u);
 }
 
 TEST(ChainBytes, TheDefinitionIsFrozen) {
