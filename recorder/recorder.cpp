@@ -16,6 +16,7 @@
 #include "export/exporter.h"
 #include "recorder/pods/pod_resolver.h"
 #include "recorder/capture/scope.h"
+#include "recorder/capture/session_adoption.h"
 #include "recorder/capture/session_tracker.h"
 #include "recorder/capture/tracefs.h"
 #include "storage/recorder_restart.h"
@@ -217,6 +218,9 @@ int run_record(const RecordOptions& options) {
     capture_ptr = &capture;
     seed_running_containers(capture, cgroups, roots);
     capture.start();
+    // what began before the very first recorder: followed from now on, with a gap from its start
+    if (size_t n = adopt_older_sessions(capture, tracker, cgroups, roots))
+        log::warn("{} sessions began before the recorder: adopted, each with a gap from its start until now", n);
     if (audit_log) audit_log->start();
     log::info("recording on node {}: {} programs attached ({} continued from the previous recorder), pod cgroups {}, "
               "database {}{}", node, capture.programs_attached(), capture.programs_continued(), describe_roots(roots),

@@ -297,6 +297,33 @@ void Capture::drain_ring_fd(int fd) {
     }
 }
 
+namespace {
+// The value of ea_session_of (bpf/common.bpf.h, struct session_task).
+struct SessionTask {
+    uint64_t session_id;
+    uint32_t leader_tgid;
+    uint32_t reserved;
+    uint64_t lost_events;
+    uint64_t lost_bytes;
+};
+}  // namespace
+
+bool Capture::follows(uint32_t tgid) const {
+    SessionTask st{};
+    return bpf_map__lookup_elem(skel_->maps.ea_session_of, &tgid, sizeof(tgid), &st, sizeof(st), 0) == 0;
+}
+
+bool Capture::follow(uint32_t tgid, uint64_t session_id, uint32_t leader) {
+    if (bpf_map__value_size(skel_->maps.ea_session_of) != sizeof(SessionTask)) return false;
+    SessionTask st{.session_id = session_id, .leader_tgid = leader, .reserved = 0, .lost_events = 0, .lost_bytes = 0};
+    return bpf_map__update_elem(skel_->maps.ea_session_of, &tgid, sizeof(tgid), &st, sizeof(st), BPF_NOEXIST) == 0;
+}
+
+uint64_t Capture::new_adopted_session_id() {
+    last_adopted_id_ = std::max(last_adopted_id_ + 1, BootClock::now_boot_ns());
+    return last_adopted_id_ | (uint64_t{1} << 63);
+}
+
 ea_drop_counters Capture::drops() const {
     ea_drop_counters total{};
     int ncpu = libbpf_num_possible_cpus();

@@ -55,6 +55,14 @@ public:
 
     /// Tells the kernel side which task is a container's init (start-up scan).
     void mark_init(uint64_t cgroup_id, uint32_t tgid);
+    /// Is this process followed by the kernel side (a member of a session)?
+    bool follows(uint32_t tgid) const;
+    /// Makes the kernel side follow a process as a member of `session_id` (led by `leader`):
+    /// its records and its children's carry that id from now on. False when it could not.
+    bool follow(uint32_t tgid, uint64_t session_id, uint32_t leader);
+    /// A session id for a session adopted from /proc: bit 63 set, never one the kernel hands out
+    /// (those start at the boot-time clock).
+    uint64_t new_adopted_session_id();
     /// Attaches every program and starts draining.
     void start();
     /// Stops draining after a final drain, and detaches (when pinned: leaves the programs
@@ -105,6 +113,7 @@ private:
     std::vector<std::byte> batch_;
     size_t attached_ = 0;
     size_t continued_ = 0;
+    uint64_t last_adopted_id_ = 0;
     bool resumed_ = false;
     std::string tag_;
     std::vector<std::string> old_tags_;  ///< pins of other builds found at start

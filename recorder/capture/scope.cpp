@@ -26,7 +26,7 @@ size_t seed_running_containers(Capture& capture, const CgroupFs& cgroups, const 
         capture.mark_init(c.cgroup_id, c.init.pid);
         early_execs += c.execs.size();
         for (const auto& e : c.execs)
-            log::warn("pid {} entered {} before the recorder started: its session is not recorded", e.pid, c.path);
+            log::info("pid {} entered {} before the recorder started", e.pid, c.path);
     }
     log::info("{} running containers found below the pod roots", containers.size());
     return containers.size();

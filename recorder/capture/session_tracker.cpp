@@ -403,6 +403,44 @@ void SessionTracker::suspend_all() {
     if (open) log::info("{} open sessions left to the next recorder (the kernel goes on following them)", open);
 }
 
+void SessionTracker::adopt(const Adopted& a, uint64_t now_boot_ns) {
+    Tracked& s = sessions_[a.kernel_id];
+    auto& r = s.record;
+    r.id = new_session_id();
+    r.node = options_.node;
+    r.boot_id = options_.boot_id;
+    r.kernel_session_id = a.kernel_id;
+    r.cgroup_id = a.cgroup_id;
+    r.start_boot_ns = std::min(a.start_boot_ns, now_boot_ns);
+    r.start_ns = clock_.to_wall_ns(r.start_boot_ns);
+    r.leader_pid = a.pid;
+    r.leader_start_ns = a.start_boot_ns;
+    r.command = a.argv;
+    r.command_truncated = a.argv_truncated;
+    r.entered_via = "adopted";
+    r.tty = a.tty;
+    PodIdentity pod = resolver_(a.cgroup_id);
+    r.cgroup_path = pod.cgroup_path;
+    r.namespace_name = pod.namespace_name;
+    r.pod = pod.pod;
+    r.pod_uid = pod.pod_uid;
+    r.container = pod.container;
+    r.container_id = pod.container_id;
+    // everything before now happened while no recorder ran
+    s.chunk_opened_boot_ns = now_boot_ns;
+    s.chunk.add_recorder_gap(0, offset_us(s, now_boot_ns));
+    r.lost_events = 1;
+    stats_.lost_events += 1;
+    ++stats_.recorder_gaps;
+    ++stats_.sessions_started;
+    s.last_event_boot_ns = now_boot_ns;
+    r.last_activity_ns = clock_.to_wall_ns(now_boot_ns);
+    log::warn("session {} adopted: {}/{} container {} pid {} began before the recorder ({}); recorded from now on",
+              r.id, r.namespace_name, r.pod, r.container, r.leader_pid, terminal_safe(join_argv(r.command)));
+    write_session(s);
+    if (observer_) observer_(r, false);
+}
+
 void SessionTracker::resume(storage::SessionRecord record, uint32_t next_command_seq, uint32_t next_chunk_seq,
                             bool unfollowed, uint64_t now_boot_ns) {
     uint64_t kernel_id = record.kernel_session_id;

@@ -72,6 +72,18 @@ public:
     /// A session the previous recorder left open, continued under its id. `unfollowed`: that
     /// recorder did not stop cleanly, so what it had not stored is missing: a recorder gap from
     /// the session's last stored activity until `now_boot_ns`, counted as one lost event.
+    /// A session that began before the very first recorder, found in /proc and now followed by
+    /// the kernel side under `kernel_id`: recorded from now on, with a recorder gap from its start.
+    struct Adopted {
+        uint64_t kernel_id = 0;
+        uint32_t pid = 0;
+        uint64_t cgroup_id = 0;
+        uint64_t start_boot_ns = 0;  ///< the leader's start
+        std::vector<std::string> argv;
+        bool argv_truncated = false;
+        bool tty = false;
+    };
+    void adopt(const Adopted& a, uint64_t now_boot_ns);
     void resume(storage::SessionRecord record, uint32_t next_command_seq, uint32_t next_chunk_seq, bool unfollowed,
                 uint64_t now_boot_ns);
 

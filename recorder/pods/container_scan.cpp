@@ -34,9 +34,11 @@ std::vector<ExistingContainer> scan_existing_containers(const CgroupFs& cgroups,
             auto pids = cgroups.procs(path);
             if (pids.empty()) continue;
             std::vector<EnteredProcess> entered;
+            std::vector<ExistingContainer::Member> members;
             for (uint32_t pid : pids) {
                 auto st = read_proc_stat(pid);
                 if (!st) continue;  // exited meanwhile
+                members.push_back({pid, st->ppid});
                 auto parent_cgroup = st->ppid ? cgroup_of_pid(st->ppid) : std::nullopt;
                 if (parent_cgroup && cgroup_within(*parent_cgroup, path)) continue;  // the workload's own child
                 entered.push_back({pid, st->start_ticks});
@@ -52,6 +54,7 @@ std::vector<ExistingContainer> scan_existing_containers(const CgroupFs& cgroups,
             c.cgroup_id = *id;
             c.init = entered.front();
             c.execs.assign(entered.begin() + 1, entered.end());
+            c.members = std::move(members);
             out.push_back(std::move(c));
         }
     }

@@ -22,6 +22,10 @@ struct ExistingContainer {
     uint64_t cgroup_id = 0;
     EnteredProcess init;
     std::vector<EnteredProcess> execs;  ///< entered after the init: sessions older than the recorder
+    struct Member {
+        uint32_t pid = 0, ppid = 0;
+    };
+    std::vector<Member> members;  ///< every process in the cgroup, with its parent (adoption finds descendants)
 };
 
 std::vector<ExistingContainer> scan_existing_containers(const CgroupFs& cgroups, const std::vector<CgroupRoot>& roots);

@@ -165,6 +165,46 @@ TEST_F(RecorderRestart, AStopForAnUpgradeLosesNothingAndDetachRemovesEverything)
     shell.wait(20s);
 }
 
+TEST_F(RecorderRestart, ASessionOlderThanTheFirstRecorderIsAdopted) {
+    PtyProcess shell(bed_->exec_tty(container_, "early-1", {"/bin/bash", "--norc"}), 24, 80);
+    ASSERT_TRUE(shell.wait_for("# ", 20s));
+    ASSERT_TRUE(run_in(shell, "/bin/echo before-any-recorder"));
+    // a member that already runs: a subshell waiting for a file, which then runs a command
+    ASSERT_TRUE(run_in(shell, "rm -f /tmp/go-early-1; (while [ ! -e /tmp/go-early-1 ]; do sleep 0.1; done; "
+                              "/bin/echo from-an-older-child) & true"));
+    start_recorder();
+    size_t typed = 0;
+    ASSERT_TRUE(run_in(shell, "bash -c '/bin/echo adopted-$((6*7))'", 60s, &typed));  // a child forked after adoption
+    ASSERT_TRUE(stored({"/bin/echo", "adopted-42"}));
+    size_t from = shell.output().size();
+    typed += shell.type("touch /tmp/go-early-1; wait\r");
+    ASSERT_TRUE(shell.wait_for("from-an-older-child", 20s, from)) << shell.output().substr(from);
+    ASSERT_TRUE(stored({"/bin/echo", "from-an-older-child"}));
+    typed += shell.type("exit 5\r");
+    ASSERT_EQ(shell.wait(20s), 5);
+    ASSERT_TRUE(eventually([&] { return only_session()["status"] == "ended"; }, 30s)) << recorder_->log();
+    ASSERT_EQ(recorder_->stop(), 0) << recorder_->log();
+
+    json s = only_session();
+    EXPECT_EQ(s["entered_via"], "adopted");
+    EXPECT_EQ(s["command"], json::array({"/bin/bash", "--norc"}));
+    EXPECT_EQ(s["pod"], "web-7f9c");
+    EXPECT_EQ(s["container"], "app");
+    EXPECT_EQ(s["tty"], true);
+    EXPECT_EQ(s["exit_code"], 5);
+    EXPECT_GE(s["lost_events"].get<uint64_t>(), 1u);  // the time before it is a counted gap
+    EXPECT_EQ(s["input_bytes"], typed);
+    json shown = show_session(db_, s["id"]);
+    EXPECT_TRUE(has_command(shown, {"bash", "-c", "/bin/echo adopted-$((6*7))"}));
+    EXPECT_TRUE(has_command(shown, {"/bin/echo", "adopted-42"}));
+    EXPECT_TRUE(has_command(shown, {"/bin/echo", "from-an-older-child"}));
+    EXPECT_FALSE(has_command(shown, {"/bin/echo", "before-any-recorder"}));  // never seen: inside the gap
+    auto play = run({execaudit_bin(), "play", s["id"], "--cat", "--db", db_});
+    ASSERT_EQ(play.exit_code, 0) << play.err;
+    EXPECT_NE(play.out.find("\nadopted-42\n"), std::string::npos) << play.out;
+    EXPECT_NE(play.err.find("the recorder was not following this session between +00:00.0"), std::string::npos) << play.err;
+}
+
 TEST_F(RecorderRestart, ARecorderRefusesAPinDirectoryAnotherOneHolds) {
     start_recorder();
     auto second = run({execaudit_bin(), "record", "--db", dir_.file("other.db"), "--cgroup-root", bed_->cgroup_root(),

@@ -231,11 +231,17 @@ TEST_F(Recording, KilledRecorderLeavesNothingOpen) {
     }, 30s)) << recorder_->log();
     recorder_->process().signal(SIGKILL);  // no chance to flush or close anything
     ASSERT_TRUE(recorder_->process().wait(10s));
-    start_recorder({"--no-bpf-pin"});  // closes what the killed one left open
+    start_recorder({"--no-bpf-pin"});  // closes what the killed one left open, and adopts the shell anew
     stop_recorder();
     shell.type("exit\r");
     shell.wait(20s);
-    json s = only_session();
+    json list = list_sessions(db_);
+    ASSERT_EQ(list.size(), 2u) << list.dump(2);
+    json s = list[0]["entered_via"] == "adopted" ? list[1] : list[0];
+    json adopted = list[0]["entered_via"] == "adopted" ? list[0] : list[1];
+    EXPECT_EQ(adopted["entered_via"], "adopted");
+    EXPECT_EQ(adopted["leader_pid"], s["leader_pid"]);
+    EXPECT_EQ(adopted["status"], "interrupted");
     EXPECT_EQ(s["status"], "interrupted");
     EXPECT_FALSE(s["end"].is_null());
     EXPECT_NE(play_cat(db_, s["id"]).find("\nbefore-crash\n"), std::string::npos);
