@@ -78,7 +78,9 @@ protected:
         ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "writing the session failed";
     }
     static void write_session(const std::string& db) {
-        storage::StoreWriter w(storage::Database::open(db, storage::Database::Mode::read_write), {});
+        // test data, not a recorder: wait for a loaded machine's disk rather than drop (and count) records
+        storage::StoreWriter w(storage::Database::open(db, storage::Database::Mode::read_write),
+                               {.nice = 0, .stall_patience = std::chrono::minutes(10)});
         auto s = sample_session(kId, kT0Ns);
         s.status = "ended";
         s.end_ns = s.start_ns + static_cast<int64_t>(kDurationUs) * 1000;
