@@ -111,7 +111,7 @@ bool TerminalScreen::scan(unsigned char c) {
         case Scan::escape:
             if (c == 0x1B) return false;
             if (c == '[') scan_ = Scan::csi;
-            else if (c == 'P') scan_ = Scan::dcs_start;
+            else if (c == 'P') scan_ = Scan::dcs;
             else if (c == ']' || c == 'X' || c == '^' || c == '_') scan_ = Scan::string;
             else if (c >= 0x20 && c <= 0x2F) scan_ = Scan::intermediate;
             else if (c >= 0x30 && c <= 0x7E) return scan_ = Scan::ground, true;
@@ -124,14 +124,7 @@ bool TerminalScreen::scan(unsigned char c) {
             if (c == 0x1B) scan_ = Scan::escape;
             else if (c >= 0x40 && c <= 0x7E) return scan_ = Scan::ground, true;
             return false;
-        case Scan::dcs_start:
-        case Scan::dcs_dollar:
-            // C0 controls, NUL and DEL are no part of a string's content to libvterm
-            if (c >= 0x20 && c != 0x7F && c != 0x1B) {
-                scan_ = scan_ == Scan::dcs_start && c == '$' ? Scan::dcs_dollar : Scan::string;
-                return false;
-            }
-            [[fallthrough]];
+        case Scan::dcs:
         case Scan::string:
             if (c == 0x07) return scan_ = Scan::ground, true;
             if (c == 0x1B) scan_ = Scan::string_escape;
@@ -180,15 +173,18 @@ void TerminalScreen::feed(std::string_view input) {
         auto c = static_cast<unsigned char>(input[i]);
         Scan before = scan_;
         bool ended = scan(c);
-        if (before == Scan::dcs_dollar && c == 'q') {
+        if (before == Scan::dcs && c == '$') {
             // DECRQSS (`DCS $ q Pt ST`): libvterm 0.1.4 answers an unknown setting through
             // `"0$r%.s", (int)len, str`, reading an int as the string (ASan: SEGV; found by
-            // fuzzing). Its answers are discarded anyway, so the request becomes an unknown DCS.
+            // fuzzing). Which bytes of a DCS it takes for the request depends on how the writes
+            // cut it (it keeps a string's pieces only up to its last control in each write), so
+            // no '$' of any DCS reaches it: DECRQSS is the only DCS it acts on, and its answers
+            // are discarded anyway.
             if (owned.data() != input.data()) {
                 owned.assign(input);
                 input = owned;
             }
-            owned[i] = 'Q';
+            owned[i] = '_';
         }
         bool in_sequence = before == Scan::escape || before == Scan::intermediate || before == Scan::csi;
         if (!ended && in_sequence && sequence != std::string_view::npos && sequence >= written &&

@@ -71,8 +71,8 @@ private:
         void operator()(VTerm* vt) const;
     };
     // Where the input is within an escape sequence (see feed()).
-    // dcs_start and dcs_dollar are a DCS before its first two bytes of content, to find DECRQSS.
-    enum class Scan { ground, escape, intermediate, csi, string, string_escape, dcs_start, dcs_dollar };
+    // dcs is a string that is a DCS (its '$' are changed: see feed()).
+    enum class Scan { ground, escape, intermediate, csi, string, string_escape, dcs };
     static constexpr int kMinCols = 2;
     static constexpr size_t kHeldLimit = 256;  // bytes of an unfinished sequence held as they are
 

@@ -241,6 +241,15 @@ TEST(TerminalScreen, AStatusStringRequestNeverReachesLibvterm) {
             EXPECT_EQ(s.answer_bytes(), 0u) << "libvterm answered " << ::testing::PrintToString(request);
         }
     }
+    // libvterm keeps a string's pieces only up to its last control in each write: a request can
+    // start anywhere in a DCS that the writes cut (fuzzing found `ESC P :` | `^A $ q x ...`)
+    for (const std::vector<std::string>& writes : std::vector<std::vector<std::string>>{
+             {"ab\x1bP:", std::string("\x01\0$qx;P$qx\x1b\\cd", 14)}, {"ab\x1bPxyz", "$qz\x1b\\cd"}, {"ab\x1bP$", "\x02qm\x07" "cd"}}) {
+        TerminalScreen s(3, 20);
+        for (const auto& w : writes) s.feed(w);
+        EXPECT_EQ(s.text().at(0), "abcd") << ::testing::PrintToString(writes);
+        EXPECT_EQ(s.answer_bytes(), 0u) << "libvterm answered " << ::testing::PrintToString(writes);
+    }
 }
 
 }  // namespace
