@@ -18,6 +18,7 @@ Playback::Playback(const Recording& recording, PlaybackOptions options)
       screen_(recording, options.keyframes),
       duration_us_(recording.duration_us()) {
     if (!options_.idle_limit_us) options_.idle_limit_us = PlaybackOptions::kDefaultIdleLimitUs;
+    events_.reserve(recording.frames().size() + recording.commands().size());
     for (const auto& f : recording.frames()) events_.push_back(f.offset_us);
     for (const auto& c : recording.commands()) events_.push_back(c.offset_us);
     std::sort(events_.begin(), events_.end());

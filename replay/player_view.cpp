@@ -133,6 +133,7 @@ PlayerView::PlayerView(const CursesSession& curses, const Recording& recording)
     : curses_(curses), recording_(recording), colors_(has_colors() ? COLORS : 0) {
     const auto& commands = recording.commands();
     const auto& gaps = recording.gaps();
+    timeline_.reserve(commands.size() + gaps.size());
     size_t gi = 0;
     auto add_gaps_until = [&](uint64_t t) {
         for (; gi < gaps.size() && gaps[gi].offset_us <= t; ++gi) {

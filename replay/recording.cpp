@@ -24,6 +24,8 @@ namespace {
 // a damaged (or hostile) database can make one as large as the decompressor allows (64 MiB).
 constexpr size_t kCacheChunks = 4;
 constexpr size_t kCacheBytes = 8u << 20;
+// Command texts read back for the timeline: a screenful is a few dozen.
+constexpr size_t kCachedCommandTexts = 512;
 
 }  // namespace
 
@@ -32,7 +34,15 @@ std::expected<Recording, std::string> Recording::load(storage::SessionReader& st
     Recording rec(session);
     rec.store_ = &store;
     if (with_commands) {
-        store.for_each_command(session.id, [&](storage::CommandRecord&& c) { rec.add_command(command_offset_us(session, c), c); });
+        // each command's place and result; its text is read again when it is shown. Reserved
+        // as the session counts them (memory not touched is not resident: a false count costs little)
+        rec.commands_.reserve(std::min<uint32_t>(session.commands, 1u << 22));
+        store.for_each_command(session.id, [&](storage::CommandRecord&& c) {
+            TimedCommand t{.offset_us = command_offset_us(session, c), .text_at = TimedCommand::kInStore, .seq = c.seq,
+                           .retval = c.retval, .argv_truncated = c.argv_truncated};
+            (void)timeline_argv_text(c.argv, t.argv_truncated);
+            rec.insert_command(t);
+        });
     }
     auto read = store.for_each_chunk(session.id, [&](const storage::ChunkRecord& chunk) {
         std::string error;
@@ -168,9 +178,28 @@ void Recording::add_command(uint64_t offset_us, const storage::CommandRecord& co
     c.text_at = command_text_.size();
     c.text_size = static_cast<uint32_t>(text.size());
     command_text_ += text;
+    insert_command(c);
+}
+
+void Recording::insert_command(const TimedCommand& c) {
+    // in time order; a command stored out of order (its exec record late) goes where it ran
     auto at = std::upper_bound(commands_.begin(), commands_.end(), c.offset_us,
                                [](uint64_t t, const TimedCommand& x) { return t < x.offset_us; });
-    commands_.insert(at, std::move(c));
+    commands_.insert(at, c);
+}
+
+std::string Recording::argv_text(const TimedCommand& c) const {
+    if (c.text_at != TimedCommand::kInStore) return command_text_.substr(c.text_at, c.text_size);
+    if (auto it = text_cache_.find(c.seq); it != text_cache_.end()) return it->second;
+    if (!store_) return {};
+    std::string text;
+    if (auto command = store_->command(session_.id, c.seq)) {
+        bool truncated = false;
+        text = timeline_argv_text(command->argv, truncated);
+    }
+    if (text_cache_.size() >= kCachedCommandTexts) text_cache_.clear();  // a screenful is far fewer
+    text_cache_.emplace(c.seq, text);
+    return text;
 }
 
 int Recording::initial_rows() const {

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace execaudit::replay {
@@ -45,12 +46,13 @@ struct Gap {
 std::string describe_recorder_gap(const Gap& gap);
 
 /// A command as the player shows it: a session has them by the hundred thousand, so each keeps
-/// what the timeline draws, not its stored record (`show` has the rest), and its text is in one
-/// buffer of the recording's (Recording::argv_text): 40 bytes and the text a command.
+/// its place and result, 32 bytes; its text (Recording::argv_text) is read from the database
+/// when the timeline draws it.
 struct TimedCommand {
     static constexpr size_t kMaxArgvText = 512;  ///< more than any timeline row shows
+    static constexpr uint32_t kInStore = UINT32_MAX;
     uint64_t offset_us = 0;
-    uint64_t text_at = 0;  ///< its argv text in the recording's buffer
+    uint32_t text_at = 0;  ///< its argv text in the recording's buffer (add_command), or kInStore
     uint32_t text_size = 0;
     uint32_t seq = 0;
     std::optional<int32_t> retval;  ///< nullopt: the result record was lost
@@ -87,8 +89,9 @@ public:
     /// that can no longer be read (the database changed under the player) gives no bytes.
     std::string_view data(const PlayFrame& f) const;
     const std::vector<TimedCommand>& commands() const { return commands_; }
-    /// A command's argv as the timeline shows it (timeline_argv_text).
-    std::string_view argv_text(const TimedCommand& c) const { return std::string_view(command_text_).substr(c.text_at, c.text_size); }
+    /// A command's argv as the timeline shows it (timeline_argv_text); read from the database for
+    /// a loaded recording (the last few hundred are kept). Empty when it can no longer be read.
+    std::string argv_text(const TimedCommand& c) const;
     const std::vector<Gap>& gaps() const { return gaps_; }
     uint64_t output_bytes() const { return output_bytes_; }
     /// Bytes of stored chunks held in memory right now (bounded: a few chunks).
@@ -107,6 +110,7 @@ private:
     };
     /// The stored chunk's index entry: read `chunk_seqs_[chunk]` from the store, in pieces of
     /// [pos, pos + len) per frame.
+    void insert_command(const TimedCommand& c);
     void add_stored_output(uint64_t offset_us, uint32_t chunk, uint64_t pos, uint32_t len);
     /// Decodes a stored chunk: its frames and gaps in time order, or the reason it is damaged.
     /// `chunk` is kInMemory to copy the bytes in (add_chunk), else where data() will find them.
@@ -120,7 +124,8 @@ private:
     mutable std::vector<CachedChunk> cache_;  // most recently used last
     std::vector<PlayFrame> frames_;
     std::vector<TimedCommand> commands_;
-    std::string command_text_;  // every command's argv text, one after another
+    std::string command_text_;  // add_command's argv texts, one after another
+    mutable std::unordered_map<uint32_t, std::string> text_cache_;  // seq -> argv text, read from the store
     std::vector<Gap> gaps_;
     uint64_t last_us_ = 0;
 };

@@ -273,17 +273,17 @@ TEST(Recording, ACommandKeepsItsTimelineTextBoundedAndSafe) {
     rec.add_command(3 * kSec, wide);
     ASSERT_EQ(rec.commands().size(), 3u);
 
-    std::string_view hostile = rec.argv_text(rec.commands()[0]);
-    for (unsigned char c : hostile) EXPECT_TRUE(c >= 0x20 && c != 0x7F) << ::testing::PrintToString(std::string(hostile));
+    std::string hostile = rec.argv_text(rec.commands()[0]);
+    for (unsigned char c : hostile) EXPECT_TRUE(c >= 0x20 && c != 0x7F) << ::testing::PrintToString(hostile);
     EXPECT_FALSE(rec.commands()[0].argv_truncated);
     EXPECT_EQ(rec.commands()[0].retval, 1);
 
-    std::string_view long_one = rec.argv_text(rec.commands()[1]);
+    std::string long_one = rec.argv_text(rec.commands()[1]);
     EXPECT_TRUE(long_one.starts_with("./x\xc3\xa9 aaa")) << long_one;
     EXPECT_LE(long_one.size(), replay::TimedCommand::kMaxArgvText);
     EXPECT_TRUE(rec.commands()[1].argv_truncated);
 
-    std::string_view cut = rec.argv_text(rec.commands()[2]);
+    std::string cut = rec.argv_text(rec.commands()[2]);
     EXPECT_LE(cut.size(), replay::TimedCommand::kMaxArgvText);
     EXPECT_TRUE(cut.ends_with("b\xe2\x94\x80") || cut.ends_with("b")) << "whole characters only";
     EXPECT_TRUE(rec.commands()[2].argv_truncated);
