@@ -10,6 +10,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
+#include <sstream>
+
 namespace execaudit::testing {
 namespace {
 using json = nlohmann::json;
@@ -35,7 +39,7 @@ protected:
     void start_collector() {
         collector_.reset();
         collector_ = std::make_unique<Collector>(pg_->uri(), *pki_, dir_.file("collect-" + std::to_string(++runs_) + ".log"),
-                                                 std::vector<std::string>{}, port_);
+                                                 std::vector<std::string>{"--export-jsonl", dir_.file("cluster.jsonl")}, port_);
     }
     void start_recorder() {
         recorder_.reset();
@@ -147,6 +151,17 @@ TEST_F(ClusterUpload, ASessionReachesTheClusterStoreWholeAcrossACollectorCrashAn
               run({"sqlite3", db_, "SELECT count(*) FROM io_chunks"}).out);
     EXPECT_EQ(pg_->query("SELECT count(*) FROM commands"), run({"sqlite3", db_, "SELECT count(*) FROM commands"}).out);
     EXPECT_GT(collector_->metric("collector_upload_batches_total"), 0);
+    // the leader exported the session from the cluster store, every record, after a crash too
+    std::set<std::string> want = {id + ":start", id + ":end"};
+    for (size_t i = 0; i < cluster_view["timeline"].size(); ++i) want.insert(id + ":command:" + std::to_string(i));
+    std::set<std::string> got;
+    ASSERT_TRUE(eventually([&] {
+        got.clear();
+        std::istringstream lines(read_file(dir_.file("cluster.jsonl")));
+        for (std::string line; std::getline(lines, line);)
+            if (auto j = json::parse(line, nullptr, false); j.is_object() && j.contains("record_id")) got.insert(j["record_id"].get<std::string>());
+        return std::includes(got.begin(), got.end(), want.begin(), want.end());
+    }, 30s)) << json(got).dump() << " of " << json(want).dump() << diagnose();
     // the collector checked the node's chain when the session's end arrived
     EXPECT_GE(collector_->metric("collector_chains_verified_total"), 1);
     EXPECT_EQ(collector_->metric("collector_chain_failures_total"), 0);
