@@ -1,8 +1,9 @@
 // Cluster mode end to end: a real session in a real container, recorded by `record --collector`
 // and uploaded over mutual TLS to a real `execaudit collect` on a real PostgreSQL, then read back
 // with the read commands' `--db postgresql://...`. The collector is killed mid-session and the
-// recorder restarted while it is away: when both are back, the cluster's copy is the node's, record
-// for record (the node's hash chain verifies on PostgreSQL: nothing lost, doubled or reordered).
+// recorder restarted while it is away, then PostgreSQL is stopped for a while: when all are back,
+// the cluster's copy is the node's, record for record (the node's hash chain verifies on
+// PostgreSQL: nothing lost, doubled or reordered), and the leader exported all of it.
 #include "tests/support/cluster.h"
 #include "tests/support/node_test.h"
 #include "tests/support/postgres.h"
@@ -120,6 +121,15 @@ TEST_F(ClusterUpload, ASessionReachesTheClusterStoreWholeAcrossACollectorCrashAn
     EXPECT_FALSE(uploaded(id, "while-the-collector-is-down"));
 
     start_collector();
+    ASSERT_TRUE(eventually([&] { return uploaded(id, "after-the-restart"); }, 30s)) << diagnose();
+    // PostgreSQL goes away for a while: the collector answers 503, the node keeps its backlog
+    pg_->stop();
+    ASSERT_TRUE(run_in(shell, "/bin/echo while-postgres-is-down"));
+    ASSERT_TRUE(eventually([&] { return collector_->metric("collector_upload_database_failures_total") > 0; }, 30s))
+        << collector_->log();
+    EXPECT_EQ(collector_->metric("collector_database_up"), 0);
+    EXPECT_GT(spooled(), 0);
+    pg_->start();
     ASSERT_TRUE(run_in(shell, "/bin/echo last-word"));
     shell.type("exit\r");
     ASSERT_TRUE(shell.wait(20s));
@@ -137,7 +147,8 @@ TEST_F(ClusterUpload, ASessionReachesTheClusterStoreWholeAcrossACollectorCrashAn
                               "start", "end", "namespace", "pod", "container", "node"})
         EXPECT_EQ(cluster_view[field], node_view[field]) << field;
     EXPECT_EQ(cluster_view["timeline"], node_view["timeline"]);
-    for (const char* word : {"first-word", "while-the-collector-is-down", "between-recorders", "after-the-restart", "last-word"})
+    for (const char* word : {"first-word", "while-the-collector-is-down", "between-recorders", "after-the-restart",
+                             "while-postgres-is-down", "last-word"})
         EXPECT_TRUE(uploaded(id, word)) << word;
     auto cat = run({execaudit_bin(), "play", id, "--cat", "--db", pg_->uri()});
     ASSERT_EQ(cat.exit_code, 0) << cat.err;
