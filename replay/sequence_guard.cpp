@@ -129,13 +129,14 @@ std::optional<GuardedSequence> guard(std::string_view seq, bool always) {
     // A string (OSC, DCS; SOS, PM and APC are single controls to libvterm 0.1.4) passes as it is:
     // its bytes are no sequence's, and cut down to its ESC it would leave libvterm expecting one,
     // so that the text after it became a CSI (`ESC _ BEL [ b`: REP past the guard; fuzzing found it).
-    // Bytes from 0x80 before the kind (dropped by libvterm in its ESC state) do not change it, nor
-    // do C0 controls among them (executed where they stand: `ESC U+FFFD NUL _ ... BEL` is an APC).
+    // Bytes from 0x80 and DEL before the kind (dropped by libvterm in its ESC state) do not change
+    // it, nor do C0 controls among them (executed where they stand: `ESC U+FFFD NUL _ ... BEL` is
+    // an APC): exactly what TerminalScreen's scanner passes over there.
     size_t kind_at = 1;
     std::string passed;
     for (; kind_at < rest.size(); ++kind_at) {
         auto c = static_cast<unsigned char>(rest[kind_at]);
-        if (c >= 0x80) continue;
+        if (c >= 0x7F) continue;
         if (!is_c0(c)) break;
         passed += static_cast<char>(c);
     }
@@ -153,11 +154,27 @@ std::optional<GuardedSequence> guard(std::string_view seq, bool always) {
 
 }  // namespace
 
+namespace {
+
+// Whether libvterm is out of the sequence once it has read it: a CSI or an escape sequence ends
+// with its final byte; a string passes whole, with its end.
+bool leaves_the_sequence(std::string_view s) {
+    if (s.size() < 2) return false;
+    auto last = static_cast<unsigned char>(s.back());
+    if (s[1] == '[') return s.size() > 2 && last >= 0x40 && last <= 0x7E;
+    if (std::string_view("]PX^_").find(s[1]) != std::string_view::npos) return true;
+    return last >= 0x30 && last <= 0x7E;
+}
+
+}  // namespace
+
 std::optional<GuardedSequence> guard_sequence(std::string_view seq) {
     auto g = guard(seq, false);
-    // An ended sequence never leaves libvterm in its ESC state, whatever was dropped from it: the
-    // bytes after it would continue it (a bare ESC, then `# [ b`, was REP past the guard).
-    if (g && g->sequence == "\x1b" && seq.size() > 1) g->sequence = "\x1b\\";
+    // An ended sequence never leaves libvterm inside an escape, whatever was dropped from it: the
+    // bytes after it would continue it (a bare ESC, then `# [ b`; `ESC . '` rebuilt from a string
+    // the guard did not know, then `$ [ b`: REP past the guard, which hangs libvterm). ST ends
+    // it, and does nothing else there.
+    if (g && seq.size() > 1 && !leaves_the_sequence(g->sequence)) g->sequence = "\x1b\\";
     return g;
 }
 

@@ -251,7 +251,10 @@ TEST(TerminalScreen, AStringNeverLeavesLibvtermInsideAnEscape) {
              "\x1b]8;;\x1b\\", "\x1b\xef\xbf\xbd_\x07", "\x1b\xc3\xa9]0;t\x07",
              // C0 controls among the dropped bytes (fuzzing: the guard cut this APC to a bare ESC,
              // and `# [ b` after it hung libvterm in REP)
-             std::string("\x1b\xef\xbf\xbd\0_\x07", 7), "\x1b\xc3\xa9\x04]0;t\x07", "\x1b\xef\xbf\xbd\x03\xef\xbf\xbdX\x07"}) {
+             std::string("\x1b\xef\xbf\xbd\0_\x07", 7), "\x1b\xc3\xa9\x04]0;t\x07", "\x1b\xef\xbf\xbd\x03\xef\xbf\xbdX\x07",
+             // DEL before the kind (fuzzing: rebuilt as `ESC . '`, an escape without its final, and
+             // the text after it was intermediates, then a CSI: REP hung libvterm)
+             std::string("\x1b\x7fP.\0\x01'\x02qk\x07$$", 12), "\x1b\x7f\xef\xbf\xbd\x03\x7f]0;t\x07"}) {
         TerminalScreen s(3, 20);
         s.feed(std::string(string) + "[5b");
         EXPECT_TRUE(s.text().at(0).ends_with("[5b")) << s.text().at(0) << " after " << ::testing::PrintToString(string);
