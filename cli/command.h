@@ -31,6 +31,7 @@ void add_audit_events_command(CLI::App& app, Commands& commands);
 void add_export_command(CLI::App& app, Commands& commands);
 void add_verify_command(CLI::App& app, Commands& commands);
 void add_report_command(CLI::App& app, Commands& commands);
+void add_collect_command(CLI::App& app, Commands& commands);
 void add_hold_commands(CLI::App& app, Commands& commands);  ///< hold, release
 
 }  // namespace execaudit::cli

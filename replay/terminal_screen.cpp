@@ -16,6 +16,27 @@ void discard_output(const char*, size_t len, void* counted) { *static_cast<size_
 
 int clamp(int v, int lo, int hi) { return std::max(lo, std::min(v, hi)); }
 
+// C1 controls written as UTF-8 (U+0080..U+009F, `\xc2\x80`..`\xc2\x9f`) become U+FFFD:
+// libvterm 0.1.4 prints them as text of width -1, which moves the cursor left off the screen,
+// and the next erase writes before its buffer (fuzzing: U+009D, then `CSI J`). In valid UTF-8,
+// 0xC2 is always a lead byte.
+void replace_c1_controls(std::string& text) {
+    size_t at = text.find('\xc2');
+    if (at == std::string::npos) return;
+    std::string out(text, 0, at);
+    out.reserve(text.size() + 16);
+    for (size_t i = at; i < text.size(); ++i) {
+        auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+        if (text[i] == '\xc2' && next >= 0x80 && next <= 0x9F) {
+            out += "\xef\xbf\xbd";
+            ++i;
+        } else {
+            out += text[i];
+        }
+    }
+    text = std::move(out);
+}
+
 // The only property the player draws is the cursor's visibility; titles and the rest stay here.
 int on_termprop(VTermProp prop, VTermValue* value, void* cursor_visible) {
     if (prop == VTERM_PROP_CURSORVISIBLE) *static_cast<bool*>(cursor_visible) = value->boolean != 0;
@@ -151,12 +172,14 @@ void TerminalScreen::feed(std::string_view input) {
     //    on_text; found by fuzzing with libvterm instrumented). So it is given valid UTF-8 only,
     //    by the one codec (common/utf8.h): each invalid piece becomes U+FFFD before libvterm
     //    sees it. Bytes from 0x80 never end or start a sequence, so this changes no sequence's
-    //    bounds, and a character split across two writes waits, whole, for the second.
+    //    bounds, and a character split across two writes waits, whole, for the second. C1
+    //    controls in UTF-8 become U+FFFD too (replace_c1_controls).
     // A sequence cut at the end of a write waits for the next one, so it can be checked whole; a
     // CSI longer than kHeldLimit waits in its bounded form, so holding it costs little memory.
     std::string text;
     if (!text_.pending().empty() || std::any_of(input.begin(), input.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
         text = text_.feed(input);
+        replace_c1_controls(text);
         input = text;
     }
     std::string joined;

@@ -239,7 +239,8 @@ Retention::Pass Retention::run_pass(int64_t now_ns) {
                 auto st = db_.prepare(
                     "SELECT s.id, s.namespace, coalesce(s.end_ns, nullif(s.last_activity_ns, 0), s.start_ns) AS t, "
                     "EXISTS (SELECT 1 FROM session_holds h WHERE h.session_id = s.id), "
-                    "coalesce((SELECT max(o.position) FROM export_outbox o WHERE o.session_id = s.id), 0) "
+                    "coalesce((SELECT max(o.position) FROM export_outbox o WHERE o.session_id = s.id), 0), "
+                    "EXISTS (SELECT 1 FROM upload_outbox u WHERE u.session_id = s.id) "
                     "FROM sessions s WHERE s.status <> 'open' AND t < ?1 AND (t > ?2 OR (t = ?2 AND s.id > ?3)) "
                     "AND NOT EXISTS (SELECT 1 FROM session_tombstones x WHERE x.session_id = s.id) "
                     "ORDER BY t, s.id LIMIT 500");
@@ -247,7 +248,8 @@ Retention::Pass Retention::run_pass(int64_t now_ns) {
                 while (st.step()) {
                     Candidate c{.id = st.column_text(0), .namespace_name = st.column_text(1), .ended_ns = st.column_int(2),
                                 .held = st.column_int(3) != 0};
-                    c.exported = !floor || st.column_int(4) <= *floor;
+                    // and the collector has committed all of it (cluster mode: the upload spool is empty for it)
+                    c.exported = (!floor || st.column_int(4) <= *floor) && st.column_int(5) == 0;
                     page.push_back(std::move(c));
                 }
             }
@@ -322,6 +324,7 @@ void Retention::delete_by_size(int64_t now_ns, Pass& pass) {
             "AND NOT EXISTS (SELECT 1 FROM session_holds h WHERE h.session_id = s.id) "
             "AND NOT EXISTS (SELECT 1 FROM session_tombstones x WHERE x.session_id = s.id) "
             "AND (?1 IS NULL OR coalesce((SELECT max(o.position) FROM export_outbox o WHERE o.session_id = s.id), 0) <= ?1) "
+            "AND NOT EXISTS (SELECT 1 FROM upload_outbox u WHERE u.session_id = s.id) "
             "ORDER BY coalesce(s.end_ns, nullif(s.last_activity_ns, 0), s.start_ns), s.id LIMIT 1");
         st.bind(1, floor);
         if (!st.step()) {
@@ -334,7 +337,8 @@ void Retention::delete_by_size(int64_t now_ns, Pass& pass) {
                                      "open, {} held{}",
                                      rule, mib(s.used), mib(s.fs_free), count("SELECT count(*) FROM sessions WHERE status = 'open'"),
                                      count("SELECT count(*) FROM session_holds"),
-                                     floor ? ", the rest not yet confirmed by every export destination" : "");
+                                     floor ? ", the rest not yet confirmed by every export destination or the collector"
+                                           : ", the rest not yet committed by the collector");
             if (!unmet_logged_) log::warn("retention: cannot satisfy {}", pass.unmet);
             unmet_logged_ = true;
             break;

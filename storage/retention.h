@@ -3,8 +3,9 @@
 // losing track of them.
 //
 // A session is deleted by age when it has ended, its rule's days have passed since its end, it is
-// not under legal hold (storage/session_holds.h), and every configured export destination has
-// confirmed all of its records (export_cursor >= its newest outbox position). The rule is the
+// not under legal hold (storage/session_holds.h), every configured export destination has
+// confirmed all of its records (export_cursor >= its newest outbox position), and in cluster mode
+// the collector has committed all of it (nothing of it is left in the upload spool). The rule is the
 // most specific `--retention-namespace GLOB=DAYS` whose glob matches its namespace, else
 // `--retention-days`. The database-wide bounds (`--max-db-size`, `--min-free-space`) then delete
 // ended, unheld, exported sessions oldest first until they hold, whatever their rule says, and

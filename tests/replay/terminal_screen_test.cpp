@@ -186,6 +186,28 @@ TEST(SequenceGuard, BoundsArgumentsValuesAndControls) {
 
 namespace {
 
+// A C1 control written as UTF-8 (U+0080..U+009F) is text of width -1 to libvterm 0.1.4: the
+// cursor went left off the screen, and the next erase wrote before its buffer (fuzzing: U+009D,
+// then `CSI J`, SEGV in every build). It is shown as U+FFFD, whole or split across writes.
+TEST(TerminalScreen, AC1ControlInUtf8IsAReplacementCharacter) {
+    for (int c1 = 0x80; c1 <= 0x9F; ++c1) {
+        for (bool split : {false, true}) {
+            TerminalScreen s(2, 10);
+            std::string control = std::string("\xc2") + static_cast<char>(c1);
+            if (split) {
+                s.feed("ab\xc2");
+                s.feed(control.substr(1) + "c");
+            } else {
+                s.feed("ab" + control + "c");
+            }
+            EXPECT_EQ(s.cursor_col(), 4) << "U+00" << std::hex << c1;
+            EXPECT_EQ(s.row_text(0), "ab\xef\xbf\xbd" "c") << "U+00" << std::hex << c1;
+            s.feed("\x1b[J\x1b[1K");
+            EXPECT_EQ(s.text().size(), 0u);
+        }
+    }
+}
+
 // libvterm 0.1.4 loops forever on REP after no character, or after a lone zero-width one: the
 // player hung. REP is common (ncurses' xterm-256color uses it), so it is kept, done here.
 TEST(TerminalScreen, RepeatRepeatsTheLastCharacterAndNeverHangs) {
