@@ -10,6 +10,7 @@
 #include "storage/session_ledger.h"
 #include "storage/session_store.h"
 #include "storage/store_writer.h"
+#include "storage/upload_spool.h"
 #include "tests/support/environment.h"
 #include "tests/support/stored_sessions.h"
 
@@ -201,6 +202,38 @@ TEST_F(RetentionTest, WaitsForEveryExportDestination) {
     ExportCursor(db, "jsonl /var/log/x.jsonl").save(last, kT0Ns);
     EXPECT_EQ(r.run_pass(kT0Ns + 2 * kDay).deleted_by_age, 1u);
     EXPECT_FALSE(stored("bbbb000000000001"));
+}
+
+TEST_F(RetentionTest, InClusterModeWaitsForTheCollector) {
+    {
+        auto db = Database::open(db_, Database::Mode::read_write);
+        enable_upload_spool(db);  // record --collector
+    }
+    {
+        auto w = writer();
+        write_session(*w, "bcbc000000000001", kT0Ns, "shop", 2);
+        w->flush();
+    }
+    RetentionPolicy p;
+    p.days = 1;
+    p.max_db_size = parse_size_bound("1K", "max-db-size");  // neither may delete what the collector has not
+    Retention r(db_, p, nullptr, fast());
+    auto pass = r.run_pass(kT0Ns + 2 * kDay);
+    EXPECT_EQ(pass.deleted_by_age + pass.deleted_by_size, 0u);
+    EXPECT_EQ(pass.unexported_kept, 1u);
+    EXPECT_TRUE(pass.size_unmet);
+    EXPECT_NE(pass.unmet.find("collector"), std::string::npos) << pass.unmet;
+    EXPECT_TRUE(stored("bcbc000000000001"));
+    {
+        auto db = Database::open(db_, Database::Mode::read_write);
+        UploadSpool spool(db);
+        auto pending = spool.pending(0, 1000);
+        ASSERT_FALSE(pending.empty());
+        spool.acknowledge(pending.back().position);  // the collector committed it all
+    }
+    pass = r.run_pass(kT0Ns + 2 * kDay);
+    EXPECT_EQ(pass.deleted_by_age, 1u);
+    EXPECT_FALSE(stored("bcbc000000000001"));
 }
 
 TEST_F(RetentionTest, SizeCapDeletesOldestEndedFirstNeverTheOpenOneAndCountsIt) {
