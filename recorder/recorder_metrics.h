@@ -7,6 +7,7 @@
 #include "export/exporter.h"
 #include "net/metrics.h"
 #include "recorder/capture/session_tracker.h"
+#include "storage/retention.h"
 #include "storage/store_writer.h"
 
 #include <memory>
@@ -21,6 +22,7 @@ struct RecorderParts {
     const Capture* capture;  ///< null until the programs are loaded
     uint64_t malformed_records;
     const std::vector<std::unique_ptr<exporting::Exporter>>& exporters;
+    const storage::Retention* retention;
 };
 
 std::vector<net::Metric> recorder_metrics(const RecorderParts& parts);
