@@ -7,6 +7,8 @@
 #include "export/exporter.h"
 #include "net/metrics.h"
 #include "recorder/capture/session_tracker.h"
+#include "recorder/pods/pod_cache.h"
+#include "recorder/pods/pod_watcher.h"
 #include "storage/store_writer.h"
 
 #include <memory>
@@ -21,6 +23,8 @@ struct RecorderParts {
     const Capture* capture;  ///< null until the programs are loaded
     uint64_t malformed_records;
     const std::vector<std::unique_ptr<exporting::Exporter>>& exporters;
+    const PodWatcher* pod_watcher = nullptr;  ///< null: no API server configured
+    const PodCache* pods = nullptr;
 };
 
 std::vector<net::Metric> recorder_metrics(const RecorderParts& parts);
