@@ -1,6 +1,7 @@
 // Figures measured on the real node path: a private containerd, `ctr task exec -t` (the node half
 // of `kubectl exec -it`), the real recorder as a process, and the peer recorders from Debian.
 #include "bench/figures.h"
+#include "tests/support/process.h"
 #include "tests/support/testbed.h"
 
 #include <fmt/format.h>
@@ -11,6 +12,8 @@
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <sstream>
+#include <thread>
 
 namespace execaudit::bench {
 using namespace execaudit::testing;
@@ -209,6 +212,48 @@ public:
 
     int syscall_count() const { return scale_.execs * 1000; }
 
+    // What a real syscall-heavy server outside the pods pays: redis-benchmark GETs against a
+    // local redis-server (both Debian's), each request a read and a write on a socket.
+    void server(Report& report) {
+        for (const char* p : {"redis-server", "redis-benchmark"}) {
+            if (!missing_program(p).empty()) {
+                std::cout << "unscoped_server_ratio: skipped, " << p << " is not installed (scripts/setup installs it)" << std::endl;
+                return;
+            }
+        }
+        std::string socket = dir_.file("redis.sock");
+        Process redis({"/usr/bin/redis-server", "--port", "0", "--unixsocket", socket, "--save", "", "--appendonly", "no",
+                       "--dir", dir_.path()},
+                      dir_.file("redis.log"));
+        auto until = std::chrono::steady_clock::now() + 20s;
+        while (!fs::exists(socket) && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+        if (!fs::exists(socket)) throw std::runtime_error("redis-server did not start: " + read_file(dir_.file("redis.log")));
+        (void)host_server_rate(socket, 1000);  // the key exists, the server is warm
+        auto r = alternate(scale_.runs, [&] { return host_server_rate(socket, server_requests()); },
+                           [&] { return traced("server", [&] { return host_server_rate(socket, server_requests()); }); });
+        redis.signal(SIGTERM);
+        (void)redis.wait(10s);
+        report.add({"unscoped_server_rps_untraced", r.a, "requests/s", std::nullopt, "redis-benchmark GET, 4 clients, unix socket"});
+        report.add({"unscoped_server_ratio", r.ratio, "", Target{Target::Op::at_least, 0.97},
+                    fmt::format("redis-benchmark -t get -n {} -c 4 against redis-server outside any pod cgroup, recorder running "
+                                "vs not, median of {} back-to-back pairs (target from docs/architecture.md)",
+                                server_requests(), scale_.runs)});
+    }
+
+    int server_requests() const { return scale_.execs * 200; }
+
+    // GET requests per second that redis-benchmark reports (its --csv line for GET).
+    double host_server_rate(const std::string& socket, int requests) {
+        auto r = run({"/usr/bin/redis-benchmark", "-s", socket, "-t", "get", "-n", std::to_string(requests), "-c", "4", "--csv"}, 600s);
+        if (r.exit_code != 0) throw std::runtime_error("redis-benchmark failed: " + r.err);
+        std::istringstream lines(r.out);
+        for (std::string line; std::getline(lines, line);) {
+            if (!line.starts_with("\"GET\",\"")) continue;
+            return std::stod(line.substr(7));
+        }
+        throw std::runtime_error("redis-benchmark printed no GET figure: " + r.out);
+    }
+
     // read+write syscalls per second of dd copying 1-byte blocks from /dev/zero to /dev/null.
     double host_syscall_rate() {
         auto start = std::chrono::steady_clock::now();
@@ -290,6 +335,7 @@ void node_figures(const Scale& scale, Report& report) {
     bench.throughput(report);
     bench.peers(report);
     bench.exec_rates(report);
+    bench.server(report);
     bench.flood(report);
     bench.recorder_costs(report);
     bench.storage(report);

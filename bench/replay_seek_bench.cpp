@@ -88,7 +88,9 @@ Fixture& fixture() {
         const uint64_t duration_us = static_cast<uint64_t>(minutes * 60e6);
         const size_t target = static_cast<size_t>(megabytes * 1024 * 1024);
         {
-            storage::StoreWriter w(storage::Database::open(path, storage::Database::Mode::read_write), {});
+            // a fixture, not a recorder: it waits for the disk rather than drop (and count) records
+            storage::StoreWriter w(storage::Database::open(path, storage::Database::Mode::read_write),
+                                   {.nice = 0, .stall_patience = std::chrono::minutes(10)});
             storage::SessionRecord s;
             s.id = "be0cbe0cbe0cbe0c";
             s.namespace_name = "shop";

@@ -31,5 +31,6 @@ void add_audit_events_command(CLI::App& app, Commands& commands);
 void add_export_command(CLI::App& app, Commands& commands);
 void add_verify_command(CLI::App& app, Commands& commands);
 void add_report_command(CLI::App& app, Commands& commands);
+void add_collect_command(CLI::App& app, Commands& commands);
 
 }  // namespace execaudit::cli

@@ -149,13 +149,31 @@ void add_record_command(CLI::App& app, Commands& commands) {
         ->check(CLI::Range(0, 600000));
     rec->add_flag("--ecs", ex.ecs, "Export Elastic Common Schema fields (process.args, user.name, orchestrator.namespace, "
                                    "...) instead of execaudit.proto's");
+    rec->add_option("--collector", options->collector,
+                    "Cluster mode: also upload everything recorded to `execaudit collect` at https://HOST:PORT (mutual "
+                    "TLS). The database stays the durable spool: what the collector has not acknowledged is sent again "
+                    "after any outage or restart")
+        ->type_name("URL");
+    rec->add_option("--collector-ca", options->collector_ca,
+                    "CA certificates (PEM) that sign the collector's certificate (default: the system's)")
+        ->type_name("FILE");
+    rec->add_option("--collector-cert", options->collector_cert,
+                    "This node's client certificate (PEM) for the collector; its CN must be the node's name "
+                    "(--node-name): the collector stores what a node uploads under the name its certificate proves")
+        ->type_name("FILE");
+    rec->add_option("--collector-key", options->collector_key, "Its private key (PEM; default: in the certificate file)")
+        ->type_name("FILE");
     add_config_options(rec);
     rec->footer("Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN), Linux 5.17+ with BTF, cgroup v2 mounted.\n"
                 "Logs go to stderr; `execaudit record: ready` marks the start of recording.\n"
                 "Export is at least once: each destination's position is kept in the database, so a restart or an\n"
                 "outage loses nothing; records sent twice carry the same record_id. Example:\n"
                 "  execaudit record --export-syslog tls://siem.example:6514 --export-syslog-ca /etc/execaudit/ca.pem\n"
-                "  execaudit record --export-jsonl /var/log/execaudit/records.jsonl --ecs");
+                "  execaudit record --export-jsonl /var/log/execaudit/records.jsonl --ecs\n"
+                "Cluster mode (docs/cluster.md): the node keeps recording into its database and uploads it:\n"
+                "  execaudit record --node-name worker-1 --collector https://execaudit-collector.execaudit.svc:7443 \\\n"
+                "      --collector-ca /etc/execaudit/collector-ca/ca.crt --collector-cert /etc/execaudit/pki/node.crt \\\n"
+                "      --collector-key /etc/execaudit/pki/node.key");
     commands.push_back({rec, [options] { return recorder::run_record(*options); }});
 }
 

@@ -224,6 +224,9 @@ private:
                 if (X509* cert = SSL_get1_peer_certificate(stream_.native_handle())) {
                     peer_.authenticated = true;  // verified by OpenSSL and by the names callback
                     peer_.subject = subject_of(cert);
+                    X509_NAME* name = X509_get_subject_name(cert);
+                    for (int i = -1; (i = X509_NAME_get_index_by_NID(name, NID_commonName, i)) >= 0;)
+                        peer_.common_names.push_back(asn1_text(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i))));
                     X509_free(cert);
                 }
             }

@@ -57,6 +57,7 @@ struct PeerInfo {
     std::string address;
     bool authenticated = false;  ///< a client certificate verified against the listener's CA and names
     std::string subject;         ///< that certificate's subject (RFC 2253)
+    std::vector<std::string> common_names;  ///< its subject's CNs (a node's name: the collector wants exactly one)
 };
 
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;

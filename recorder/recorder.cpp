@@ -11,6 +11,9 @@
 #include "net/http_server.h"
 #include "net/metrics.h"
 #include "recorder/recorder_metrics.h"
+#include "recorder/upload/uploader.h"
+#include "recorder/pods/kubelet_logs.h"
+#include "storage/upload_spool.h"
 #include "recorder/capture/capture.h"
 #include "recorder/capture/event_decoder.h"
 #include "export/exporter.h"
@@ -124,6 +127,11 @@ int run_record(const RecordOptions& options) {
     if (!options.signing_key.empty())
         signer = std::make_shared<storage::HeadSigner>(storage::HeadSigner::from_pem_file(options.signing_key));
     auto db = storage::Database::open(options.db_path, storage::Database::Mode::read_write);
+    if (options.collector.empty() && storage::get_recorder_state(db, storage::kUploadSpoolKey)) {
+        int64_t left = storage::disable_upload_spool(db);
+        log::warn("this database was a cluster node's spool; without --collector nothing is uploaded{}",
+                  left ? fmt::format(" ({} records stay unsent until --collector is given again)", left) : "");
+    }
     std::string boot_id = read_boot_id();
     // Whether the previous recorder flushed everything before it went (a clean stop in this boot)
     bool clean_stop = storage::get_recorder_state(db, storage::kCleanStopKey) == boot_id;
@@ -134,6 +142,30 @@ int run_record(const RecordOptions& options) {
     // Export runs beside recording, on threads and connections of its own (export/exporter.h).
     auto exporters = make_exporters(options.exports, options.db_path);
     for (auto& e : exporters) e->start();
+    // Cluster mode: everything stored from now on (and before, the first time) leaves the node.
+    std::unique_ptr<Uploader> uploader;
+    if (!options.collector.empty()) {
+        if (options.collector_cert.empty())
+            throw UsageError("--collector needs --collector-cert and --collector-key: the collector knows a node by its "
+                             "client certificate (CN = the node's name)");
+        uploader = std::make_unique<Uploader>(Uploader::Options{
+            .db_path = options.db_path, .node = node, .collector = parse_https_url(options.collector, "--collector"),
+            .tls = {.ca_file = options.collector_ca, .cert_file = options.collector_cert, .key_file = options.collector_key},
+            // which pods this node hosts, for the collector's `unrecorded`: the kubelet's pod log directories
+            .hosted_pods = [dir = options.pods_log_dir] {
+                std::vector<std::string> pods;
+                std::error_code ec;
+                for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+                    if (pods.size() >= 50'000) break;
+                    if (auto p = parse_pod_log_dir(e.path().filename().string()))
+                        pods.push_back(p->namespace_name + "/" + p->pod);
+                }
+                return pods;
+            }});
+        uploader->start();
+    } else if (!options.collector_cert.empty() || !options.collector_ca.empty() || !options.collector_key.empty()) {
+        throw UsageError("--collector-ca, --collector-cert and --collector-key go with --collector https://HOST:PORT");
+    }
 
     ensure_tracefs();
     boost::asio::io_context io;
@@ -201,8 +233,11 @@ int run_record(const RecordOptions& options) {
     uint64_t malformed = 0;
     Capture* capture_ptr = nullptr;  // set once the programs are loaded
     auto collect_metrics = [&]() {
-        return recorder_metrics(
+        auto m = recorder_metrics(
             RecorderParts{tracker, attribution, writer, capture_ptr, malformed, exporters, pod_watcher.get(), &pods});
+        if (uploader)
+            for (auto& u : uploader->metrics()) m.push_back(std::move(u));
+        return m;
     };
     auto not_ready = [&]() {
         return recorder_not_ready(
@@ -311,6 +346,7 @@ int run_record(const RecordOptions& options) {
         }
     }
     for (auto& e : exporters) e->stop(std::chrono::seconds(5));  // deliver what was just flushed, if it can
+    if (uploader) uploader->stop(std::chrono::seconds(5));  // what is left is sent by the next start
 
     auto drops = capture.drops();
     const auto& st = tracker.stats();

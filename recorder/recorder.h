@@ -49,6 +49,12 @@ struct RecordOptions {
     size_t kube_max_object_mb = 4;        ///< a watch event (one pod) at most
     std::string cluster_name;       ///< carried on every record (--cluster-name)
     exporting::ExportSettings exports;  ///< --export-jsonl / --export-syslog
+
+    // Cluster mode: upload everything stored to `execaudit collect` (the SQLite stays the spool).
+    std::string collector;       ///< https://HOST:PORT; empty: single node (nothing is uploaded)
+    std::string collector_ca;    ///< CA that signs the collector's certificate (default: the system's)
+    std::string collector_cert;  ///< this node's client certificate (CN = the node's name)
+    std::string collector_key;   ///< its key (default: in the certificate file)
 };
 
 /// Runs until a signal. Throws UsageError / RuntimeError for start-up failures.

@@ -112,9 +112,9 @@ private:
 
     void jumped(const char* what) {
         if (auto c = playback_.current_command()) {
-            std::vector<std::string> argv;
-            for (const auto& a : rec_.commands()[*c].record.argv) argv.push_back(utf8_lossy(a));
-            say(fmt::format("{} {} of {}: {}", what, *c + 1, rec_.commands().size(), terminal_safe(join_argv(argv))));
+            const TimedCommand& command = rec_.commands()[*c];
+            say(fmt::format("{} {} of {}: {}{}", what, *c + 1, rec_.commands().size(), rec_.argv_text(command),
+                            command.argv_truncated ? " ..." : ""));
         }
     }
 

@@ -136,27 +136,32 @@ PlayerView::PlayerView(const CursesSession& curses, const Recording& recording)
     size_t gi = 0;
     auto add_gaps_until = [&](uint64_t t) {
         for (; gi < gaps.size() && gaps[gi].offset_us <= t; ++gi) {
-            const Gap& g = gaps[gi];
-            std::string what = g.recorder_gap ? fmt::format("UNFOLLOWED until {} (no recorder ran)", format_clock(g.recorder_gap_until_us))
-                             : g.damage.empty() ? fmt::format("LOST     {} bytes, {} events{}", g.lost_bytes, g.lost_events,
-                                                              g.cause == storage::GapCause::store        ? " (disk)"
-                                                              : g.cause == storage::GapCause::output_cap ? " (cap)"
-                                                                                                         : "")
-                                                : "DAMAGED  " + terminal_safe(g.damage);
-            timeline_.push_back({g.offset_us, format_clock(g.offset_us) + "  " + what, true, std::nullopt});
+            timeline_.push_back({gaps[gi].offset_us, static_cast<uint32_t>(gi), false, true});
         }
     };
     for (size_t i = 0; i < commands.size(); ++i) {
         const auto& c = commands[i];
         add_gaps_until(c.offset_us);
-        std::vector<std::string> argv;
-        for (const auto& a : c.record.argv) argv.push_back(utf8_lossy(a));
-        std::string line = fmt::format("{}  {:<7}  {}{}", format_clock(c.offset_us), retval_text(c.record.retval),
-                                       terminal_safe(join_argv(argv)), c.record.argv_truncated ? " ..." : "");
-        bool failed = !c.record.retval || *c.record.retval != 0;
-        timeline_.push_back({c.offset_us, std::move(line), failed, i});
+        bool failed = !c.retval || *c.retval != 0;
+        timeline_.push_back({c.offset_us, static_cast<uint32_t>(i), true, failed});
     }
     add_gaps_until(UINT64_MAX);
+}
+
+std::string PlayerView::entry_text(const TimelineEntry& e) const {
+    if (e.is_command) {
+        const TimedCommand& c = recording_.commands()[e.index];
+        return fmt::format("{}  {:<7}  {}{}", format_clock(c.offset_us), retval_text(c.retval), recording_.argv_text(c),
+                           c.argv_truncated ? " ..." : "");
+    }
+    const Gap& g = recording_.gaps()[e.index];
+    std::string what = g.recorder_gap ? fmt::format("UNFOLLOWED until {} (no recorder ran)", format_clock(g.recorder_gap_until_us))
+                             : g.damage.empty() ? fmt::format("LOST     {} bytes, {} events{}", g.lost_bytes, g.lost_events,
+                                                              g.cause == storage::GapCause::store        ? " (disk)"
+                                                              : g.cause == storage::GapCause::output_cap ? " (cap)"
+                                                                                                         : "")
+                                                : "DAMAGED  " + terminal_safe(g.damage);
+    return format_clock(g.offset_us) + "  " + what;
 }
 
 size_t PlayerView::entries_passed(uint64_t position_us) const {
@@ -324,7 +329,7 @@ void PlayerView::draw_timeline(const Playback& p, const Layout& l) {
     first = std::min(first, std::max(0, static_cast<int>(timeline_.size()) - list_rows));
     for (int i = 0; i < list_rows && first + i < static_cast<int>(timeline_.size()); ++i) {
         const TimelineEntry& e = timeline_[static_cast<size_t>(first + i)];
-        bool is_current = e.command && current && *e.command == *current;
+        bool is_current = e.is_command && current && e.index == *current;
         attr_t attr = e.alert ? A_BOLD : A_NORMAL;
         if (is_current) {
             attr |= A_REVERSE;
@@ -332,7 +337,7 @@ void PlayerView::draw_timeline(const Playback& p, const Layout& l) {
         } else if (e.at > p.position_us()) {
             attr |= A_DIM;  // not run yet at this point of the replay
         }
-        put(row + 1 + i, col, cols, (is_current ? ">" : " ") + e.text, utf8, attr, is_current || !e.alert ? 0 : red);
+        put(row + 1 + i, col, cols, (is_current ? ">" : " ") + entry_text(e), utf8, attr, is_current || !e.alert ? 0 : red);
     }
 }
 

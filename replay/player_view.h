@@ -67,13 +67,15 @@ private:
     /// Timeline entries at or before `position_us`.
     size_t entries_passed(uint64_t position_us) const;
 
-    // A command or a gap, in time order: built once, the recording does not change.
+    // A command or a gap, in time order: built once, the recording does not change. Small: a
+    // session has commands by the hundred thousand; its text is made when it is drawn.
     struct TimelineEntry {
         uint64_t at = 0;
-        std::string text;
-        bool alert = false;                ///< failed command or lost data: bold red
-        std::optional<size_t> command;     ///< its index, for a command
+        uint32_t index = 0;     ///< into the recording's commands, or its gaps
+        bool is_command = false;
+        bool alert = false;     ///< failed command or lost data: bold red
     };
+    std::string entry_text(const TimelineEntry& e) const;
     // Everything a frame depends on: equal, and the terminal already shows it.
     struct Shown {
         uint64_t generation = 0;

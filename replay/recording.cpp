@@ -1,6 +1,7 @@
 #include "replay/recording.h"
 
 #include "replay/clock_text.h"
+#include "common/text.h"
 
 #include <fmt/format.h>
 
@@ -31,10 +32,7 @@ std::expected<Recording, std::string> Recording::load(storage::SessionReader& st
     Recording rec(session);
     rec.store_ = &store;
     if (with_commands) {
-        for (auto& c : store.commands(session.id)) {
-            uint64_t at = command_offset_us(session, c);
-            rec.add_command(at, std::move(c));
-        }
+        store.for_each_command(session.id, [&](storage::CommandRecord&& c) { rec.add_command(command_offset_us(session, c), c); });
     }
     auto read = store.for_each_chunk(session.id, [&](const storage::ChunkRecord& chunk) {
         std::string error;
@@ -145,8 +143,31 @@ void Recording::add_gap(Gap gap) {
     gaps_.push_back(std::move(gap));
 }
 
-void Recording::add_command(uint64_t offset_us, storage::CommandRecord command) {
-    TimedCommand c{offset_us, std::move(command)};
+std::string timeline_argv_text(const std::vector<std::string>& argv, bool& truncated) {
+    constexpr size_t kMax = TimedCommand::kMaxArgvText;
+    std::vector<std::string> shown;
+    size_t bytes = 0;
+    for (const auto& a : argv) {
+        if (bytes > kMax) break;  // the rest could not be shown
+        shown.push_back(utf8_lossy(std::string_view(a).substr(0, kMax + 1)));
+        bytes += shown.back().size() + 1;
+    }
+    std::string text = terminal_safe(join_argv(shown));
+    if (text.size() > kMax || shown.size() < argv.size()) {
+        size_t cut = std::min(text.size(), kMax);
+        while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // a whole character
+        text.resize(cut);
+        truncated = true;
+    }
+    return text;
+}
+
+void Recording::add_command(uint64_t offset_us, const storage::CommandRecord& command) {
+    TimedCommand c{.offset_us = offset_us, .seq = command.seq, .retval = command.retval, .argv_truncated = command.argv_truncated};
+    std::string text = timeline_argv_text(command.argv, c.argv_truncated);
+    c.text_at = command_text_.size();
+    c.text_size = static_cast<uint32_t>(text.size());
+    command_text_ += text;
     auto at = std::upper_bound(commands_.begin(), commands_.end(), c.offset_us,
                                [](uint64_t t, const TimedCommand& x) { return t < x.offset_us; });
     commands_.insert(at, std::move(c));

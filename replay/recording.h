@@ -44,10 +44,22 @@ struct Gap {
 /// How a recorder gap reads: "the recorder was not following this session between +A and +B".
 std::string describe_recorder_gap(const Gap& gap);
 
+/// A command as the player shows it: a session has them by the hundred thousand, so each keeps
+/// what the timeline draws, not its stored record (`show` has the rest), and its text is in one
+/// buffer of the recording's (Recording::argv_text): 40 bytes and the text a command.
 struct TimedCommand {
+    static constexpr size_t kMaxArgvText = 512;  ///< more than any timeline row shows
     uint64_t offset_us = 0;
-    storage::CommandRecord record;
+    uint64_t text_at = 0;  ///< its argv text in the recording's buffer
+    uint32_t text_size = 0;
+    uint32_t seq = 0;
+    std::optional<int32_t> retval;  ///< nullopt: the result record was lost
+    bool argv_truncated = false;    ///< the recorded argv, or its text, was cut
 };
+
+/// argv joined as the timeline shows it: terminal-safe, at most kMaxArgvText bytes (whole
+/// characters); `truncated` when some of it did not fit.
+std::string timeline_argv_text(const std::vector<std::string>& argv, bool& truncated);
 
 class Recording {
 public:
@@ -65,7 +77,7 @@ public:
     void add_output(uint64_t offset_us, std::string_view bytes);
     void add_resize(uint64_t offset_us, uint32_t rows, uint32_t cols);
     void add_gap(Gap gap);
-    void add_command(uint64_t offset_us, storage::CommandRecord command);
+    void add_command(uint64_t offset_us, const storage::CommandRecord& command);
     /// Decodes one stored chunk; false (with the reason in `error`) when it is damaged.
     bool add_chunk(const storage::ChunkRecord& chunk, std::string& error);
 
@@ -75,6 +87,8 @@ public:
     /// that can no longer be read (the database changed under the player) gives no bytes.
     std::string_view data(const PlayFrame& f) const;
     const std::vector<TimedCommand>& commands() const { return commands_; }
+    /// A command's argv as the timeline shows it (timeline_argv_text).
+    std::string_view argv_text(const TimedCommand& c) const { return std::string_view(command_text_).substr(c.text_at, c.text_size); }
     const std::vector<Gap>& gaps() const { return gaps_; }
     uint64_t output_bytes() const { return output_bytes_; }
     /// Bytes of stored chunks held in memory right now (bounded: a few chunks).
@@ -106,6 +120,7 @@ private:
     mutable std::vector<CachedChunk> cache_;  // most recently used last
     std::vector<PlayFrame> frames_;
     std::vector<TimedCommand> commands_;
+    std::string command_text_;  // every command's argv text, one after another
     std::vector<Gap> gaps_;
     uint64_t last_us_ = 0;
 };

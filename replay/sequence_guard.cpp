@@ -129,12 +129,19 @@ std::optional<GuardedSequence> guard(std::string_view seq, bool always) {
     // A string (OSC, DCS; SOS, PM and APC are single controls to libvterm 0.1.4) passes as it is:
     // its bytes are no sequence's, and cut down to its ESC it would leave libvterm expecting one,
     // so that the text after it became a CSI (`ESC _ BEL [ b`: REP past the guard; fuzzing found it).
-    // Bytes from 0x80 before the kind (dropped by libvterm in its ESC state) do not change it.
+    // Bytes from 0x80 before the kind (dropped by libvterm in its ESC state) do not change it, nor
+    // do C0 controls among them (executed where they stand: `ESC U+FFFD NUL _ ... BEL` is an APC).
     size_t kind_at = 1;
-    while (kind_at < rest.size() && static_cast<unsigned char>(rest[kind_at]) >= 0x80) ++kind_at;
+    std::string passed;
+    for (; kind_at < rest.size(); ++kind_at) {
+        auto c = static_cast<unsigned char>(rest[kind_at]);
+        if (c >= 0x80) continue;
+        if (!is_c0(c)) break;
+        passed += static_cast<char>(c);
+    }
     if (kind_at < rest.size() && std::string_view("]PX^_").find(rest[kind_at]) != std::string_view::npos) {
-        if (leading.empty()) return std::nullopt;
-        return GuardedSequence{.controls = leading, .sequence = rest};
+        if (leading.empty() && passed.empty()) return std::nullopt;
+        return GuardedSequence{.controls = leading + passed, .sequence = "\x1b" + rest.substr(kind_at)};
     }
     bool force = always || !leading.empty();
     std::optional<GuardedSequence> g;
@@ -146,7 +153,13 @@ std::optional<GuardedSequence> guard(std::string_view seq, bool always) {
 
 }  // namespace
 
-std::optional<GuardedSequence> guard_sequence(std::string_view seq) { return guard(seq, false); }
+std::optional<GuardedSequence> guard_sequence(std::string_view seq) {
+    auto g = guard(seq, false);
+    // An ended sequence never leaves libvterm in its ESC state, whatever was dropped from it: the
+    // bytes after it would continue it (a bare ESC, then `# [ b`, was REP past the guard).
+    if (g && g->sequence == "\x1b" && seq.size() > 1) g->sequence = "\x1b\\";
+    return g;
+}
 
 std::optional<int> repeat_count(std::string_view seq) {
     if (seq.size() < 3 || seq[0] != '\x1b' || seq[1] != '[' || seq.back() != 'b') return std::nullopt;

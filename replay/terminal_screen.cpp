@@ -12,9 +12,30 @@
 namespace execaudit::replay {
 namespace {
 
-void discard_output(const char*, size_t, void*) {}
+void discard_output(const char*, size_t len, void* counted) { *static_cast<size_t*>(counted) += len; }
 
 int clamp(int v, int lo, int hi) { return std::max(lo, std::min(v, hi)); }
+
+// C1 controls written as UTF-8 (U+0080..U+009F, `\xc2\x80`..`\xc2\x9f`) become U+FFFD:
+// libvterm 0.1.4 prints them as text of width -1, which moves the cursor left off the screen,
+// and the next erase writes before its buffer (fuzzing: U+009D, then `CSI J`). In valid UTF-8,
+// 0xC2 is always a lead byte.
+void replace_c1_controls(std::string& text) {
+    size_t at = text.find('\xc2');
+    if (at == std::string::npos) return;
+    std::string out(text, 0, at);
+    out.reserve(text.size() + 16);
+    for (size_t i = at; i < text.size(); ++i) {
+        auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+        if (text[i] == '\xc2' && next >= 0x80 && next <= 0x9F) {
+            out += "\xef\xbf\xbd";
+            ++i;
+        } else {
+            out += text[i];
+        }
+    }
+    text = std::move(out);
+}
 
 // The only property the player draws is the cursor's visibility; titles and the rest stay here.
 int on_termprop(VTermProp prop, VTermValue* value, void* cursor_visible) {
@@ -43,7 +64,7 @@ TerminalScreen::TerminalScreen(int rows, int cols)
     vt_.reset(vterm_new_with_allocator(rows_, cols_, static_cast<VTermAllocatorFunctions*>(VtermArena::allocator_functions()),
                                        arena_.get()));
     vterm_set_utf8(vt_.get(), 1);
-    vterm_output_set_callback(vt_.get(), discard_output, nullptr);
+    vterm_output_set_callback(vt_.get(), discard_output, &answer_bytes_);
     screen_ = vterm_obtain_screen(vt_.get());
     vterm_screen_set_callbacks(screen_, &kScreenCallbacks, &cursor_visible_);
     vterm_screen_enable_altscreen(screen_, 1);
@@ -111,7 +132,8 @@ bool TerminalScreen::scan(unsigned char c) {
         case Scan::escape:
             if (c == 0x1B) return false;
             if (c == '[') scan_ = Scan::csi;
-            else if (c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_') scan_ = Scan::string;
+            else if (c == 'P') scan_ = Scan::dcs;
+            else if (c == ']' || c == 'X' || c == '^' || c == '_') scan_ = Scan::string;
             else if (c >= 0x20 && c <= 0x2F) scan_ = Scan::intermediate;
             else if (c >= 0x30 && c <= 0x7E) return scan_ = Scan::ground, true;
             return false;
@@ -123,6 +145,7 @@ bool TerminalScreen::scan(unsigned char c) {
             if (c == 0x1B) scan_ = Scan::escape;
             else if (c >= 0x40 && c <= 0x7E) return scan_ = Scan::ground, true;
             return false;
+        case Scan::dcs:
         case Scan::string:
             if (c == 0x07) return scan_ = Scan::ground, true;
             if (c == 0x1B) scan_ = Scan::string_escape;
@@ -149,12 +172,14 @@ void TerminalScreen::feed(std::string_view input) {
     //    on_text; found by fuzzing with libvterm instrumented). So it is given valid UTF-8 only,
     //    by the one codec (common/utf8.h): each invalid piece becomes U+FFFD before libvterm
     //    sees it. Bytes from 0x80 never end or start a sequence, so this changes no sequence's
-    //    bounds, and a character split across two writes waits, whole, for the second.
+    //    bounds, and a character split across two writes waits, whole, for the second. C1
+    //    controls in UTF-8 become U+FFFD too (replace_c1_controls).
     // A sequence cut at the end of a write waits for the next one, so it can be checked whole; a
     // CSI longer than kHeldLimit waits in its bounded form, so holding it costs little memory.
     std::string text;
     if (!text_.pending().empty() || std::any_of(input.begin(), input.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
         text = text_.feed(input);
+        replace_c1_controls(text);
         input = text;
     }
     std::string joined;
@@ -166,10 +191,24 @@ void TerminalScreen::feed(std::string_view input) {
     size_t written = 0;                      // input before this is with libvterm
     size_t sequence = std::string_view::npos;  // where the escape sequence being scanned began
     size_t last_escape = std::string_view::npos;
+    std::string owned;  // the input, when a byte of it has to change
     for (size_t i = 0; i < input.size(); ++i) {
         auto c = static_cast<unsigned char>(input[i]);
         Scan before = scan_;
         bool ended = scan(c);
+        if (before == Scan::dcs && c == '$') {
+            // DECRQSS (`DCS $ q Pt ST`): libvterm 0.1.4 answers an unknown setting through
+            // `"0$r%.s", (int)len, str`, reading an int as the string (ASan: SEGV; found by
+            // fuzzing). Which bytes of a DCS it takes for the request depends on how the writes
+            // cut it (it keeps a string's pieces only up to its last control in each write), so
+            // no '$' of any DCS reaches it: DECRQSS is the only DCS it acts on, and its answers
+            // are discarded anyway.
+            if (owned.data() != input.data()) {
+                owned.assign(input);
+                input = owned;
+            }
+            owned[i] = '_';
+        }
         bool in_sequence = before == Scan::escape || before == Scan::intermediate || before == Scan::csi;
         if (!ended && in_sequence && sequence != std::string_view::npos && sequence >= written &&
             (scan_ == Scan::ground || c == 0x1B)) {

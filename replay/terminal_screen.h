@@ -63,13 +63,16 @@ public:
     std::vector<std::string> text() const;
 
     VTermScreen* screen() const { return screen_; }
+    /// Bytes of answers libvterm produced (and that were discarded) since this screen was made.
+    size_t answer_bytes() const { return answer_bytes_; }
 
 private:
     struct VTermDeleter {
         void operator()(VTerm* vt) const;
     };
     // Where the input is within an escape sequence (see feed()).
-    enum class Scan { ground, escape, intermediate, csi, string, string_escape };
+    // dcs is a string that is a DCS (its '$' are changed: see feed()).
+    enum class Scan { ground, escape, intermediate, csi, string, string_escape, dcs };
     static constexpr int kMinCols = 2;
     static constexpr size_t kHeldLimit = 256;  // bytes of an unfinished sequence held as they are
 
@@ -88,6 +91,7 @@ private:
     int rows_;
     int cols_;
     bool cursor_visible_ = true;
+    size_t answer_bytes_ = 0;
     Scan scan_ = Scan::ground;
     std::string pending_;  // an escape sequence cut at the end of the last write
     utf8::Stream text_;    // libvterm is given valid UTF-8 only (see feed)

@@ -37,6 +37,9 @@ public:
     /// An exact id or a unique prefix of at least 4 characters. The error says why not.
     virtual std::expected<SessionRecord, std::string> find(const std::string& id_or_prefix) = 0;
     virtual std::vector<CommandRecord> commands(const std::string& session_id) = 0;
+    /// Calls `on_command` with each command in seq order, read in pieces: a session's commands
+    /// (a long one has them by the hundred thousand) never sit in memory all at once.
+    virtual void for_each_command(const std::string& session_id, const std::function<void(CommandRecord&&)>& on_command) = 0;
     /// One command of a session by its seq; nullopt when there is none.
     virtual std::optional<CommandRecord> command(const std::string& session_id, uint32_t seq) = 0;
     /// Calls `on_chunk` with each chunk in order, decompressed. A damaged chunk is reported

@@ -281,6 +281,43 @@ ALTER TABLE sessions ADD COLUMN chain_records INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN head_signature BLOB;
 ALTER TABLE sessions ADD COLUMN signing_key TEXT NOT NULL DEFAULT '';
 )sql",
+
+    // v8: the node's SQLite is the durable upload spool (cluster mode, `record --collector`). An
+    // outbox of what is not yet acknowledged by the collector, filled by triggers in the writer's
+    // own transactions, only while upload is enabled (recorder_state 'upload_spool' holds the
+    // spool's id). Positions grow in commit order (one writer, AUTOINCREMENT); a record that
+    // changes again (a session's end, a command's result) moves to a new position, so the newest
+    // state is always sent after the older one. Rows are deleted once the collector committed them.
+    R"sql(
+CREATE TABLE upload_outbox (
+    position   INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    kind       INTEGER NOT NULL,          -- 1 session, 2 command, 3 chunk
+    seq        INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (session_id, kind, seq)
+);
+CREATE TRIGGER upload_session_insert AFTER INSERT ON sessions
+WHEN EXISTS (SELECT 1 FROM recorder_state WHERE key = 'upload_spool') BEGIN
+    DELETE FROM upload_outbox WHERE session_id = NEW.id AND kind = 1;
+    INSERT INTO upload_outbox (session_id, kind, seq) VALUES (NEW.id, 1, 0);
+END;
+CREATE TRIGGER upload_session_update AFTER UPDATE ON sessions
+WHEN EXISTS (SELECT 1 FROM recorder_state WHERE key = 'upload_spool') BEGIN
+    DELETE FROM upload_outbox WHERE session_id = NEW.id AND kind = 1;
+    INSERT INTO upload_outbox (session_id, kind, seq) VALUES (NEW.id, 1, 0);
+END;
+-- commands and chunks are written with INSERT OR REPLACE: an AFTER INSERT trigger sees both
+CREATE TRIGGER upload_command AFTER INSERT ON commands
+WHEN EXISTS (SELECT 1 FROM recorder_state WHERE key = 'upload_spool') BEGIN
+    DELETE FROM upload_outbox WHERE session_id = NEW.session_id AND kind = 2 AND seq = NEW.seq;
+    INSERT INTO upload_outbox (session_id, kind, seq) VALUES (NEW.session_id, 2, NEW.seq);
+END;
+CREATE TRIGGER upload_chunk AFTER INSERT ON io_chunks
+WHEN EXISTS (SELECT 1 FROM recorder_state WHERE key = 'upload_spool') BEGIN
+    DELETE FROM upload_outbox WHERE session_id = NEW.session_id AND kind = 3 AND seq = NEW.seq;
+    INSERT INTO upload_outbox (session_id, kind, seq) VALUES (NEW.session_id, 3, NEW.seq);
+END;
+)sql",
 };
 
 // The attribution CHECK of v1 gains 'workload' and 'kubelet'. SQLite cannot alter a CHECK, and

@@ -165,6 +165,12 @@ std::vector<CommandRecord> SessionStore::commands(const std::string& session_id)
     return out;
 }
 
+void SessionStore::for_each_command(const std::string& session_id, const std::function<void(CommandRecord&&)>& on_command) {
+    auto st = db_.prepare(fmt::format("SELECT {} FROM commands WHERE session_id = ?1 ORDER BY seq", kCommandColumns));
+    st.bind(1, session_id);
+    while (st.step()) on_command(read_command(st, session_id));
+}
+
 std::optional<CommandRecord> SessionStore::command(const std::string& session_id, uint32_t seq) {
     auto st = db_.prepare(fmt::format("SELECT {} FROM commands WHERE session_id = ?1 AND seq = ?2", kCommandColumns));
     st.bind(1, session_id).bind(2, static_cast<int64_t>(seq));

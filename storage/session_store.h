@@ -33,6 +33,7 @@ public:
 
     /// Calls `on_chunk` with each chunk in order, decompressed. A damaged chunk is reported
     /// through the returned error after the chunks before it were delivered.
+    void for_each_command(const std::string& session_id, const std::function<void(CommandRecord&&)>& on_command) override;
     std::expected<void, std::string> for_each_chunk(const std::string& session_id,
                                                     const std::function<void(const ChunkRecord&)>& on_chunk) override;
     /// One chunk by its seq, decompressed (replay reads the chunks it plays, one at a time).

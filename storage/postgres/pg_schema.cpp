@@ -218,6 +218,26 @@ ALTER TABLE sessions ADD COLUMN chain_records bigint NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN head_signature bytea;
 ALTER TABLE sessions ADD COLUMN signing_key text NOT NULL DEFAULT '';
 )sql",
+
+    // v3: uploads and correlation (collector/): where each node's spool stands. A node's spool positions grow in
+    // its commit order; the collector commits a batch and the position it reached in one
+    // transaction, so a batch sent again (its acknowledgement was lost) or replayed is recognised
+    // and changes nothing. A node whose disk was replaced starts a new spool.
+    R"sql(
+CREATE TABLE upload_streams (
+    node           text NOT NULL,    -- the name its certificate proves
+    spool_id       text NOT NULL,
+    acked_position bigint NOT NULL DEFAULT 0,
+    first_seen_ns  bigint NOT NULL,
+    updated_ns     bigint NOT NULL,
+    PRIMARY KEY (node, spool_id)
+);
+-- Correlation at the collector: any replica stores webhook stages; the leader feeds them to the
+-- correlator and marks them, in the transaction that stores what it decided.
+ALTER TABLE audit_events ADD COLUMN fed boolean NOT NULL DEFAULT false;
+CREATE INDEX audit_events_unfed ON audit_events (received_ns) WHERE NOT fed;
+CREATE INDEX sessions_pending ON sessions (start_ns) WHERE attribution = 'pending';
+)sql",
 };
 
 }  // namespace

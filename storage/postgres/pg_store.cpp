@@ -224,6 +224,22 @@ std::vector<CommandRecord> PgSessionStore::commands(const std::string& session_i
     return out;
 }
 
+void PgSessionStore::for_each_command(const std::string& session_id, const std::function<void(CommandRecord&&)>& on_command) {
+    constexpr int kPage = 1024;
+    int64_t next = 0;
+    for (;;) {
+        auto r = c_.exec(fmt::format("SELECT {} FROM commands WHERE session_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+                                     kCommandColumns),
+                         {text(session_id), num(next), num(int64_t{kPage})});
+        for (int i = 0; i < r.rows(); ++i) {
+            CommandRecord c = read_command(r, i, session_id);
+            next = int64_t{c.seq} + 1;
+            on_command(std::move(c));
+        }
+        if (r.rows() < kPage) return;
+    }
+}
+
 std::optional<CommandRecord> PgSessionStore::command(const std::string& session_id, uint32_t seq) {
     auto r = c_.exec(fmt::format("SELECT {} FROM commands WHERE session_id = $1 AND seq = $2", kCommandColumns),
                      {text(session_id), num(int64_t{seq})});

@@ -15,6 +15,7 @@ public:
     std::expected<SessionRecord, std::string> find(const std::string& id_or_prefix) override;
     std::vector<CommandRecord> commands(const std::string& session_id) override;
     std::optional<CommandRecord> command(const std::string& session_id, uint32_t seq) override;
+    void for_each_command(const std::string& session_id, const std::function<void(CommandRecord&&)>& on_command) override;
     std::expected<void, std::string> for_each_chunk(const std::string& session_id,
                                                     const std::function<void(const ChunkRecord&)>& on_chunk) override;
     std::expected<ChunkRecord, std::string> chunk(const std::string& session_id, uint32_t seq) override;

@@ -13,4 +13,5 @@ set(EXECAUDIT_FUZZ_TARGETS
   pod_object         # Pod objects, PodList pages and watch streams from the API server
   utf8               # the one UTF-8 codec and the text sanitizers built on it
   host_control_filter  # recorded output on its way into an asciicast (what acts on the player's terminal)
+  upload_batch       # a node's upload body at the collector (the proto framing reader)
 )

@@ -259,3 +259,32 @@ TEST(Playback, StepsThroughCommandsThatStartedAtTheSameTime) {
     p.seek(1 * kSec);  // a plain seek: the last command started by then
     EXPECT_EQ(p.current_command(), 1u);
 }
+
+// A command keeps what the timeline shows of it: its argv text, terminal-safe and bounded (a
+// session has commands by the hundred thousand; a hostile argv is up to 32 KiB).
+TEST(Recording, ACommandKeepsItsTimelineTextBoundedAndSafe) {
+    replay::Recording rec;
+    rec.add_command(1 * kSec, command({"printf", "\x1b]52;c;aGk=\x07", "\xff"}, 1));
+    std::vector<std::string> many(300, std::string(200, 'a'));
+    many.insert(many.begin(), "./x\xc3\xa9");
+    rec.add_command(2 * kSec, command(many));
+    auto wide = command({"echo", ""});
+    wide.argv[1] = std::string(replay::TimedCommand::kMaxArgvText - 6, 'b') + "\xe2\x94\x80\xe2\x94\x80";  // a character across the bound
+    rec.add_command(3 * kSec, wide);
+    ASSERT_EQ(rec.commands().size(), 3u);
+
+    std::string_view hostile = rec.argv_text(rec.commands()[0]);
+    for (unsigned char c : hostile) EXPECT_TRUE(c >= 0x20 && c != 0x7F) << ::testing::PrintToString(std::string(hostile));
+    EXPECT_FALSE(rec.commands()[0].argv_truncated);
+    EXPECT_EQ(rec.commands()[0].retval, 1);
+
+    std::string_view long_one = rec.argv_text(rec.commands()[1]);
+    EXPECT_TRUE(long_one.starts_with("./x\xc3\xa9 aaa")) << long_one;
+    EXPECT_LE(long_one.size(), replay::TimedCommand::kMaxArgvText);
+    EXPECT_TRUE(rec.commands()[1].argv_truncated);
+
+    std::string_view cut = rec.argv_text(rec.commands()[2]);
+    EXPECT_LE(cut.size(), replay::TimedCommand::kMaxArgvText);
+    EXPECT_TRUE(cut.ends_with("b\xe2\x94\x80") || cut.ends_with("b")) << "whole characters only";
+    EXPECT_TRUE(rec.commands()[2].argv_truncated);
+}

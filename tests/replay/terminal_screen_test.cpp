@@ -186,6 +186,28 @@ TEST(SequenceGuard, BoundsArgumentsValuesAndControls) {
 
 namespace {
 
+// A C1 control written as UTF-8 (U+0080..U+009F) is text of width -1 to libvterm 0.1.4: the
+// cursor went left off the screen, and the next erase wrote before its buffer (fuzzing: U+009D,
+// then `CSI J`, SEGV in every build). It is shown as U+FFFD, whole or split across writes.
+TEST(TerminalScreen, AC1ControlInUtf8IsAReplacementCharacter) {
+    for (int c1 = 0x80; c1 <= 0x9F; ++c1) {
+        for (bool split : {false, true}) {
+            TerminalScreen s(2, 10);
+            std::string control = std::string("\xc2") + static_cast<char>(c1);
+            if (split) {
+                s.feed("ab\xc2");
+                s.feed(control.substr(1) + "c");
+            } else {
+                s.feed("ab" + control + "c");
+            }
+            EXPECT_EQ(s.cursor_col(), 4) << "U+00" << std::hex << c1;
+            EXPECT_EQ(s.row_text(0), "ab\xef\xbf\xbd" "c") << "U+00" << std::hex << c1;
+            s.feed("\x1b[J\x1b[1K");
+            EXPECT_EQ(s.text().size(), 0u);
+        }
+    }
+}
+
 // libvterm 0.1.4 loops forever on REP after no character, or after a lone zero-width one: the
 // player hung. REP is common (ncurses' xterm-256color uses it), so it is kept, done here.
 TEST(TerminalScreen, RepeatRepeatsTheLastCharacterAndNeverHangs) {
@@ -207,12 +229,48 @@ TEST(TerminalScreen, RepeatRepeatsTheLastCharacterAndNeverHangs) {
 // before libvterm: the text after it then began a CSI, and `ESC _ BEL [ b` hung the player
 // (REP, unguarded; found by fuzzing). Strings pass whole, and what follows stays text.
 TEST(TerminalScreen, AStringNeverLeavesLibvtermInsideAnEscape) {
-    for (std::string string : {"\x1b_\x07", "\x1b]0;title\x07", "\x1bX\x07", "\x1b^x\x07", "\x1bPq\x1b\\",
-                               "\x1b\x04]0;t\x07", "\x1b]8;;\x1b\\", "\x1b\xef\xbf\xbd_\x07", "\x1b\xc3\xa9]0;t\x07"}) {
+    for (const std::string& string : std::vector<std::string>{
+             "\x1b_\x07", "\x1b]0;title\x07", "\x1bX\x07", "\x1b^x\x07", "\x1bPq\x1b\\", "\x1b\x04]0;t\x07",
+             "\x1b]8;;\x1b\\", "\x1b\xef\xbf\xbd_\x07", "\x1b\xc3\xa9]0;t\x07",
+             // C0 controls among the dropped bytes (fuzzing: the guard cut this APC to a bare ESC,
+             // and `# [ b` after it hung libvterm in REP)
+             std::string("\x1b\xef\xbf\xbd\0_\x07", 7), "\x1b\xc3\xa9\x04]0;t\x07", "\x1b\xef\xbf\xbd\x03\xef\xbf\xbdX\x07"}) {
         TerminalScreen s(3, 20);
         s.feed(std::string(string) + "[5b");
         EXPECT_TRUE(s.text().at(0).ends_with("[5b")) << s.text().at(0) << " after " << ::testing::PrintToString(string);
         EXPECT_FALSE(guard_sequence(string) && guard_sequence(string)->sequence == "\x1b") << ::testing::PrintToString(string);
+    }
+}
+
+// DECRQSS (`DCS $ q Pt ST`) for a setting libvterm 0.1.4 does not know makes it format its
+// answer with `%.s` and an int where the string goes: ASan saw a SEGV (fuzzing). No request
+// reaches it, whole or split across writes (libvterm would answer it); the DCS still ends where
+// it ends.
+TEST(TerminalScreen, AStatusStringRequestNeverReachesLibvterm) {
+    {
+        TerminalScreen s(3, 20);
+        s.feed("\x1b[c");  // DA: the count sees libvterm's answers
+        EXPECT_GT(s.answer_bytes(), 0u);
+    }
+    for (const std::string& request : std::vector<std::string>{"\x1bP$qx\x1b\\", "\x1bP$q\x04\x1b\\",
+                                                               "\x1bP\x01$\x02qm\x07", "\x1b\xef\xbf\xbdP$q\x1b\\"}) {
+        for (bool bytewise : {false, true}) {
+            TerminalScreen s(3, 20);
+            std::string input = "ab" + request + "cd";
+            if (bytewise) for (char c : input) s.feed(std::string_view(&c, 1));
+            else s.feed(input);
+            EXPECT_EQ(s.text().at(0), "abcd") << ::testing::PrintToString(request) << (bytewise ? " bytewise" : "");
+            EXPECT_EQ(s.answer_bytes(), 0u) << "libvterm answered " << ::testing::PrintToString(request);
+        }
+    }
+    // libvterm keeps a string's pieces only up to its last control in each write: a request can
+    // start anywhere in a DCS that the writes cut (fuzzing found `ESC P :` | `^A $ q x ...`)
+    for (const std::vector<std::string>& writes : std::vector<std::vector<std::string>>{
+             {"ab\x1bP:", std::string("\x01\0$qx;P$qx\x1b\\cd", 14)}, {"ab\x1bPxyz", "$qz\x1b\\cd"}, {"ab\x1bP$", "\x02qm\x07" "cd"}}) {
+        TerminalScreen s(3, 20);
+        for (const auto& w : writes) s.feed(w);
+        EXPECT_EQ(s.text().at(0), "abcd") << ::testing::PrintToString(writes);
+        EXPECT_EQ(s.answer_bytes(), 0u) << "libvterm answered " << ::testing::PrintToString(writes);
     }
 }
 

@@ -86,9 +86,12 @@ TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
     write_ops(path_, {WriteSession{open_one}, WriteCommand{sample_command(open_one, 0, {"/bin/bash"})}});
     {
         // Back to the schema before export existed (v2), data kept: v3 (export), v4 (attribution
-        // keys, which only adds columns and rebuilds audit_events), v5 (exe columns), v6 (restart) and v7 (hash chains) run again.
+        // keys, which only adds columns and rebuilds audit_events), v5 (exe columns), v6 (restart), v7 (hash chains)
+        // and v8 (upload spool) run again.
         auto db = Database::open(path_, Database::Mode::read_write);
-        db.exec("DROP TRIGGER export_session_start; DROP TRIGGER export_session_end; "
+        db.exec("DROP TRIGGER upload_session_insert; DROP TRIGGER upload_session_update; "  // v8
+                "DROP TRIGGER upload_command; DROP TRIGGER upload_chunk; DROP TABLE upload_outbox; "
+                "DROP TRIGGER export_session_start; DROP TRIGGER export_session_end; "
                 "DROP TRIGGER export_session_attributed; DROP TRIGGER export_command; "
                 "DROP TABLE export_outbox; DROP TABLE export_cursor; "
                 "ALTER TABLE exec_requests DROP COLUMN audit_id; ALTER TABLE exec_requests DROP COLUMN verified; "

@@ -82,6 +82,19 @@ bool Tmux::wait_for(const std::string& needle, std::chrono::milliseconds timeout
     return wait_until([&](const std::string& s) { return s.find(needle) != std::string::npos; }, timeout);
 }
 
+std::optional<int> Tmux::program_pid() const {
+    // the pane runs a shell, and the program is its child (the shell stays after it: see above)
+    std::string shell = trim(run(tmux({"display-message", "-p", "-t", "t", "#{pane_pid}"})).out);
+    std::ifstream children("/proc/" + shell + "/task/" + shell + "/children");
+    int pid = 0;
+    if (children >> pid) {
+        std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+        std::string name;
+        if (comm >> name && name != "sleep") return pid;
+    }
+    return std::nullopt;
+}
+
 std::string Tmux::pane_title() const { return trim(run(tmux({"display-message", "-p", "-t", "t", "#{pane_title}"})).out); }
 
 std::optional<int> Tmux::exit_status() const {

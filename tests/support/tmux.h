@@ -33,6 +33,9 @@ public:
     bool wait_for(const std::string& needle, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
     bool wait_until(const std::function<bool(const std::string&)>& ok, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
     std::string pane_title() const;
+    /// The pid of the program while it runs (to read its /proc, as the bench reads the player's
+    /// RSS); nullopt once it has exited.
+    std::optional<int> program_pid() const;
     /// The program's exit status once it has exited.
     std::optional<int> exit_status() const;
     void resize(int rows, int cols);

@@ -1,0 +1,52 @@
+// `execaudit collect`: the cluster's central service.
+#include "cli/command.h"
+#include "cli/config_file.h"
+#include "collector/collector.h"
+
+#include <cstdlib>
+
+namespace execaudit::cli {
+
+void add_collect_command(CLI::App& app, Commands& commands) {
+    auto options = std::make_shared<collector::CollectOptions>();
+    if (const char* env = std::getenv("EXECAUDIT_DB")) options->db = env;
+    auto* co = app.add_subcommand("collect", "Cluster mode: the central service (a Deployment of 2+ replicas) that receives "
+                                             "every node's uploads over mutual TLS and stores them in PostgreSQL; runs until "
+                                             "SIGTERM");
+    co->add_option("--db", options->db,
+                   "The cluster store: a libpq URI with the collector's (writing) role, postgresql://USER@HOST:PORT/DB "
+                   "(default: $EXECAUDIT_DB). The schema is created or migrated at start")
+        ->type_name("URI");
+    co->add_option("--listen", options->listen, "Receive node uploads (POST /v1/upload) on ADDR:PORT, HTTPS with client "
+                                                "certificates of --node-ca")
+        ->type_name("ADDR:PORT");
+    co->add_option("--tls-cert", options->tls_cert, "The collector's certificate (PEM), for every listener; nodes check it against their collector CA")
+        ->type_name("FILE");
+    co->add_option("--tls-key", options->tls_key, "Its private key (PEM)")->type_name("FILE");
+    co->add_option("--node-ca", options->node_ca,
+                   "Node uploads must present a certificate signed by this CA (PEM); the node's name is its certificate's "
+                   "CN, and a node can upload only its own sessions. Keep it apart from the API server's CA")
+        ->type_name("FILE");
+    co->add_option("--node-subject", options->node_subjects,
+                   "...and carrying this name (CN or SAN); repeatable. Without it any certificate --node-ca signed may upload")
+        ->type_name("NAME");
+    co->add_option("--metrics", options->metrics, "Serve Prometheus /metrics, /healthz and /readyz (PostgreSQL answers) on "
+                                                  "ADDR:PORT (plain HTTP)")
+        ->type_name("ADDR:PORT");
+    co->add_option("--upload-workers", options->upload_workers, "Batches stored at once (each with its own database connection)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 64));
+    co->add_option("--upload-body-limit-mb", options->upload_body_limit_mb, "Larger upload batches get 413")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 256));
+    add_config_options(co);
+    co->footer("A node's upload is acknowledged (2xx) only after it is committed; a batch sent again changes nothing.\n"
+               "PostgreSQL down: 503 with Retry-After, and the nodes keep their backlog. `execaudit collect: ready` on\n"
+               "stderr marks the start. The password in --db never reaches a log. Example:\n"
+               "  EXECAUDIT_DB=postgresql://collector@pg.example:5432/execaudit execaudit collect --listen 0.0.0.0:7443 \\\n"
+               "      --tls-cert /etc/execaudit/tls/tls.crt --tls-key /etc/execaudit/tls/tls.key \\\n"
+               "      --node-ca /etc/execaudit/node-ca/ca.crt --metrics 0.0.0.0:9090");
+    commands.push_back({co, [options] { return collector::run_collect(*options); }});
+}
+
+}  // namespace execaudit::cli

@@ -1,0 +1,101 @@
+#include "collector/collector.h"
+
+#include "collector/upload_service.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "net/http_server.h"
+#include "net/metrics.h"
+#include "storage/postgres/pg_connection.h"
+#include "storage/postgres/pg_schema.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
+
+#include <functional>
+
+namespace execaudit::collector {
+namespace pg = storage::pg;
+
+namespace {
+
+void check_options(const CollectOptions& o) {
+    if (!pg::is_postgres_uri(o.db))
+        throw UsageError("collect needs --db postgresql://USER@HOST:PORT/DB (or $EXECAUDIT_DB): the cluster store");
+    if (o.listen.empty()) throw UsageError("collect needs --listen ADDR:PORT for node uploads");
+    net::parse_listen_address(o.listen, "--listen");
+    if (o.tls_cert.empty() || o.tls_key.empty())
+        throw UsageError("collect needs --tls-cert and --tls-key: nodes upload over TLS only");
+    if (o.node_ca.empty())
+        throw UsageError("collect needs --node-ca: the CA that signs the nodes' upload certificates (a node's name is the "
+                         "one its certificate proves)");
+    if (o.upload_body_limit_mb == 0 || o.upload_workers == 0) throw UsageError("--upload-workers and --upload-body-limit-mb must be positive");
+}
+
+}  // namespace
+
+int run_collect(const CollectOptions& options) {
+    check_options(options);
+    boost::asio::io_context io;
+    bool stopping = false;
+    std::vector<std::unique_ptr<net::HttpServer>> servers;
+    std::unique_ptr<UploadService> uploads;
+
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        log::info("signal {}: stopping", signo);
+        stopping = true;
+        for (auto& s : servers) s->stop();
+        if (uploads) uploads->stop();
+        io.stop();
+    });
+
+    // The schema first: created or migrated (one replica at a time: an advisory lock). While
+    // PostgreSQL cannot be reached, retry: a collector that starts before its database waits.
+    boost::asio::steady_timer retry(io);
+    std::function<void()> start;
+    int attempts = 0;
+    start = [&] {
+        try {
+            auto c = pg::Connection::open(options.db);
+            pg::migrate(c);
+            log::info("cluster store {} at schema v{}", c.label(), pg::current_schema_version());
+        } catch (const pg::PgError& e) {
+            if (!e.connection_lost()) throw;
+            if (attempts++ % 15 == 0) log::warn("cannot reach the cluster store: {}; retrying", e.what());
+            retry.expires_after(std::chrono::seconds(2));
+            retry.async_wait([&](const boost::system::error_code& ec) {
+                if (!ec && !stopping) start();
+            });
+            return;
+        }
+        uploads = std::make_unique<UploadService>(
+            UploadService::Options{.db_uri = options.db, .workers = options.upload_workers,
+                                   .limits = {.max_body = options.upload_body_limit_mb << 20}});
+        net::HttpServerOptions node_listener{.name = "node uploads", .listen = options.listen,
+                                             .body_limit = (options.upload_body_limit_mb << 20) + 4096,
+                                             .max_body_bytes_in_flight = (options.upload_body_limit_mb << 20) * 8};
+        node_listener.tls = net::TlsFiles{.cert_file = options.tls_cert, .key_file = options.tls_key,
+                                          .clients = net::ClientTrust{.ca_file = options.node_ca, .subjects = options.node_subjects}};
+        servers.push_back(std::make_unique<net::HttpServer>(node_listener, uploads->handler()));
+        if (!options.metrics.empty()) {
+            auto collect = [&] { return uploads->metrics(); };
+            auto not_ready = [&] { return uploads->not_ready(); };
+            servers.push_back(std::make_unique<net::HttpServer>(
+                net::HttpServerOptions{.name = "metrics", .listen = options.metrics, .plain_http = true,
+                                       .plain_http_any_address = true, .body_limit = 1 << 16},
+                net::make_metrics_handler(collect, not_ready)));
+        }
+        log::info("execaudit collect: ready");
+    };
+    start();
+    io.run();
+    for (auto& s : servers) s->stop();
+    if (uploads) uploads->stop();
+    log::info("stopped");
+    return 0;
+}
+
+}  // namespace execaudit::collector

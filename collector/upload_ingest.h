@@ -1,0 +1,41 @@
+#pragma once
+// One node's batch into the cluster store, in one transaction: everything it holds is stored
+// (idempotently: a record sent again changes nothing) and the node's spool position moves with
+// it, or nothing is. The node is the one its certificate proves; a batch that claims another
+// node, or a session another node owns, is refused whole. Records at or before the position the
+// collector already committed for that spool (a resend whose acknowledgement was lost, or a
+// replay) are skipped and counted.
+
+#include "proto/upload_wire.h"
+#include "storage/postgres/pg_connection.h"
+
+#include <cstdint>
+#include <string>
+
+namespace execaudit::collector {
+
+/// Why a batch was refused (a label of collector_upload_rejected_total).
+enum class Refusal {
+    none,
+    malformed,       ///< 400: framing or a record's contents
+    node_mismatch,   ///< 403: the batch or a session claims a node other than the certificate's
+    foreign_session, ///< 403: a session id another node owns
+    unknown_session, ///< 409: a command or chunk of a session the store does not hold
+    database,        ///< 400: the database refused a record (a constraint)
+};
+const char* refusal_name(Refusal r);
+
+struct IngestResult {
+    int status = 200;
+    Refusal refusal = Refusal::none;
+    std::string message;     ///< for the node (and the log); never database credentials
+    uint64_t stored = 0;     ///< records written
+    uint64_t replayed = 0;   ///< records at or before the committed position: skipped
+    int64_t acked_position = 0;
+};
+
+/// `node`: the name the uploader's certificate proves. Throws PgError when the connection is
+/// lost (the caller answers 503); every other failure is in the result.
+IngestResult ingest_batch(storage::pg::Connection& c, const std::string& node, const upload::Batch& batch, int64_t now_ns);
+
+}  // namespace execaudit::collector

@@ -1,0 +1,67 @@
+#pragma once
+// The collector's upload endpoint (POST /v1/upload on the node listener): a handler on the HTTP
+// server's thread that only checks who is calling and queues the body, and a few workers, each
+// with its own PostgreSQL connection, that parse, store and commit each batch, then answer.
+// 2xx means committed. When PostgreSQL is down, slow, or the queue is full, the answer is 503 with
+// Retry-After: the node keeps the batch in its spool and sends it again.
+
+#include "collector/upload_ingest.h"
+#include "net/http_server.h"
+#include "net/metrics.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace execaudit::collector {
+
+class UploadService {
+public:
+    struct Options {
+        std::string db_uri;
+        size_t workers = 4;
+        size_t max_queued = 16;  ///< batches waiting for a worker; beyond: 503
+        upload::WireLimits limits;
+    };
+    explicit UploadService(Options options);
+    ~UploadService();
+    UploadService(const UploadService&) = delete;
+    UploadService& operator=(const UploadService&) = delete;
+
+    /// The handler for the node listener (mutual TLS against --node-ca).
+    net::HttpHandler handler();
+    void stop();
+    std::vector<net::Metric> metrics() const;
+    /// "" while the last database contact worked.
+    std::string not_ready() const;
+
+private:
+    struct Job {
+        std::string node;
+        std::string body;
+        net::Respond respond;
+    };
+    void worker();
+    void count_refusal(Refusal r, const std::string& node, const std::string& message);
+
+    Options options_;
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<Job> queue_;  // guarded by mutex_
+    bool stopping_ = false;  // guarded by mutex_
+    std::vector<std::thread> threads_;
+
+    // counters, guarded by mutex_
+    uint64_t batches_ = 0, records_stored_ = 0, records_replayed_ = 0, bytes_ = 0, busy_ = 0, db_failures_ = 0;
+    std::map<std::string, uint64_t> refused_;  ///< by reason
+    std::string db_error_;                     ///< the last database failure, while it lasts
+    std::map<std::string, std::chrono::steady_clock::time_point> refusal_logged_;
+};
+
+}  // namespace execaudit::collector

@@ -1,0 +1,226 @@
+// The collector's side of an upload, against a real PostgreSQL: a batch is stored once however
+// often it arrives, and whatever a node claims beyond its own certificate is refused whole and
+// counted: another node's name, another node's session, a session it never started, a replay.
+// The HTTP edge (who may connect, malformed and oversized bodies) runs the real `execaudit collect`.
+#include "collector/upload_ingest.h"
+#include "storage/postgres/pg_schema.h"
+#include "storage/upload_records.h"
+#include "tests/support/audit_fixtures.h"
+#include "tests/support/cluster.h"
+#include "tests/support/postgres.h"
+#include "tests/support/stored_sessions.h"
+
+#include <gtest/gtest.h>
+
+namespace execaudit::testing {
+namespace {
+namespace v1 = upload::v1;
+using collector::ingest_batch;
+using collector::Refusal;
+
+constexpr const char* kSpool = "00112233445566778899aabbccddeeff";
+
+v1::UploadRecord at(uint64_t position, v1::UploadRecord r) {
+    r.set_position(position);
+    return r;
+}
+v1::UploadRecord session(const std::string& id, const std::string& node, const std::string& status = "open") {
+    auto s = sample_session(id, kT0Ns);
+    s.node = node;
+    s.status = status;
+    if (status != "open") s.end_ns = kT0Ns + 5 * kSecondNs;
+    v1::UploadRecord r;
+    *r.mutable_session() = storage::to_upload(s);
+    return r;
+}
+v1::UploadRecord command(const std::string& id, uint32_t seq, std::vector<std::string> argv) {
+    auto s = sample_session(id, kT0Ns);
+    v1::UploadRecord r;
+    *r.mutable_command() = storage::to_upload(sample_command(s, seq, std::move(argv)));
+    return r;
+}
+v1::UploadRecord chunk(const std::string& id, uint32_t seq, const std::string& text) {
+    storage::StoredChunkRecord k;
+    k.session_id = id;
+    k.seq = seq;
+    storage::ChunkEncoder e;
+    e.add_bytes(0, storage::FrameKind::output, text);
+    k.data = e.take();
+    k.raw_size = k.data.size();
+    k.frames = 1;
+    k.output_bytes = text.size();
+    v1::UploadRecord r;
+    *r.mutable_chunk() = storage::to_upload(k);
+    return r;
+}
+upload::Batch batch(const std::string& node, std::vector<v1::UploadRecord> records, const std::string& spool = kSpool) {
+    upload::Batch b;
+    b.header.set_version(1);
+    b.header.set_node(node);
+    b.header.set_spool_id(spool);
+    b.header.set_records(static_cast<uint32_t>(records.size()));
+    b.records = std::move(records);
+    return b;
+}
+
+class UploadIngest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        EA_REQUIRE(missing_postgres());
+        pg_ = std::make_unique<PostgresServer>();
+        c_.emplace(storage::pg::Connection::open(pg_->uri()));
+        storage::pg::migrate(*c_);
+    }
+    collector::IngestResult ingest(const std::string& node, const upload::Batch& b) {
+        return ingest_batch(*c_, node, b, now_ns());
+    }
+    std::string q(const std::string& sql) { return pg_->query(sql); }
+
+    std::unique_ptr<PostgresServer> pg_;
+    std::optional<storage::pg::Connection> c_;
+};
+
+TEST_F(UploadIngest, ABatchIsStoredOnceHoweverOftenItArrives) {
+    auto b = batch("node-a", {at(1, session("aaaa000000000001", "node-a")), at(2, command("aaaa000000000001", 0, {"/bin/ls"})),
+                              at(3, chunk("aaaa000000000001", 0, "hello\r\n"))});
+    auto first = ingest("node-a", b);
+    ASSERT_EQ(first.status, 200) << first.message;
+    EXPECT_EQ(first.stored, 3u);
+    EXPECT_EQ(first.acked_position, 3);
+    // the acknowledgement was lost: the node sends the same batch again
+    auto again = ingest("node-a", b);
+    ASSERT_EQ(again.status, 200) << again.message;
+    EXPECT_EQ(again.stored, 0u);
+    EXPECT_EQ(again.replayed, 3u);
+    EXPECT_EQ(q("SELECT node, status FROM sessions"), "node-a|open\n");
+    EXPECT_EQ(q("SELECT count(*) FROM commands"), "1\n");
+    EXPECT_EQ(q("SELECT count(*) FROM io_chunks"), "1\n");
+    EXPECT_EQ(q("SELECT acked_position FROM upload_streams WHERE node = 'node-a'"), "3\n");
+}
+
+TEST_F(UploadIngest, AReplayedOldBatchChangesNothing) {
+    auto old = batch("node-a", {at(1, session("aaaa000000000001", "node-a")), at(2, command("aaaa000000000001", 0, {"/bin/ls"}))});
+    ASSERT_EQ(ingest("node-a", old).status, 200);
+    auto newer = batch("node-a", {at(3, command("aaaa000000000001", 0, {"/bin/cat", "/etc/shadow"})),
+                                  at(4, session("aaaa000000000001", "node-a", "ended"))});
+    ASSERT_EQ(ingest("node-a", newer).status, 200);
+    auto replay = ingest("node-a", old);
+    EXPECT_EQ(replay.status, 200) << replay.message;  // acknowledged (a resend is normal), but applied not at all
+    EXPECT_EQ(replay.stored, 0u);
+    EXPECT_EQ(replay.replayed, 2u);
+    EXPECT_EQ(q("SELECT argv_text FROM commands"), "/bin/cat /etc/shadow\n");
+    EXPECT_EQ(q("SELECT status FROM sessions"), "ended\n");
+    // a node whose disk was replaced starts a new spool: its positions start again, and count
+    auto fresh = ingest("node-a", batch("node-a", {at(1, session("aaaa000000000002", "node-a"))}, "ffff0000ffff0000"));
+    EXPECT_EQ(fresh.stored, 1u);
+}
+
+TEST_F(UploadIngest, ABatchThatClaimsAnotherNodeIsRefusedWhole) {
+    auto header_lies = ingest("node-a", batch("node-b", {at(1, session("bbbb000000000001", "node-b"))}));
+    EXPECT_EQ(header_lies.status, 403);
+    EXPECT_EQ(header_lies.refusal, Refusal::node_mismatch);
+    // the header tells the truth, one session does not
+    auto record_lies = ingest("node-a", batch("node-a", {at(1, session("aaaa000000000001", "node-a")),
+                                                         at(2, session("bbbb000000000001", "node-b"))}));
+    EXPECT_EQ(record_lies.status, 403);
+    EXPECT_EQ(record_lies.refusal, Refusal::node_mismatch);
+    EXPECT_NE(record_lies.message.find("bbbb000000000001"), std::string::npos) << record_lies.message;
+    EXPECT_EQ(q("SELECT count(*) FROM sessions"), "0\n");  // nothing of either batch
+}
+
+TEST_F(UploadIngest, ANodeCannotTouchAnotherNodesSession) {
+    ASSERT_EQ(ingest("node-a", batch("node-a", {at(1, session("aaaa000000000001", "node-a")),
+                                                at(2, command("aaaa000000000001", 0, {"/bin/bash"}))}))
+                  .status,
+              200);
+    // node-b knows the id (from a SIEM, say) and tries to take the session over, end it, or add to it
+    auto takeover = ingest("node-b", batch("node-b", {at(1, session("aaaa000000000001", "node-b", "ended"))}));
+    EXPECT_EQ(takeover.status, 403);
+    EXPECT_EQ(takeover.refusal, Refusal::foreign_session);
+    auto add = ingest("node-b", batch("node-b", {at(2, command("aaaa000000000001", 0, {"/bin/true"})),
+                                                 at(3, chunk("aaaa000000000001", 0, "forged output"))}));
+    EXPECT_EQ(add.status, 403);
+    EXPECT_EQ(add.refusal, Refusal::foreign_session);
+    EXPECT_EQ(q("SELECT node, status FROM sessions"), "node-a|open\n");
+    EXPECT_EQ(q("SELECT argv_text FROM commands"), "/bin/bash\n");
+    EXPECT_EQ(q("SELECT count(*) FROM io_chunks"), "0\n");
+    EXPECT_EQ(q("SELECT count(*) FROM upload_streams WHERE node = 'node-b' AND acked_position > 0"), "0\n");
+}
+
+TEST_F(UploadIngest, RecordsOfASessionTheStoreDoesNotHoldAreRefused) {
+    auto r = ingest("node-a", batch("node-a", {at(1, command("cccc000000000001", 0, {"/bin/ls"}))}));
+    EXPECT_EQ(r.status, 409);  // the node sends the session's start again
+    EXPECT_EQ(r.refusal, Refusal::unknown_session);
+}
+
+TEST_F(UploadIngest, MalformedRecordsAreRefusedWithTheReason) {
+    auto bad_id = session("aaaa000000000001", "node-a");
+    bad_id.mutable_session()->set_id("'; DROP TABLE sessions; --");
+    auto r = ingest("node-a", batch("node-a", {at(1, bad_id)}));
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(r.refusal, Refusal::malformed);
+    auto no_spool = ingest("node-a", batch("node-a", {at(1, session("aaaa000000000001", "node-a"))}, ""));
+    EXPECT_EQ(no_spool.status, 400);
+    EXPECT_EQ(q("SELECT count(*) FROM sessions"), "0\n");
+}
+
+// The HTTP edge, through the real binary.
+class CollectorEdge : public ::testing::Test {
+protected:
+    void SetUp() override {
+        EA_REQUIRE(missing_postgres());
+        EA_REQUIRE(missing_program("curl"));
+        pg_ = std::make_unique<PostgresServer>();
+        pki_ = std::make_unique<ClusterPki>(dir_.path());
+        node_a_ = pki_->issue_node("/CN=node-a", "node-a");
+        collector_ = std::make_unique<Collector>(pg_->uri(), *pki_, dir_.file("collect.log"));
+    }
+    CurlResult post(const std::string& body, const std::string& cert) {
+        return curl_post(collector_->url() + "/v1/upload", body, dir_.path(), curl_tls(*pki_, cert));
+    }
+    std::string body_of(const upload::Batch& b) { return upload::encode_batch(b.header, b.records); }
+
+    TempDir dir_;
+    std::unique_ptr<PostgresServer> pg_;
+    std::unique_ptr<ClusterPki> pki_;
+    std::string node_a_;
+    std::unique_ptr<Collector> collector_;
+};
+
+TEST_F(CollectorEdge, OnlyNodeCertificatesUploadAndTheNodeIsItsCertificate) {
+    auto good = batch("node-a", {at(1, session("aaaa000000000001", "node-a"))});
+    auto ok = post(body_of(good), node_a_);
+    EXPECT_EQ(ok.status, 200) << ok.body << collector_->log();
+    // the API server's certificate (the webhooks' trust list) cannot upload: the handshake fails
+    auto webhook = post(body_of(good), pki_->apiserver_cert);
+    EXPECT_EQ(webhook.status, 0) << webhook.body;
+    // no certificate at all
+    auto anonymous = curl_post(collector_->url() + "/v1/upload", body_of(good), dir_.path(), {"--cacert", pki_->ca});
+    EXPECT_EQ(anonymous.status, 0) << anonymous.body;
+    // a node certificate with two names, or a name that is not a node's
+    auto two = post(body_of(good), pki_->issue_node("/CN=node-a/CN=node-b", "two-names"));
+    EXPECT_EQ(two.status, 403) << two.body;
+    auto odd = post(body_of(batch("Node_A", {})), pki_->issue_node("/CN=Node_A", "odd-name"));
+    EXPECT_EQ(odd.status, 403) << odd.body;
+    // node-b's certificate posting node-a's batch
+    auto other = post(body_of(good), pki_->issue_node("/CN=node-b", "node-b"));
+    EXPECT_EQ(other.status, 403) << other.body;
+    EXPECT_NE(other.body.find("node-a"), std::string::npos) << other.body;
+    EXPECT_EQ(pg_->query("SELECT node FROM sessions"), "node-a\n");
+    EXPECT_GE(collector_->metric("collector_upload_rejected_total{reason=\"node_mismatch\"}"), 3);
+    EXPECT_EQ(collector_->metric("collector_upload_batches_total"), 1);
+}
+
+TEST_F(CollectorEdge, MalformedAndOversizedBodiesGetTheirStatusAndReason) {
+    auto garbage = post("\x05hello world", node_a_);
+    EXPECT_EQ(garbage.status, 400);
+    EXPECT_NE(garbage.body.find("malformed batch"), std::string::npos) << garbage.body;
+    auto huge = post(std::string(17u << 20, 'x'), node_a_);
+    EXPECT_EQ(huge.status, 413) << huge.body;
+    EXPECT_GE(collector_->metric("collector_upload_rejected_total{reason=\"malformed\"}"), 1);
+    // and it still serves
+    EXPECT_EQ(post(body_of(batch("node-a", {at(1, session("aaaa000000000001", "node-a"))})), node_a_).status, 200);
+}
+
+}  // namespace
+}  // namespace execaudit::testing
