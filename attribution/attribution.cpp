@@ -107,7 +107,7 @@ ExecRequest from_record(const storage::ExecRequestRecord& r) {
     return q;
 }
 
-Attribution::Attribution(boost::asio::io_context& io, Correlator::Options options, storage::StoreWriter& writer,
+Attribution::Attribution(boost::asio::io_context& io, Correlator::Options options, storage::WriteSink& writer,
                          std::function<int64_t()> clock)
     : io_(io),
       writer_(writer),
@@ -126,17 +126,25 @@ void Attribution::reload(storage::Database& db, int64_t now_ns) {
     auto requests = store.list(storage::RequestFilter{.states = {"pending", "ambiguous"},
                                                       .since_ns = horizon,
                                                       .limit = correlator_.options().max_requests / 2});
+    auto sessions = store.unsettled_sessions(horizon);
+    reload(requests, sessions, [&](const std::string& id) {
+        std::vector<std::string> out;
+        for (const auto& c : store.requests_of_session(id)) out.push_back(c.id);
+        return out;
+    }, now_ns);
+}
+
+void Attribution::reload(const std::vector<storage::ExecRequestRecord>& requests, const std::vector<storage::SessionRecord>& sessions,
+                         const std::function<std::vector<std::string>(const std::string&)>& candidates_of, int64_t now_ns) {
     correlator_.begin_batch();
     for (const auto& r : requests)
         correlator_.add_request(from_record(r), now_ns,
                                 ReportedRequest{request_state_from(r.state).value_or(RequestState::pending),
                                                 r.session_id.value_or("")});
-    auto sessions = store.unsettled_sessions(horizon);
     for (const auto& s : sessions) {
         ReportedSession reported{session_attribution_from(s.attribution).value_or(SessionAttribution::pending),
                                  s.request_id.empty() ? s.audit_id : s.request_id, {}};
-        if (s.attribution == "ambiguous")
-            for (const auto& c : store.requests_of_session(s.id)) reported.candidates.push_back(c.id);
+        if (s.attribution == "ambiguous") reported.candidates = candidates_of(s.id);
         places_[s.id] = SessionPlace{s.namespace_name, s.pod, s.container, s.entered_via};
         correlator_.add_session(facts_of(s), now_ns, std::move(reported));
     }

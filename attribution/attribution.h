@@ -36,11 +36,15 @@ public:
     };
 
     /// `clock`: the node's wall clock (tests replay time).
-    Attribution(boost::asio::io_context& io, Correlator::Options options, storage::StoreWriter& writer,
+    Attribution(boost::asio::io_context& io, Correlator::Options options, storage::WriteSink& writer,
                 std::function<int64_t()> clock = wall_clock_ns);
 
     /// Reloads what may still change (recent unsettled sessions and requests) after a restart.
     void reload(storage::Database& db, int64_t now_ns);
+    /// The same from any store: the requests that may still change, the unsettled sessions, and
+    /// an ambiguous session's candidates.
+    void reload(const std::vector<storage::ExecRequestRecord>& requests, const std::vector<storage::SessionRecord>& sessions,
+                const std::function<std::vector<std::string>(const std::string&)>& candidates_of, int64_t now_ns);
 
     void session_started(const storage::SessionRecord& session);
     void session_ended(const storage::SessionRecord& session);
@@ -83,7 +87,7 @@ private:
     void store_changed_requests();
 
     boost::asio::io_context& io_;
-    storage::StoreWriter& writer_;
+    storage::WriteSink& writer_;
     std::function<int64_t()> clock_;
     Correlator correlator_;
     std::set<std::string> changed_requests_;

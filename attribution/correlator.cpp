@@ -301,9 +301,12 @@ void Correlator::correlate_exec(Group& g, std::vector<TrackedSession*>& sessions
             if (twin && !blocked) {
                 report_request(r, RequestState::matched, twin->facts.id);
                 settle_request(r);
-            } else if (now_ns >= deadline && !blocked) {
+            } else if (now_ns >= deadline && !blocked && (!options_.caught_up || options_.caught_up(r.request, deadline))) {
                 report_request(r, RequestState::unrecorded, "");
                 settle_request(r);
+            } else if (now_ns >= deadline && !blocked) {
+                report_request(r, RequestState::pending, "");  // the node that hosts its pod is behind
+                next = std::min(next, sat_add(now_ns, 1'000'000'000));
             } else {
                 report_request(r, RequestState::pending, "");
                 next = std::min(next, blocked ? sat_add(now_ns, 1'000'000'000) : deadline);
@@ -403,8 +406,15 @@ void Correlator::decide_component(const Component& c, int pool, int64_t now_ns, 
         }
         for (size_t k = 0; k < c.requests.size(); ++k)
             if (match_of_request[k] < 0) {
-                report_request(*c.requests[k], RequestState::unrecorded, "");
-                settle_request(*c.requests[k]);
+                TrackedRequest& r = *c.requests[k];
+                int64_t deadline = std::max(window_end(r.request), sat_add(r.request.received_ns, options_.grace_ns));
+                if (options_.caught_up && !options_.caught_up(r.request, deadline)) {
+                    report_request(r, RequestState::pending, "");  // its node may still upload a session
+                    next = std::min(next, sat_add(now_ns, 1'000'000'000));
+                    continue;
+                }
+                report_request(r, RequestState::unrecorded, "");
+                settle_request(r);
             }
         return;
     }

@@ -96,6 +96,10 @@ public:
         int64_t grace_ns = 60'000'000'000;         ///< --audit-grace: how late a request may arrive
         int64_t retention_ns = 3600'000'000'000;   ///< forget settled items after this long
         size_t max_requests = 50'000;              ///< requests held at once; beyond, has_room() is false
+        /// Cluster mode: whether the node hosting a request's pod has uploaded everything up to
+        /// `until_ns`; until it has, the request is not `unrecorded` (its session may be on the
+        /// way). None (one node): always.
+        std::function<bool(const ExecRequest& request, int64_t until_ns)> caught_up;
     };
     struct Stats {
         uint64_t requests_forgotten_early = 0;  ///< settled requests dropped before retention (memory bound)

@@ -39,6 +39,34 @@ void add_collect_command(CLI::App& app, Commands& commands) {
     co->add_option("--upload-body-limit-mb", options->upload_body_limit_mb, "Larger upload batches get 413")
         ->capture_default_str()
         ->check(CLI::Range(1, 256));
+    co->add_option("--audit-webhook", options->audit_webhook,
+                   "Serve the API server's audit webhook backend (EventList POSTs) on ADDR:PORT; any replica stores, one "
+                   "correlates")
+        ->type_name("ADDR:PORT");
+    co->add_option("--admission-webhook", options->admission_webhook,
+                   "Serve a validating admission webhook for pods/exec and pods/attach on ADDR:PORT (it always allows)")
+        ->type_name("ADDR:PORT");
+    co->add_option("--client-ca", options->client_ca,
+                   "Webhook clients must present a certificate signed by this CA (PEM): the API server's client certificate. "
+                   "A trust list apart from --node-ca: a node's certificate can never post identities")
+        ->type_name("FILE");
+    co->add_option("--client-subject", options->client_subjects,
+                   "...and carrying this name (CN or SAN); repeatable")
+        ->type_name("NAME");
+    co->add_flag("--admission-unverified", options->admission_unverified,
+                 "Managed clusters: serve the admission webhook over TLS without client certificates; identities from it "
+                 "are stored as unverified and never override an audit event");
+    co->add_option("--webhook-body-limit-mb", options->webhook_body_limit_mb, "Larger webhook bodies get 413")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
+    co->add_option("--audit-skew", options->audit_skew_s, "Clock difference tolerated between API server and nodes, seconds")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    co->add_option("--audit-grace", options->audit_grace_s,
+                   "Seconds a session waits for its API request before it is unattributed; an allowed request with no "
+                   "session is unrecorded only once the node hosting its pod has uploaded past its window plus this")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
     add_config_options(co);
     co->footer("A node's upload is acknowledged (2xx) only after it is committed; a batch sent again changes nothing.\n"
                "PostgreSQL down: 503 with Retry-After, and the nodes keep their backlog. `execaudit collect: ready` on\n"

@@ -1,6 +1,8 @@
 #include "collector/collector.h"
 
+#include "collector/leader.h"
 #include "collector/upload_service.h"
+#include "collector/webhook_intake.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "net/http_server.h"
@@ -31,6 +33,24 @@ void check_options(const CollectOptions& o) {
         throw UsageError("collect needs --node-ca: the CA that signs the nodes' upload certificates (a node's name is the "
                          "one its certificate proves)");
     if (o.upload_body_limit_mb == 0 || o.upload_workers == 0) throw UsageError("--upload-workers and --upload-body-limit-mb must be positive");
+    if (o.audit_skew_s < 0 || o.audit_grace_s < 0) throw UsageError("--audit-skew and --audit-grace cannot be negative");
+    if (!o.audit_webhook.empty()) net::parse_listen_address(o.audit_webhook, "--audit-webhook");
+    if (!o.admission_webhook.empty()) net::parse_listen_address(o.admission_webhook, "--admission-webhook");
+    if ((!o.audit_webhook.empty() || (!o.admission_webhook.empty() && !o.admission_unverified)) && o.client_ca.empty())
+        throw UsageError("the webhooks need --client-ca: the CA of the API server's client certificate (a trust list apart "
+                         "from --node-ca; on a managed cluster without client certificates: --admission-unverified)");
+    if (!o.client_ca.empty() && o.client_ca == o.node_ca)
+        throw UsageError("--client-ca and --node-ca are the same file: a node's certificate could then post identities; "
+                         "give the API server's client certificate a CA of its own");
+}
+
+net::HttpServerOptions webhook_listener(const CollectOptions& o, const std::string& name, const std::string& listen,
+                                        bool admission) {
+    net::HttpServerOptions s{.name = name, .listen = listen, .body_limit = o.webhook_body_limit_mb << 20};
+    s.tls = net::TlsFiles{.cert_file = o.tls_cert, .key_file = o.tls_key};
+    if (admission && o.admission_unverified) s.anonymous_tls = true;  // identities from it are stored as unverified
+    else s.tls->clients = net::ClientTrust{.ca_file = o.client_ca, .subjects = o.client_subjects};
+    return s;
 }
 
 }  // namespace
@@ -41,6 +61,8 @@ int run_collect(const CollectOptions& options) {
     bool stopping = false;
     std::vector<std::unique_ptr<net::HttpServer>> servers;
     std::unique_ptr<UploadService> uploads;
+    std::unique_ptr<WebhookIntake> webhooks;
+    std::unique_ptr<Leader> leader;
 
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -49,6 +71,8 @@ int run_collect(const CollectOptions& options) {
         stopping = true;
         for (auto& s : servers) s->stop();
         if (uploads) uploads->stop();
+        if (webhooks) webhooks->stop();
+        if (leader) leader->stop();
         io.stop();
     });
 
@@ -80,8 +104,29 @@ int run_collect(const CollectOptions& options) {
         node_listener.tls = net::TlsFiles{.cert_file = options.tls_cert, .key_file = options.tls_key,
                                           .clients = net::ClientTrust{.ca_file = options.node_ca, .subjects = options.node_subjects}};
         servers.push_back(std::make_unique<net::HttpServer>(node_listener, uploads->handler()));
+        if (!options.audit_webhook.empty() || !options.admission_webhook.empty()) {
+            webhooks = std::make_unique<WebhookIntake>(WebhookIntake::Options{.db_uri = options.db});
+            if (!options.audit_webhook.empty())
+                servers.push_back(std::make_unique<net::HttpServer>(
+                    webhook_listener(options, "audit webhook", options.audit_webhook, false), webhooks->audit_handler()));
+            if (!options.admission_webhook.empty())
+                servers.push_back(std::make_unique<net::HttpServer>(
+                    webhook_listener(options, "admission webhook", options.admission_webhook, true),
+                    webhooks->admission_handler()));
+        }
+        attribution::Correlator::Options correlation;
+        correlation.skew_ns = static_cast<int64_t>(options.audit_skew_s * 1e9);
+        correlation.grace_ns = static_cast<int64_t>(options.audit_grace_s * 1e9);
+        leader = std::make_unique<Leader>(Leader::Options{.db_uri = options.db, .correlation = correlation});
+        leader->start();
         if (!options.metrics.empty()) {
-            auto collect = [&] { return uploads->metrics(); };
+            auto collect = [&] {
+                auto m = uploads->metrics();
+                for (auto& x : leader->metrics()) m.push_back(std::move(x));
+                if (webhooks)
+                    for (auto& x : webhooks->metrics()) m.push_back(std::move(x));
+                return m;
+            };
             auto not_ready = [&] { return uploads->not_ready(); };
             servers.push_back(std::make_unique<net::HttpServer>(
                 net::HttpServerOptions{.name = "metrics", .listen = options.metrics, .plain_http = true,
@@ -94,6 +139,8 @@ int run_collect(const CollectOptions& options) {
     io.run();
     for (auto& s : servers) s->stop();
     if (uploads) uploads->stop();
+    if (webhooks) webhooks->stop();
+    if (leader) leader->stop();
     log::info("stopped");
     return 0;
 }

@@ -1,10 +1,13 @@
 #pragma once
 // `execaudit collect`: the cluster's central service (a Deployment of stateless replicas in front
-// of PostgreSQL). It receives every node's uploads over mutual TLS (collector/upload_service.h)
-// and stores them in the cluster store, creating or migrating its schema at start.
+// of PostgreSQL). Any replica receives every node's uploads over mutual TLS
+// (collector/upload_service.h) and the API server's audit and admission webhooks
+// (collector/webhook_intake.h), and stores them in the cluster store, creating or migrating its
+// schema at start; exactly one replica at a time correlates them (collector/leader.h).
 //
 // Threads: the main thread runs the io_context (signals, start-up retries); each HTTP listener
-// has its own thread; the upload workers have theirs, each with its own database connection.
+// has its own thread; the upload workers theirs, each with its own database connection; the
+// webhook intake and the leader one each.
 
 #include <cstddef>
 #include <string>
@@ -21,6 +24,16 @@ struct CollectOptions {
     std::string metrics;            ///< ADDR:PORT for /metrics, /healthz, /readyz (plain HTTP); empty: off
     size_t upload_workers = 4;
     size_t upload_body_limit_mb = 16;
+
+    // The API server's webhooks: a trust list of their own (--client-ca), never the nodes'.
+    std::string audit_webhook;      ///< ADDR:PORT for the audit webhook backend; empty: off
+    std::string admission_webhook;  ///< ADDR:PORT for the validating admission webhook; empty: off
+    std::string client_ca;
+    std::vector<std::string> client_subjects;
+    bool admission_unverified = false;  ///< managed clusters: the admission webhook without client certificates
+    size_t webhook_body_limit_mb = 32;
+    double audit_skew_s = 2;
+    double audit_grace_s = 60;
 };
 
 /// Runs until SIGTERM/SIGINT. Throws UsageError / RuntimeError for start-up failures.

@@ -1,10 +1,14 @@
 #include "collector/upload_ingest.h"
 
+#include "storage/chain_verify.h"
+#include "storage/postgres/pg_store.h"
 #include "storage/postgres/pg_writer.h"
 #include "storage/upload_records.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include <set>
 
 namespace execaudit::collector {
 namespace pg = storage::pg;
@@ -47,6 +51,24 @@ std::string excerpt(const std::string& s) {
 }
 
 }  // namespace
+
+ChainCheck check_chains(pg::Connection& c, const upload::Batch& batch) {
+    ChainCheck out;
+    pg::PgSessionStore store(c);
+    std::set<std::string> seen;
+    for (const auto& r : batch.records) {
+        if (!r.has_session() || r.session().status() == "open" || r.session().chain_head().empty()) continue;
+        if (!seen.insert(r.session().id()).second) continue;
+        auto s = store.find(r.session().id());
+        if (!s) continue;
+        auto v = storage::verify_session(store, *s, nullptr);
+        if (storage::integrity_failed(v.verdict))
+            out.failed.emplace_back(s->id, fmt::format("{}: {}", storage::integrity_name(v.verdict), v.detail));
+        else if (v.verdict == storage::Integrity::intact)
+            out.intact.push_back(s->id);
+    }
+    return out;
+}
 
 IngestResult ingest_batch(pg::Connection& c, const std::string& node, const upload::Batch& batch, int64_t now_ns) {
     // Everything that can be judged without the database first.

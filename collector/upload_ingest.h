@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace execaudit::collector {
 
@@ -33,6 +35,14 @@ struct IngestResult {
     uint64_t replayed = 0;   ///< records at or before the committed position: skipped
     int64_t acked_position = 0;
 };
+
+/// The node's hash chain of every ended session in `batch`, checked against what the cluster store
+/// now holds (docs/integrity.md): the ids of those that verify and of those that do not, with why.
+struct ChainCheck {
+    std::vector<std::string> intact;
+    std::vector<std::pair<std::string, std::string>> failed;  ///< session id, "ALTERED: ..."
+};
+ChainCheck check_chains(storage::pg::Connection& c, const upload::Batch& batch);
 
 /// `node`: the name the uploader's certificate proves. Throws PgError when the connection is
 /// lost (the caller answers 503); every other failure is in the result.

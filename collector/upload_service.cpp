@@ -98,8 +98,15 @@ void UploadService::worker() {
                 job.respond(net::make_response(static_cast<http::status>(result.status), result.message + "\n"));
                 continue;
             }
+            // Each ended session's chain, as the node made it, against what is now stored: a node
+            // whose records do not match its own chain is a finding, named in the log and counted.
+            auto chains = check_chains(*conn, *batch);
+            for (const auto& [id, why] : chains.failed)
+                log::warn("FINDING: session {} from node {} does not verify against its node's hash chain: {}", id, job.node, why);
             {
                 std::lock_guard lock(mutex_);
+                chains_intact_ += chains.intact.size();
+                chains_failed_ += chains.failed.size();
                 ++batches_;
                 records_stored_ += result.stored;
                 records_replayed_ += result.replayed;
@@ -135,6 +142,10 @@ std::vector<net::Metric> UploadService::metrics() const {
         {"collector_upload_database_failures_total", "Batches answered 503 because the database was unavailable", "counter",
          static_cast<double>(db_failures_)},
         {"collector_upload_queued", "Batches waiting for a worker", "gauge", static_cast<double>(queue_.size())},
+        {"collector_chains_verified_total", "Ended sessions whose stored records match their node's hash chain on arrival",
+         "counter", static_cast<double>(chains_intact_)},
+        {"collector_chain_failures_total", "Ended sessions whose stored records do not match their node's hash chain (findings)",
+         "counter", static_cast<double>(chains_failed_)},
         {"collector_database_up", "1 while the last contact with PostgreSQL worked", "gauge", db_error_.empty() ? 1.0 : 0.0},
     };
     for (auto r : {Refusal::malformed, Refusal::node_mismatch, Refusal::foreign_session, Refusal::unknown_session,

@@ -58,6 +58,7 @@ private:
     std::vector<std::thread> threads_;
 
     // counters, guarded by mutex_
+    uint64_t chains_intact_ = 0, chains_failed_ = 0;
     uint64_t batches_ = 0, records_stored_ = 0, records_replayed_ = 0, bytes_ = 0, busy_ = 0, db_failures_ = 0;
     std::map<std::string, uint64_t> refused_;  ///< by reason
     std::string db_error_;                     ///< the last database failure, while it lasts

@@ -377,8 +377,10 @@ void HostControlFilter::end_mode_change(bool set, std::string& out) {
     }
     if (!changed) return end(true, out);  // byte for byte
     // The controls met inside it first (a terminal executes them where they are), then what stays.
+    // Its introducer: ESC [ (the controls after the ESC are in controls_), or U+009B.
     std::string rewritten = controls_;
-    if (!kept.empty()) rewritten += held_.substr(0, 2) + (dec ? "?" : "") + kept + (set ? "h" : "l");
+    std::string introducer = held_[0] == '\x1b' ? "\x1b[" : held_.substr(0, 2);
+    if (!kept.empty()) rewritten += introducer + (dec ? "?" : "") + kept + (set ? "h" : "l");
     start(State::ground, {});
     out += rewritten;
 }

@@ -328,12 +328,22 @@ void TerminalScreen::keep_cursor_on_screen() {
 }
 
 void TerminalScreen::resize(int rows, int cols) {
-    rows_ = clamp(rows, 1, 1000);
-    cols_ = clamp(cols, kMinCols, 2000);
+    rows = clamp(rows, 1, 1000);
+    cols = clamp(cols, kMinCols, 2000);
+    bool changed = rows != rows_ || cols != cols_;
+    rows_ = rows;
+    cols_ = cols;
     vterm_set_size(vt_.get(), rows_, cols_);
     // libvterm 0.1.4 keeps a full screen's bottom rows when the height shrinks and moves the
     // cursor up with them without clamping it (fill the screen, go home, shrink the window).
     keep_cursor_on_screen();
+    if (!changed) return;
+    // It bounds the scrolling region's bottom and right margin to the new size, but not its top
+    // and left: a region that began below the new bottom scrolled a negative number of lines
+    // (memmove of a negative size; fuzzing). Both margins are reset, as xterm resets them on a
+    // resize (each reset homes the cursor: it is put back).
+    std::string reset = "\x1b[r\x1b[s\x1b[" + std::to_string(cursor_row() + 1) + ";" + std::to_string(cursor_col() + 1) + "H";
+    vterm_input_write(vt_.get(), reset.data(), reset.size());
 }
 
 void append_printable_utf8(std::string& out, uint32_t cp) {

@@ -73,7 +73,15 @@ struct WriteSealEnded {};
 using WriteOp = std::variant<WriteSession, WriteCommand, WriteChunk, WriteAuditStages, WriteExecRequest, WriteAttribution,
                              WriteBarrier, WriteSealEnded>;
 
-class StoreWriter {
+/// Where attribution's records go (attribution/attribution.h): the node's StoreWriter, or the
+/// collector's PostgreSQL sink (collector/pg_sink.h).
+class WriteSink {
+public:
+    virtual ~WriteSink() = default;
+    virtual void submit(WriteOp op) = 0;
+};
+
+class StoreWriter final : public WriteSink {
 public:
     struct Options {
         size_t max_queued_bytes = 32u << 20;  ///< submit() blocks beyond this
@@ -121,7 +129,7 @@ public:
     StoreWriter& operator=(const StoreWriter&) = delete;
 
     /// Queues one write. Blocks while the queue holds more than max_queued_bytes.
-    void submit(WriteOp op);
+    void submit(WriteOp op) override;
     /// Returns once everything submitted before the call is committed.
     void flush();
     /// Flushes, then stops the thread. Idempotent. While the database cannot be written, gives up

@@ -4,6 +4,8 @@
 // The HTTP edge (who may connect, malformed and oversized bodies) runs the real `execaudit collect`.
 #include "collector/upload_ingest.h"
 #include "storage/postgres/pg_schema.h"
+#include "storage/postgres/pg_store.h"
+#include "storage/postgres/pg_writer.h"
 #include "storage/upload_records.h"
 #include "tests/support/audit_fixtures.h"
 #include "tests/support/cluster.h"
@@ -164,6 +166,36 @@ TEST_F(UploadIngest, MalformedRecordsAreRefusedWithTheReason) {
     EXPECT_EQ(q("SELECT count(*) FROM sessions"), "0\n");
 }
 
+// The Decisions' export cursor on PostgreSQL: ids are insertion order, not commit order, when
+// replicas insert concurrently; positions are given to committed rows only, by the exporter.
+TEST_F(UploadIngest, ExportPositionsFollowCommitOrderWithConcurrentWriters) {
+    auto other = storage::pg::Connection::open(pg_->uri());
+    storage::pg::PgOutbox outbox(*c_);
+    // replica 1 inserts first and commits last
+    storage::pg::Transaction slow(other);
+    auto a = sample_session("aaaa000000000001", kT0Ns);
+    a.node = "node-a";
+    ASSERT_EQ(storage::pg::put_session(other, a, now_ns()), storage::pg::PutResult::stored);
+    {
+        storage::pg::Transaction fast(*c_);
+        auto b = sample_session("bbbb000000000002", kT0Ns);
+        b.node = "node-b";
+        ASSERT_EQ(storage::pg::put_session(*c_, b, now_ns()), storage::pg::PutResult::stored);
+        fast.commit();
+    }
+    EXPECT_EQ(storage::pg::assign_export_positions(*c_), 1);
+    auto first = outbox.after(0, 100);
+    ASSERT_EQ(first.size(), 1u);
+    EXPECT_EQ(first[0].session_id, "bbbb000000000002");
+    int64_t cursor = first[0].position;
+    slow.commit();
+    EXPECT_EQ(storage::pg::assign_export_positions(*c_), 1);
+    auto next = outbox.after(cursor, 100);
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].session_id, "aaaa000000000001");  // not skipped, although its id is the smaller one
+    EXPECT_EQ(q("SELECT session_id FROM export_outbox ORDER BY id LIMIT 1"), "aaaa000000000001\n");
+}
+
 // The HTTP edge, through the real binary.
 class CollectorEdge : public ::testing::Test {
 protected:
@@ -209,6 +241,20 @@ TEST_F(CollectorEdge, OnlyNodeCertificatesUploadAndTheNodeIsItsCertificate) {
     EXPECT_EQ(pg_->query("SELECT node FROM sessions"), "node-a\n");
     EXPECT_GE(collector_->metric("collector_upload_rejected_total{reason=\"node_mismatch\"}"), 3);
     EXPECT_EQ(collector_->metric("collector_upload_batches_total"), 1);
+}
+
+TEST_F(CollectorEdge, AnEndedSessionThatDoesNotMatchItsNodesChainIsAFinding) {
+    // a node that rewrote what it recorded but kept the old chain head: stored, and named
+    auto s = session("aaaa000000000001", "node-a", "ended");
+    s.mutable_session()->set_chain_start(std::string(32, '\x11'));
+    s.mutable_session()->set_chain_head(std::string(32, '\x22'));
+    s.mutable_session()->set_chain_records(0);
+    auto r = post(body_of(batch("node-a", {at(1, s)})), node_a_);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(collector_->metric("collector_chain_failures_total"), 1);
+    EXPECT_EQ(collector_->metric("collector_chains_verified_total"), 0);
+    EXPECT_NE(collector_->log().find("FINDING: session aaaa000000000001 from node node-a does not verify"), std::string::npos)
+        << collector_->log();
 }
 
 TEST_F(CollectorEdge, MalformedAndOversizedBodiesGetTheirStatusAndReason) {

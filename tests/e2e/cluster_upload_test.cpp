@@ -147,6 +147,9 @@ TEST_F(ClusterUpload, ASessionReachesTheClusterStoreWholeAcrossACollectorCrashAn
               run({"sqlite3", db_, "SELECT count(*) FROM io_chunks"}).out);
     EXPECT_EQ(pg_->query("SELECT count(*) FROM commands"), run({"sqlite3", db_, "SELECT count(*) FROM commands"}).out);
     EXPECT_GT(collector_->metric("collector_upload_batches_total"), 0);
+    // the collector checked the node's chain when the session's end arrived
+    EXPECT_GE(collector_->metric("collector_chains_verified_total"), 1);
+    EXPECT_EQ(collector_->metric("collector_chain_failures_total"), 0);
 }
 
 TEST_F(ClusterUpload, ANodeWhoseCertificateNamesAnotherNodeIsToldAtStart) {

@@ -172,6 +172,9 @@ TEST(HostControlFilter, RemovesModesThatMakeTheTerminalSendInput) {
     expect_any_split("\xc2\x9b?2004;7lx", "\xc2\x9b?7lx\x1b[?7h");
     expect_any_split("a\x1b[?1000:1hb\x1b[?100000hc", "abc");   // not mode numbers: no terminal needs them
     expect_any_split("a\x1b[?10\n00hb", "a\nb");                 // the control inside still happens
+    // ... also between the ESC and its [, where the rewritten mode change once kept the control
+    // as its introducer (`ESC SO 0 h`: fuzzing found filtering the output again changed it)
+    expect_any_split("a\x1b\x0e[2;0\x0fhb", "a\x0e\x0f\x1b[0hb");
     expect_any_split("a\x1b[12l\x1b[2h\x1b[12;4hb", "a\x1b[4hb\x1b[4l");  // SRM (local echo), KAM (keyboard lock)
     expect_any_split("a\x1b[?1h\x1b=b\x1b>", "ab\x1b>");            // application cursor keys and keypad
     // key encodings: modifyOtherKeys, formatOtherKeys, the kitty keyboard protocol (push, set, pop)

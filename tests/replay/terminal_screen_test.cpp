@@ -186,6 +186,23 @@ TEST(SequenceGuard, BoundsArgumentsValuesAndControls) {
 
 namespace {
 
+// A scrolling region that began below the bottom of a screen that then shrank made libvterm
+// 0.1.4 scroll a negative number of lines (memmove of a negative size; fuzzing). A resize resets
+// the margins, as xterm does, and the cursor stays where it was.
+TEST(TerminalScreen, AResizeBelowTheScrollingRegionResetsIt) {
+    for (const char* margins : {"\x1b[15;20r", "\x1b[15r", "\x1b[?69h\x1b[8;10s\x1b[15;20r"}) {
+        TerminalScreen s(20, 10);
+        s.feed(margins);
+        s.feed("\x1b[3;2Hx");
+        s.resize(5, 6);
+        EXPECT_EQ(s.cursor_row(), 2) << margins;
+        EXPECT_EQ(s.cursor_col(), 2) << margins;
+        s.feed("\x1b[5;1H");
+        for (char c : std::string("abcdefg")) s.feed(std::string(1, c) + "\r\n");
+        EXPECT_EQ(s.text(), (std::vector<std::string>{"d", "e", "f", "g"})) << margins;
+    }
+}
+
 // A C1 control written as UTF-8 (U+0080..U+009F) is text of width -1 to libvterm 0.1.4: the
 // cursor went left off the screen, and the next erase wrote before its buffer (fuzzing: U+009D,
 // then `CSI J`, SEGV in every build). It is shown as U+FFFD, whole or split across writes.
