@@ -67,6 +67,33 @@ void add_collect_command(CLI::App& app, Commands& commands) {
                    "session is unrecorded only once the node hosting its pod has uploaded past its window plus this")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
+    auto& ex = options->exports;
+    co->add_option("--export-jsonl", ex.jsonl_path,
+                   "The leading replica appends every session start, command, attribution and session end of the cluster "
+                   "to this file as JSON lines (docs/export.md), from a cursor kept in the cluster store")
+        ->type_name("PATH");
+    co->add_option("--export-jsonl-max-bytes", ex.jsonl_max_bytes, "Rotate the JSON lines file at this size (PATH.1, PATH.2, ...)")
+        ->capture_default_str()
+        ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 40));
+    co->add_option("--export-jsonl-keep", ex.jsonl_keep, "Rotated JSON lines files to keep")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    co->add_option("--export-syslog", ex.syslog_url,
+                   "Send the same records as RFC 5424 syslog, octet-counted, to tcp://HOST:PORT or tls://HOST:PORT: each "
+                   "record once per cluster (at least once; a resend carries the same record_id)")
+        ->type_name("URL");
+    co->add_option("--export-syslog-ca", ex.syslog_ca, "CA certificates (PEM) that sign the syslog server's certificate "
+                                                       "(default: the system's)")
+        ->type_name("FILE");
+    co->add_option("--export-syslog-cert", ex.syslog_cert, "Client certificate (PEM) to present to the syslog server")
+        ->type_name("FILE");
+    co->add_option("--export-syslog-key", ex.syslog_key, "Its private key (PEM; default: in the certificate file)")
+        ->type_name("FILE");
+    co->add_option("--export-syslog-settle-ms", ex.syslog_settle_ms,
+                   "A syslog batch counts as delivered this long after the server acknowledged it")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 600000));
+    co->add_flag("--ecs", ex.ecs, "Export Elastic Common Schema fields instead of execaudit.proto's");
     add_config_options(co);
     co->footer("A node's upload is acknowledged (2xx) only after it is committed; a batch sent again changes nothing.\n"
                "PostgreSQL down: 503 with Retry-After, and the nodes keep their backlog. `execaudit collect: ready` on\n"

@@ -1,6 +1,7 @@
 #include "collector/collector.h"
 
 #include "collector/leader.h"
+#include "export/exporter.h"
 #include "collector/upload_service.h"
 #include "collector/webhook_intake.h"
 #include "common/errors.h"
@@ -57,6 +58,8 @@ net::HttpServerOptions webhook_listener(const CollectOptions& o, const std::stri
 
 int run_collect(const CollectOptions& options) {
     check_options(options);
+    // the export flags are checked now (a bad URL or TLS file is exit 2), the exporters made by the leader
+    exporting::make_exporters(options.exports, [] { return std::unique_ptr<exporting::ExportSource>(); });
     boost::asio::io_context io;
     bool stopping = false;
     std::vector<std::unique_ptr<net::HttpServer>> servers;
@@ -117,7 +120,8 @@ int run_collect(const CollectOptions& options) {
         attribution::Correlator::Options correlation;
         correlation.skew_ns = static_cast<int64_t>(options.audit_skew_s * 1e9);
         correlation.grace_ns = static_cast<int64_t>(options.audit_grace_s * 1e9);
-        leader = std::make_unique<Leader>(Leader::Options{.db_uri = options.db, .correlation = correlation});
+        leader = std::make_unique<Leader>(Leader::Options{.db_uri = options.db, .correlation = correlation,
+                                                          .exports = options.exports});
         leader->start();
         if (!options.metrics.empty()) {
             auto collect = [&] {

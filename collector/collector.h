@@ -9,6 +9,8 @@
 // has its own thread; the upload workers theirs, each with its own database connection; the
 // webhook intake and the leader one each.
 
+#include "export/export_settings.h"
+
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -34,6 +36,7 @@ struct CollectOptions {
     size_t webhook_body_limit_mb = 32;
     double audit_skew_s = 2;
     double audit_grace_s = 60;
+    exporting::ExportSettings exports;  ///< the SIEM export (--export-*), from the leading replica
 };
 
 /// Runs until SIGTERM/SIGINT. Throws UsageError / RuntimeError for start-up failures.

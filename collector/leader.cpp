@@ -3,7 +3,9 @@
 #include "attribution/admission_review.h"
 #include "attribution/attribution.h"
 #include "attribution/audit_event.h"
+#include "collector/pg_export_source.h"
 #include "collector/pg_sink.h"
+#include "export/exporter.h"
 #include "common/log.h"
 #include "common/time_format.h"
 #include "storage/postgres/pg_connection.h"
@@ -13,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <set>
 
@@ -135,6 +138,14 @@ void Leader::lead() {
         }, now);
     }
 
+    // The SIEM export: the leader's alone, from each destination's cursor in the cluster store.
+    auto start_exports = [&] {
+        auto e = exporting::make_exporters(options_.exports, [&] { return std::make_unique<PgExportSource>(options_.db_uri); });
+        for (auto& x : e) x->start();
+        return e;
+    };
+    auto exporters = start_exports();
+
     std::set<std::pair<std::string, std::string>> fed;  // stages handed to the correlator this term
     auto feed_stages = [&] {
         auto rows = conn.exec("SELECT request_id, stage, source, received_ns, raw_json FROM audit_events WHERE NOT fed "
@@ -198,6 +209,11 @@ void Leader::lead() {
                 lock_conn.exec("SELECT 1");  // still holding the lock
                 feed_sessions();
                 feed_stages();
+                // an exporter whose connection was lost ends; its cursor is in the store
+                if (std::any_of(exporters.begin(), exporters.end(), [](const auto& x) { return x->finished(); })) {
+                    for (auto& x : exporters) x->stop(std::chrono::milliseconds(0));
+                    exporters = start_exports();
+                }
                 if (++polls % 2 == 0) {
                     refresh_nodes();
                     held = 0;
@@ -219,6 +235,7 @@ void Leader::lead() {
     };
     poll();
     io.run();
+    for (auto& x : exporters) x->stop(std::chrono::seconds(2));
     sink.stop(std::chrono::seconds(5));
     leading_ = false;
     log::info("correlation: this replica no longer leads");

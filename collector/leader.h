@@ -14,6 +14,7 @@
 // Threads: its own (the lock attempts, and while leading an io_context for the correlator).
 
 #include "attribution/correlator.h"
+#include "export/export_settings.h"
 #include "net/metrics.h"
 
 #include <atomic>
@@ -36,6 +37,7 @@ public:
         int64_t behind_after_ns = 30'000'000'000;   ///< a node whose upload is complete only this long ago is behind
         int64_t silent_after_ns = 30'000'000'000;   ///< a node with no heartbeat for this long is silent
         int64_t gone_after_ns = 3600'000'000'000;   ///< ...and after this long its pods no longer hold requests
+        exporting::ExportSettings exports;          ///< the SIEM export, run by the leader alone
     };
     explicit Leader(Options options);
     ~Leader();

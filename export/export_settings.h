@@ -3,6 +3,7 @@
 // (docs/export.md). Each destination gets an Exporter of its own with its own cursor.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,5 +27,9 @@ struct ExportSettings {
 /// One Exporter per configured destination, not started. Throws UsageError for a bad URL or TLS
 /// file (exit 2 before recording starts); an unreachable destination is not an error here.
 std::vector<std::unique_ptr<Exporter>> make_exporters(const ExportSettings& settings, const std::string& db_path);
+class ExportSource;
+/// The same, each reading its own `make_source()` (the cluster's store) instead of a SQLite file.
+std::vector<std::unique_ptr<Exporter>> make_exporters(const ExportSettings& settings,
+                                                      const std::function<std::unique_ptr<ExportSource>()>& make_source);
 
 }  // namespace execaudit::exporting

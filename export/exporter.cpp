@@ -11,13 +11,34 @@
 namespace execaudit::exporting {
 namespace {
 using Clock = std::chrono::steady_clock;
-}
+
+/// The node's SQLite, through its own connection.
+class SqliteSource final : public ExportSource {
+public:
+    explicit SqliteSource(const std::string& path)
+        : db_(storage::Database::open(path, storage::Database::Mode::read_write)), outbox_(db_), reader_(db_) {}
+    storage::OutboxReader& outbox() override { return outbox_; }
+    RecordReader& records() override { return reader_; }
+    int64_t load_cursor(const std::string& name) override { return storage::ExportCursor(db_, name).load(); }
+    void save_cursor(const std::string& name, int64_t position, int64_t now_ns) override {
+        storage::ExportCursor(db_, name).save(position, now_ns);
+    }
+
+private:
+    storage::Database db_;
+    storage::ExportOutbox outbox_;
+    RecordReader reader_;
+};
+}  // namespace
 
 Exporter::Exporter(Options options, std::unique_ptr<exporting::Destination> destination)
     : options_(std::move(options)),
       destination_(std::move(destination)),
       name_(destination_->name()),
-      db_(storage::Database::open(options_.db_path, storage::Database::Mode::read_write)) {}
+      source_(std::make_unique<SqliteSource>(options_.db_path)) {}
+
+Exporter::Exporter(Options options, std::unique_ptr<exporting::Destination> destination, std::unique_ptr<ExportSource> source)
+    : options_(std::move(options)), destination_(std::move(destination)), name_(destination_->name()), source_(std::move(source)) {}
 
 Exporter::~Exporter() { stop(std::chrono::milliseconds(0)); }
 
@@ -28,6 +49,7 @@ void Exporter::start() {
         } catch (const std::exception& e) {
             // Never takes the recorder down: recording goes on, the backlog waits in SQLite.
             log::error("export to {} stopped: {}; records wait in the database for the next start", name_, e.what());
+            finished_ = true;
         }
     });
 }
@@ -63,7 +85,7 @@ void Exporter::save_cursor(bool force) {
     auto now = Clock::now();
     if (confirmed == saved_ || (!force && now - last_save_ < options_.cursor_save_every)) return;
     try {
-        storage::ExportCursor(db_, name_).save(confirmed, wall_clock_ns());
+        source_->save_cursor(name_, confirmed, wall_clock_ns());
         saved_ = confirmed;
         last_save_ = now;
     } catch (const std::exception& e) {
@@ -72,9 +94,9 @@ void Exporter::save_cursor(bool force) {
 }
 
 void Exporter::run() {
-    storage::ExportOutbox outbox(db_);
-    exporting::RecordReader reader(db_);
-    saved_ = storage::ExportCursor(db_, name_).load();
+    storage::OutboxReader& outbox = source_->outbox();
+    exporting::RecordReader& reader = source_->records();
+    saved_ = source_->load_cursor(name_);
     destination_->reset_to(saved_);
     int64_t sent_upto = saved_;
     {

@@ -7,6 +7,7 @@
 
 #include "export/destination.h"
 #include "storage/database.h"
+#include "storage/readers.h"
 
 #include <atomic>
 #include <chrono>
@@ -18,6 +19,21 @@
 #include <thread>
 
 namespace execaudit::exporting {
+
+class RecordReader;
+
+/// Where an exporter reads: the node's SQLite (by default), or the cluster's store (the leading
+/// collector's, collector/pg_export_source.h). Used on the exporter's thread only.
+class ExportSource {
+public:
+    virtual ~ExportSource() = default;
+    virtual storage::OutboxReader& outbox() = 0;
+    virtual RecordReader& records() = 0;
+    /// Where destination `name` stands (0: it never exported).
+    virtual int64_t load_cursor(const std::string& name) = 0;
+    /// Persists it (never backwards).
+    virtual void save_cursor(const std::string& name, int64_t position, int64_t now_ns) = 0;
+};
 
 class Exporter {
 public:
@@ -39,6 +55,8 @@ public:
 
     /// Opens its own connection to the database; throws like Database::open.
     Exporter(Options options, std::unique_ptr<exporting::Destination> destination);
+    /// Reads `source` instead (Options::db_path unused).
+    Exporter(Options options, std::unique_ptr<exporting::Destination> destination, std::unique_ptr<ExportSource> source);
     ~Exporter();
     Exporter(const Exporter&) = delete;
     Exporter& operator=(const Exporter&) = delete;
@@ -49,6 +67,8 @@ public:
     void stop(std::chrono::milliseconds drain);
     Stats stats() const;
     const std::string& name() const { return name_; }
+    /// Its thread ended on an error (its source failed): what is not confirmed waits for a new one.
+    bool finished() const { return finished_; }
 
 private:
     void run();
@@ -59,7 +79,8 @@ private:
     Options options_;
     std::unique_ptr<exporting::Destination> destination_;
     std::string name_;
-    storage::Database db_;
+    std::unique_ptr<ExportSource> source_;
+    std::atomic<bool> finished_{false};
 
     mutable std::mutex mutex_;
     std::condition_variable wake_;

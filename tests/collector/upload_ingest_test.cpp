@@ -12,6 +12,7 @@
 #include "tests/support/postgres.h"
 #include "tests/support/stored_sessions.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace execaudit::testing {
@@ -266,6 +267,47 @@ TEST_F(CollectorEdge, MalformedAndOversizedBodiesGetTheirStatusAndReason) {
     EXPECT_GE(collector_->metric("collector_upload_rejected_total{reason=\"malformed\"}"), 1);
     // and it still serves
     EXPECT_EQ(post(body_of(batch("node-a", {at(1, session("aaaa000000000001", "node-a"))})), node_a_).status, 200);
+}
+
+// docs/cluster.md's two roles, exactly as written there: the collector writes with its own role
+// (it creates and owns the tables), the read commands read with the reader's, which cannot write.
+TEST(ClusterRoles, TheCollectorWritesWithItsRoleAndTheReaderOnlyReads) {
+    EA_REQUIRE(missing_postgres());
+    EA_REQUIRE(missing_program("curl"));
+    TempDir dir;
+    PostgresServer pg;
+    auto psql = [&](const std::string& user, const std::string& db, const std::string& sql) {
+        return run({"runuser", "-u", "nobody", "--", "/usr/lib/postgresql/15/bin/psql", "-X", "-q", "-At", "-h", "127.0.0.1",
+                    "-p", std::to_string(pg.port()), "-U", user, "-d", db, "-v", "ON_ERROR_STOP=1", "-c", sql});
+    };
+    // as an administrator, once (docs/cluster.md, "The database")
+    for (const char* sql : {"CREATE ROLE execaudit_collector LOGIN", "CREATE ROLE execaudit_reader LOGIN",
+                            "CREATE DATABASE execaudit OWNER execaudit_collector"})
+        ASSERT_EQ(psql("execaudit", "postgres", sql).exit_code, 0) << sql;
+    for (const char* sql : {"CREATE EXTENSION IF NOT EXISTS pg_trgm", "GRANT CONNECT ON DATABASE execaudit TO execaudit_reader",
+                            "GRANT USAGE ON SCHEMA public TO execaudit_reader",
+                            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO execaudit_reader",
+                            "ALTER DEFAULT PRIVILEGES FOR ROLE execaudit_collector IN SCHEMA public GRANT SELECT ON TABLES TO "
+                            "execaudit_reader"}) {
+        auto r = psql("execaudit", "execaudit", sql);
+        ASSERT_EQ(r.exit_code, 0) << sql << ": " << r.err;
+    }
+    std::string base = "postgresql://{}@127.0.0.1:" + std::to_string(pg.port()) + "/execaudit";
+    std::string writer = fmt::format(fmt::runtime(base), "execaudit_collector"), reader = fmt::format(fmt::runtime(base), "execaudit_reader");
+    ClusterPki pki(dir.path());
+    auto node = pki.issue_node("/CN=node-a", "node-a");
+    Collector collector(writer, pki, dir.file("collect.log"));
+    auto b = batch("node-a", {at(1, session("aaaa000000000001", "node-a")), at(2, command("aaaa000000000001", 0, {"/bin/ls"}))});
+    auto posted = curl_post(collector.url() + "/v1/upload", upload::encode_batch(b.header, b.records), dir.path(), curl_tls(pki, node));
+    ASSERT_EQ(posted.status, 200) << posted.body << collector.log();
+    auto listed = run({execaudit_bin(), "sessions", "--db", reader, "--format", "json"});
+    ASSERT_EQ(listed.exit_code, 0) << listed.err;
+    EXPECT_NE(listed.out.find("aaaa000000000001"), std::string::npos) << listed.out;
+    auto shown = run({execaudit_bin(), "show", "aaaa", "--db", reader, "--format", "json"});
+    EXPECT_EQ(shown.exit_code, 0) << shown.err;
+    auto write = psql("execaudit_reader", "execaudit", "UPDATE sessions SET node = 'node-b'");
+    EXPECT_NE(write.exit_code, 0);
+    EXPECT_NE(write.err.find("permission denied"), std::string::npos) << write.err;
 }
 
 }  // namespace

@@ -1,14 +1,19 @@
 // Cluster mode end to end: a real session in a real container, recorded by `record --collector`
 // and uploaded over mutual TLS to a real `execaudit collect` on a real PostgreSQL, then read back
 // with the read commands' `--db postgresql://...`. The collector is killed mid-session and the
-// recorder restarted while it is away: when both are back, the cluster's copy is the node's, record
-// for record (the node's hash chain verifies on PostgreSQL: nothing lost, doubled or reordered).
+// recorder restarted while it is away, then PostgreSQL is stopped for a while: when all are back,
+// the cluster's copy is the node's, record for record (the node's hash chain verifies on
+// PostgreSQL: nothing lost, doubled or reordered), and the leader exported all of it.
 #include "tests/support/cluster.h"
 #include "tests/support/node_test.h"
 #include "tests/support/postgres.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <sstream>
 
 namespace execaudit::testing {
 namespace {
@@ -35,7 +40,7 @@ protected:
     void start_collector() {
         collector_.reset();
         collector_ = std::make_unique<Collector>(pg_->uri(), *pki_, dir_.file("collect-" + std::to_string(++runs_) + ".log"),
-                                                 std::vector<std::string>{}, port_);
+                                                 std::vector<std::string>{"--export-jsonl", dir_.file("cluster.jsonl")}, port_);
     }
     void start_recorder() {
         recorder_.reset();
@@ -116,6 +121,15 @@ TEST_F(ClusterUpload, ASessionReachesTheClusterStoreWholeAcrossACollectorCrashAn
     EXPECT_FALSE(uploaded(id, "while-the-collector-is-down"));
 
     start_collector();
+    ASSERT_TRUE(eventually([&] { return uploaded(id, "after-the-restart"); }, 30s)) << diagnose();
+    // PostgreSQL goes away for a while: the collector answers 503, the node keeps its backlog
+    pg_->stop();
+    ASSERT_TRUE(run_in(shell, "/bin/echo while-postgres-is-down"));
+    ASSERT_TRUE(eventually([&] { return collector_->metric("collector_upload_database_failures_total") > 0; }, 30s))
+        << collector_->log();
+    EXPECT_EQ(collector_->metric("collector_database_up"), 0);
+    EXPECT_GT(spooled(), 0);
+    pg_->start();
     ASSERT_TRUE(run_in(shell, "/bin/echo last-word"));
     shell.type("exit\r");
     ASSERT_TRUE(shell.wait(20s));
@@ -133,7 +147,8 @@ TEST_F(ClusterUpload, ASessionReachesTheClusterStoreWholeAcrossACollectorCrashAn
                               "start", "end", "namespace", "pod", "container", "node"})
         EXPECT_EQ(cluster_view[field], node_view[field]) << field;
     EXPECT_EQ(cluster_view["timeline"], node_view["timeline"]);
-    for (const char* word : {"first-word", "while-the-collector-is-down", "between-recorders", "after-the-restart", "last-word"})
+    for (const char* word : {"first-word", "while-the-collector-is-down", "between-recorders", "after-the-restart",
+                             "while-postgres-is-down", "last-word"})
         EXPECT_TRUE(uploaded(id, word)) << word;
     auto cat = run({execaudit_bin(), "play", id, "--cat", "--db", pg_->uri()});
     ASSERT_EQ(cat.exit_code, 0) << cat.err;
@@ -147,6 +162,17 @@ TEST_F(ClusterUpload, ASessionReachesTheClusterStoreWholeAcrossACollectorCrashAn
               run({"sqlite3", db_, "SELECT count(*) FROM io_chunks"}).out);
     EXPECT_EQ(pg_->query("SELECT count(*) FROM commands"), run({"sqlite3", db_, "SELECT count(*) FROM commands"}).out);
     EXPECT_GT(collector_->metric("collector_upload_batches_total"), 0);
+    // the leader exported the session from the cluster store, every record, after a crash too
+    std::set<std::string> want = {id + ":start", id + ":end"};
+    for (size_t i = 0; i < cluster_view["timeline"].size(); ++i) want.insert(id + ":command:" + std::to_string(i));
+    std::set<std::string> got;
+    ASSERT_TRUE(eventually([&] {
+        got.clear();
+        std::istringstream lines(read_file(dir_.file("cluster.jsonl")));
+        for (std::string line; std::getline(lines, line);)
+            if (auto j = json::parse(line, nullptr, false); j.is_object() && j.contains("record_id")) got.insert(j["record_id"].get<std::string>());
+        return std::includes(got.begin(), got.end(), want.begin(), want.end());
+    }, 30s)) << json(got).dump() << " of " << json(want).dump() << diagnose();
     // the collector checked the node's chain when the session's end arrived
     EXPECT_GE(collector_->metric("collector_chains_verified_total"), 1);
     EXPECT_EQ(collector_->metric("collector_chain_failures_total"), 0);
