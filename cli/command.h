@@ -32,5 +32,6 @@ void add_export_command(CLI::App& app, Commands& commands);
 void add_verify_command(CLI::App& app, Commands& commands);
 void add_report_command(CLI::App& app, Commands& commands);
 void add_collect_command(CLI::App& app, Commands& commands);
+void add_hold_commands(CLI::App& app, Commands& commands);  ///< hold, release
 
 }  // namespace execaudit::cli

@@ -10,7 +10,7 @@
 namespace execaudit::cli {
 
 ComplianceReport gather_report(storage::SessionReader& sessions, storage::RequestReader& requests, int64_t since_ns,
-                               int64_t until_ns, const storage::HeadVerifier* key) {
+                               int64_t until_ns, const storage::HeadVerifier* key, storage::LedgerReader* ledger) {
     ComplianceReport r;
     r.since_ns = since_ns;
     r.until_ns = until_ns;
@@ -65,6 +65,15 @@ ComplianceReport gather_report(storage::SessionReader& sessions, storage::Reques
         r.by_namespace[ns].commands += s.commands;
         e.session = std::move(s);
         r.sessions.push_back(std::move(e));
+    }
+    if (ledger) {
+        auto check = storage::verify_ledger(*ledger, key, since_ns, until_ns);
+        r.ledger_checked = true;
+        r.deleted = std::move(check.deleted);
+        for (const auto& t : r.deleted) r.deleted_by_size += t.cause == "size";
+        r.ledger_problems = std::move(check.problems);
+        r.integrity_failed += r.ledger_problems.size();
+        for (const auto& p : r.ledger_problems) ++r.integrity[storage::integrity_name(p.verdict)];
     }
     storage::RequestFilter rf;
     rf.since_ns = since_ns;

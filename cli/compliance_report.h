@@ -6,6 +6,7 @@
 
 #include "storage/chain_verify.h"
 #include "storage/readers.h"
+#include "storage/session_ledger.h"
 
 #include <cstdint>
 #include <map>
@@ -40,11 +41,18 @@ struct ComplianceReport {
     std::vector<storage::ExecRequestRecord> unrecorded, denied;
     std::map<std::string, uint64_t> integrity;  ///< verdict name -> sessions
     uint64_t unattributed = 0, with_loss = 0, bypass = 0, fileless = 0, integrity_failed = 0;
+    /// Deleted by retention in the period (their tombstones), and the sessions the ledger says are
+    /// gone without a rule (counted in integrity_failed).
+    std::vector<storage::TombstoneRecord> deleted;
+    uint64_t deleted_by_size = 0;  ///< deleted before their retention ended, to stay within the size bounds
+    std::vector<storage::LedgerFinding> ledger_problems;
+    bool ledger_checked = false;
 };
 
 /// Reads every session in [since, until) and the requests of the period; verifies each chain.
+/// `ledger`: the store's session ledger (null where it keeps none): deletions and removals.
 ComplianceReport gather_report(storage::SessionReader& sessions, storage::RequestReader& requests, int64_t since_ns,
-                               int64_t until_ns, const storage::HeadVerifier* key);
+                               int64_t until_ns, const storage::HeadVerifier* key, storage::LedgerReader* ledger = nullptr);
 
 void write_report_markdown(std::ostream& out, const ComplianceReport& r);
 /// RFC 4180: one row per session, the findings as columns, the report's parameters on every row.

@@ -54,6 +54,9 @@ void apply_entry(CLI::App& command, const ConfigEntry& entry, const std::string&
         throw config_error(source, entry.line,
                            fmt::format("unknown key {}: `{}` has no flag --{} (see `{} --help`)", quoted_key(entry.key),
                                        command_path(command), terminal_safe(entry.key), command_path(command)));
+    if (entry.mapping && opt->get_type_name().find('=') == std::string::npos)
+        throw config_error(source, entry.value_line,
+                           fmt::format("key {}: a value or a list of values, not a mapping", quoted_key(entry.key)));
     // The command line (or the environment) wins; the file's value is still checked, so a wrong
     // file is found before the day the flag goes away.
     std::vector<std::string> given = opt->results();
@@ -138,10 +141,18 @@ std::vector<ConfigEntry> parse_config_yaml(const std::string& text, const std::s
             throw config_error(source, line, fmt::format("key {} appears twice (first on line {})", quoted_key(entry.key), it->second));
         if (!value || value.IsNull())
             throw config_error(source, line, fmt::format("key {} has no value", quoted_key(entry.key)));
-        if (value.IsMap())
-            throw config_error(source, entry.value_line,
-                               fmt::format("key {}: a value or a list of values, not a mapping", quoted_key(entry.key)));
-        if (value.IsSequence()) {
+        if (value.IsMap()) {
+            // `retention-namespace: {prod-*: 400}` is `--retention-namespace prod-*=400`
+            entry.list = entry.mapping = true;
+            for (const auto& item : value) {
+                if (!item.first.IsScalar() || !item.second.IsScalar())
+                    throw config_error(source, item.first.Mark().line + 1,
+                                       fmt::format("key {}: a mapping of plain names to plain values", quoted_key(entry.key)));
+                entry.values.push_back(item.first.Scalar() + "=" + item.second.Scalar());
+            }
+            if (entry.values.empty())
+                throw config_error(source, entry.value_line, fmt::format("key {} has an empty mapping", quoted_key(entry.key)));
+        } else if (value.IsSequence()) {
             entry.list = true;
             for (const auto& item : value) {
                 if (!item.IsScalar())

@@ -21,6 +21,7 @@ struct ConfigEntry {
     std::string key;
     std::vector<std::string> values;  ///< one for a scalar, each element for a list
     bool list = false;
+    bool mapping = false;  ///< written as a mapping: each value is "KEY=VALUE" (flags whose values are NAME=VALUE)
     int line = 0;  ///< 1-based, of the key
     int value_line = 0;
 };

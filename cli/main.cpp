@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
     add_verify_command(app, commands);
     add_report_command(app, commands);
     add_collect_command(app, commands);
+    add_hold_commands(app, commands);
 
     auto* help = app.add_subcommand("help", "Help for a subcommand: execaudit help SUBCOMMAND");
     std::string help_topic;

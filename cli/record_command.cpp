@@ -3,8 +3,28 @@
 #include "cli/config_file.h"
 #include "recorder/recorder.h"
 #include "recorder/capture/trace.h"
+#include "storage/retention.h"
 
 namespace execaudit::cli {
+namespace {
+
+/// A CLI11 check that runs one of retention's parsers, so a bad rule fails where it is written
+/// (the command line, or the config file's line).
+template <typename Parse>
+CLI::Validator parsed_by(Parse parse) {
+    return CLI::Validator(
+        [parse](std::string& value) {
+            try {
+                parse(value);
+                return std::string();
+            } catch (const std::exception& e) {
+                return std::string(e.what());
+            }
+        },
+        "");
+}
+
+}  // namespace
 
 void add_record_command(CLI::App& app, Commands& commands) {
     auto options = std::make_shared<recorder::RecordOptions>();
@@ -49,6 +69,32 @@ void add_record_command(CLI::App& app, Commands& commands) {
                     "Sign every session's chain head with this Ed25519 private key (PEM; `openssl genpkey -algorithm "
                     "ed25519`), so `verify --public-key` detects a re-signed or rewritten session")
         ->type_name("FILE");
+    rec->add_option("--retention-days", options->retention_days,
+                    "Delete a session this many days after it ended (unless held, or not yet confirmed by every "
+                    "--export-* destination). 0: no age limit")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 36500));
+    rec->add_option("--retention-namespace", options->retention_namespaces,
+                    "GLOB=DAYS or GLOB=forever: the rule for namespaces matching GLOB (fnmatch), instead of "
+                    "--retention-days; repeatable. The most specific wins: an exact name, then the glob with the most "
+                    "literal characters. In --config: `retention-namespace: {prod-*: 400, kube-system: forever}`")
+        ->type_name("GLOB=DAYS")
+        ->check(parsed_by([](const std::string& v) { storage::parse_namespace_rule(v); }));
+    rec->add_option("--max-db-size", options->max_db_size,
+                    "Keep the database under this size: past it, ended sessions are deleted oldest first, whatever their "
+                    "rule (never open or held ones), and each such deletion is counted and listed by `report`. "
+                    "BYTES, with K/M/G/T (powers of 1024), or a share of the database's file system (25%); 0: no cap")
+        ->type_name("BYTES")
+        ->capture_default_str()
+        ->check(parsed_by([](const std::string& v) { storage::parse_size_bound(v, "max-db-size"); }));
+    rec->add_option("--min-free-space", options->min_free_space,
+                    "Keep this much free on the database's file system, the same way (BYTES, 2G, 5%; 0: no floor)")
+        ->type_name("BYTES")
+        ->capture_default_str()
+        ->check(parsed_by([](const std::string& v) { storage::parse_size_bound(v, "min-free-space"); }));
+    rec->add_option("--retention-interval", options->retention_interval_s, "Seconds between two retention passes")
+        ->capture_default_str()
+        ->check(CLI::Range(1.0, 86400.0));
     rec->add_option("--audit-webhook", options->audit_webhook,
                     "Serve the API server's audit webhook backend (EventList POSTs) on ADDR:PORT")
         ->type_name("ADDR:PORT");
@@ -173,7 +219,11 @@ void add_record_command(CLI::App& app, Commands& commands) {
                 "Cluster mode (docs/cluster.md): the node keeps recording into its database and uploads it:\n"
                 "  execaudit record --node-name worker-1 --collector https://execaudit-collector.execaudit.svc:7443 \\\n"
                 "      --collector-ca /etc/execaudit/collector-ca/ca.crt --collector-cert /etc/execaudit/pki/node.crt \\\n"
-                "      --collector-key /etc/execaudit/pki/node.key");
+                "      --collector-key /etc/execaudit/pki/node.key\n"
+                "Retention (docs/retention.md): a session goes once it has ended, its rule has passed, every export\n"
+                "destination confirmed it and it is not held (`execaudit hold`); the size bounds delete oldest first.\n"
+                "Each deletion leaves a tombstone (what, when, which rule) that `verify` and `report` show:\n"
+                "  execaudit record --retention-days 90 --retention-namespace 'prod-*=400' --max-db-size 20G");
     commands.push_back({rec, [options] { return recorder::run_record(*options); }});
 }
 

@@ -7,6 +7,7 @@
 #include "common/text.h"
 #include "common/time_format.h"
 #include "proto_json.h"
+#include "storage/session_chain.h"
 #include "storage/session_proto.h"
 
 #include <fmt/format.h>
@@ -80,7 +81,21 @@ std::vector<Finding> findings(const ComplianceReport& r) {
             {"Sessions with loss or gaps", r.with_loss},
             {"Bypass entries (nsenter from the node)", r.bypass},
             {"Sessions with fileless execs", r.fileless},
-            {"Sessions that fail integrity verification", r.integrity_failed}};
+            {"Sessions that fail integrity verification (or removed without a retention rule)", r.integrity_failed},
+            {"Sessions deleted by the size bounds before their retention ended", r.deleted_by_size}};
+}
+
+std::string deleted_line(const storage::TombstoneRecord& t) {
+    return fmt::format("{} {}/{} {} on {}, by {}, {} to {}, {} commands: deleted {} {} by rule `{}`{}", t.session_id,
+                       utf8_lossy(t.namespace_name), utf8_lossy(t.pod), utf8_lossy(t.container), utf8_lossy(t.node),
+                       t.user ? utf8_lossy(*t.user) : "(" + t.attribution + ")", format_rfc3339_us(t.start_ns),
+                       t.end_ns ? format_rfc3339_us(*t.end_ns) : "-", t.commands, format_rfc3339_us(t.deleted_ns),
+                       t.cause == "size" ? "BEFORE ITS RETENTION ENDED, to stay within the size bounds" : "past its retention",
+                       utf8_lossy(t.rule), t.completed_ns ? "" : " (in progress)");
+}
+
+std::string problem_line(const storage::LedgerFinding& p) {
+    return fmt::format("{} {}: {}", p.session_id.empty() ? "the ledger" : p.session_id, storage::integrity_name(p.verdict), p.detail);
 }
 
 }  // namespace
@@ -115,6 +130,14 @@ void write_report_markdown(std::ostream& out, const ComplianceReport& r) {
     };
     requests("Unrecorded requests", r.unrecorded);
     requests("Denied requests", r.denied);
+    out << "\n## Deleted by retention\n\n";
+    if (!r.ledger_checked) out << "Not known: this store keeps no session ledger yet.\n";
+    else if (r.deleted.empty()) out << "None.\n";
+    for (const auto& t : r.deleted) out << "- " << md(deleted_line(t)) << '\n';
+    if (!r.ledger_problems.empty()) {
+        out << "\n## Removed without a retention rule\n\n";
+        for (const auto& p : r.ledger_problems) out << "- " << md(problem_line(p)) << '\n';
+    }
 }
 
 void write_report_csv(std::ostream& out, const ComplianceReport& r) {
@@ -138,6 +161,26 @@ void write_report_csv(std::ostream& out, const ComplianceReport& r) {
               storage::integrity_name(e.integrity), e.integrity_detail, findings_text(e), format_rfc3339_us(r.since_ns),
               format_rfc3339_us(r.until_ns), format_rfc3339_us(r.generated_ns), r.source});
     }
+    for (const auto& t : r.deleted)
+        line({t.session_id, t.user ? utf8_lossy(*t.user) : "", t.attribution, utf8_lossy(t.namespace_name), utf8_lossy(t.pod),
+              utf8_lossy(t.container), utf8_lossy(t.node), format_rfc3339_us(t.start_ns), t.end_ns ? format_rfc3339_us(*t.end_ns) : "",
+              t.end_ns ? fmt::format("{:.3f}", static_cast<double>(*t.end_ns - t.start_ns) / 1e9) : "", std::to_string(t.commands),
+              "", "", "", std::to_string(t.lost_bytes), "", "", "deleted", deleted_line(t),
+              t.cause == "size" ? "deleted by the size bounds before its retention ended" : "", format_rfc3339_us(r.since_ns),
+              format_rfc3339_us(r.until_ns), format_rfc3339_us(r.generated_ns), r.source});
+    for (const auto& p : r.ledger_problems) {
+        std::vector<std::string> row(header.size());
+        row[0] = p.session_id;
+        row[7] = p.time_ns ? format_rfc3339_us(p.time_ns) : "";
+        row[17] = storage::integrity_name(p.verdict);
+        row[18] = p.detail;
+        row[19] = problem_line(p);
+        row[20] = format_rfc3339_us(r.since_ns);
+        row[21] = format_rfc3339_us(r.until_ns);
+        row[22] = format_rfc3339_us(r.generated_ns);
+        row[23] = r.source;
+        line(row);
+    }
 }
 
 void write_report_json(std::ostream& out, const ComplianceReport& r) {
@@ -156,6 +199,8 @@ void write_report_json(std::ostream& out, const ComplianceReport& r) {
     f["bypass_entries"] = r.bypass;
     f["sessions_with_fileless_execs"] = r.fileless;
     f["integrity_failures"] = r.integrity_failed;
+    f["deleted_by_size_bounds"] = r.deleted_by_size;
+    f["removed_sessions"] = r.ledger_problems.size();
     j["findings"] = f;
     auto tallies = [](const std::map<std::string, Tally>& m, const char* key) {
         json a = json::array();
@@ -181,6 +226,22 @@ void write_report_json(std::ostream& out, const ComplianceReport& r) {
     };
     j["unrecorded_requests"] = requests(r.unrecorded);
     j["denied_requests"] = requests(r.denied);
+    json deleted = json::array();
+    for (const auto& t : r.deleted)
+        deleted.push_back({{"id", t.session_id}, {"node", utf8_lossy(t.node)}, {"namespace", utf8_lossy(t.namespace_name)},
+                           {"pod", utf8_lossy(t.pod)}, {"container", utf8_lossy(t.container)},
+                           {"user", t.user ? json(utf8_lossy(*t.user)) : json(nullptr)}, {"attribution", t.attribution},
+                           {"start", format_rfc3339_us(t.start_ns)}, {"end", t.end_ns ? json(format_rfc3339_us(*t.end_ns)) : json(nullptr)},
+                           {"commands", t.commands}, {"output_bytes", t.output_bytes}, {"lost_bytes", t.lost_bytes},
+                           {"chain_head", storage::to_hex(t.chain_head)}, {"chain_records", t.chain_records},
+                           {"cause", t.cause}, {"rule", utf8_lossy(t.rule)}, {"deleted", format_rfc3339_us(t.deleted_ns)},
+                           {"complete", t.completed_ns.has_value()}});
+    j["deleted_sessions"] = r.ledger_checked ? deleted : json(nullptr);
+    json removed = json::array();
+    for (const auto& p : r.ledger_problems)
+        removed.push_back({{"id", p.session_id.empty() ? json(nullptr) : json(p.session_id)},
+                           {"status", storage::integrity_name(p.verdict)}, {"detail", p.detail}});
+    j["removed_sessions"] = removed;
     out << dump_json_safe(j, 2) << '\n';
 }
 
@@ -260,6 +321,27 @@ table.sessions { font-size: .9em; }
     };
     requests("Unrecorded requests", r.unrecorded);
     requests("Denied requests", r.denied);
+    out << "<h2>Deleted by retention</h2>\n";
+    if (!r.ledger_checked) out << "<p>Not known: this store keeps no session ledger yet.</p>\n";
+    else if (r.deleted.empty()) out << "<p>None.</p>\n";
+    else {
+        out << "<table><thead><tr><th>session</th><th>who</th><th>where</th><th>start</th><th>end</th><th>commands</th>"
+               "<th>deleted</th><th>rule</th></tr></thead><tbody>\n";
+        for (const auto& t : r.deleted)
+            out << fmt::format("<tr><td class=\"id\"><code>{}</code></td><td>{}</td><td>{}/{} {}</td><td>{}</td><td>{}</td>"
+                               "<td class=\"num\">{}</td><td>{}</td><td class=\"{}\"><code>{}</code>{}</td></tr>\n",
+                               html_text(t.session_id), html_text(t.user ? *t.user : "(" + t.attribution + ")"),
+                               html_text(t.namespace_name), html_text(t.pod), html_text(t.container), format_rfc3339_us(t.start_ns),
+                               t.end_ns ? format_rfc3339_us(*t.end_ns) : "-", t.commands, format_rfc3339_us(t.deleted_ns),
+                               t.cause == "size" ? "bad" : "", html_text(t.rule),
+                               t.cause == "size" ? " before its retention ended (size bounds)" : "");
+        out << "</tbody></table>\n";
+    }
+    if (!r.ledger_problems.empty()) {
+        out << "<h2>Removed without a retention rule</h2>\n<ul>\n";
+        for (const auto& p : r.ledger_problems) out << "<li class=\"bad\">" << html_text(problem_line(p)) << "</li>\n";
+        out << "</ul>\n";
+    }
     out << "</body></html>\n";
 }
 

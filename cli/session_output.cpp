@@ -57,6 +57,15 @@ void print_table(std::ostream& out, const std::vector<std::string>& header, cons
     for (const auto& row : rows) line(row);
 }
 
+// `legal_hold`: null, or who held the session, when and why (storage/session_holds.h).
+void add_legal_hold(nlohmann::json& j, const storage::SessionRecord& s) {
+    if (!s.held) {
+        j["legal_hold"] = nullptr;
+        return;
+    }
+    j["legal_hold"] = {{"reason", utf8_lossy(s.hold_reason)}, {"by", utf8_lossy(s.held_by)}, {"since", format_rfc3339_us(s.held_ns)}};
+}
+
 std::string list_of(const std::string& json_array) {
     std::string out;
     for (const auto& v : storage::json_string_array(json_array)) {
@@ -125,7 +134,8 @@ void print_sessions_table(std::ostream& out, const std::vector<storage::SessionR
     }
     std::vector<std::vector<std::string>> rows;
     for (const auto& s : sessions) {
-        rows.push_back({terminal_safe(s.id), short_time(s.start_ns), duration_of(s), terminal_safe(s.status), user_of(s), pod_of(s),
+        rows.push_back({terminal_safe(s.id), short_time(s.start_ns), duration_of(s),
+                        terminal_safe(s.status) + (s.held ? " HELD" : ""), user_of(s), pod_of(s),
                         terminal_safe(s.container), std::to_string(s.commands), human_bytes(s.output_bytes),
                         terminal_safe(join_argv(lossy(s.command)))});
     }
@@ -139,6 +149,7 @@ void print_sessions_json(std::ostream& out, const std::vector<storage::SessionRe
     for (const auto& s : sessions) {
         auto j = proto::to_json(storage::to_proto(s, {}, requests.requests_of_session(s)));
         j.erase("timeline");  // `show` has it
+        add_legal_hold(j, s);
         arr.push_back(std::move(j));
     }
     out << dump_json_safe(arr, 2) << '\n';
@@ -146,7 +157,7 @@ void print_sessions_json(std::ostream& out, const std::vector<storage::SessionRe
 
 void print_sessions_csv(std::ostream& out, const std::vector<storage::SessionRecord>& sessions) {
     out << "id,node,namespace,pod,pod_uid,container,container_id,leader_pid,tty,command,start,end,status,exit_code,"
-           "attribution,user,commands,output_bytes,input_bytes,lost_bytes,lost_events\n";
+           "attribution,user,commands,output_bytes,input_bytes,lost_bytes,lost_events,legal_hold\n";
     for (const auto& s : sessions) {
         std::vector<std::string> f = {
             s.id, utf8_lossy(s.node), utf8_lossy(s.namespace_name), utf8_lossy(s.pod), s.pod_uid,
@@ -154,7 +165,7 @@ void print_sessions_csv(std::ostream& out, const std::vector<storage::SessionRec
             join_argv(lossy(s.command)), format_rfc3339_us(s.start_ns), s.end_ns ? format_rfc3339_us(*s.end_ns) : "",
             s.status, s.exit_code ? std::to_string(*s.exit_code) : "", s.attribution, s.user ? utf8_lossy(*s.user) : "",
             std::to_string(s.commands), std::to_string(s.output_bytes), std::to_string(s.input_bytes),
-            std::to_string(s.lost_bytes), std::to_string(s.lost_events)};
+            std::to_string(s.lost_bytes), std::to_string(s.lost_events), s.held ? "true" : "false"};
         out << csv_line(f);
     }
 }
@@ -179,6 +190,9 @@ void print_session_table(std::ostream& out, const storage::SessionRecord& s,
     if (s.exit_code) status += fmt::format(", exit code {}", *s.exit_code);
     if (s.exit_signal) status += fmt::format(" (killed by signal {})", *s.exit_signal);
     row("Status", status);
+    if (s.held)
+        row("Legal hold", fmt::format("since {} by {}: {} (retention never deletes it; `execaudit release` lifts it)",
+                                      format_rfc3339_us(s.held_ns), terminal_safe(s.held_by), terminal_safe(s.hold_reason)));
     print_who(out, s, requests);
     row("Entered via", terminal_safe(s.entered_via) + fmt::format("  (leader pid {})", s.leader_pid));
     row("Terminal", s.tty ? fmt::format("yes, {}x{}", s.cols, s.rows) : "no");
@@ -203,7 +217,9 @@ void print_session_table(std::ostream& out, const storage::SessionRecord& s,
 void print_session_json(std::ostream& out, const storage::SessionRecord& s,
                         const std::vector<storage::CommandRecord>& timeline,
                         const std::vector<storage::ExecRequestRecord>& requests) {
-    out << dump_json_safe(proto::to_json(storage::to_proto(s, timeline, requests)), 2) << '\n';
+    auto j = proto::to_json(storage::to_proto(s, timeline, requests));
+    add_legal_hold(j, s);
+    out << dump_json_safe(j, 2) << '\n';
 }
 
 void print_requests_table(std::ostream& out, const std::vector<storage::ExecRequestRecord>& requests) {

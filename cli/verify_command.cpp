@@ -6,12 +6,15 @@
 #include "common/errors.h"
 #include "common/text.h"
 #include "storage/chain_verify.h"
+#include "common/time_format.h"
 #include "storage/read_store.h"
+#include "storage/session_chain.h"
 
 #include <fmt/format.h>
 
 #include <chrono>
 #include <iostream>
+#include <set>
 
 namespace execaudit::cli {
 namespace {
@@ -30,8 +33,10 @@ int run_verify(const VerifyArgs& a) {
     auto db = storage::open_read_store(a.db);
     auto& store = db->sessions();
     std::vector<storage::SessionRecord> sessions;
+    std::set<std::string> deleted_ids;
+    TimeRange range;
     if (a.ids.empty()) {
-        auto range = to_time_range(a.since, a.until);
+        range = to_time_range(a.since, a.until);
         storage::SessionFilter filter;
         filter.since_ns = range.since_ns;
         filter.until_ns = range.until_ns;
@@ -40,7 +45,14 @@ int run_verify(const VerifyArgs& a) {
         if (!a.since.empty() || !a.until.empty()) throw UsageError("--since/--until select sessions: give them or IDs, not both");
         for (const auto& id : a.ids) {
             auto s = store.find(id);
-            if (!s) throw UsageError(s.error());
+            if (!s) {
+                // deleted by a retention rule: its tombstone is checked with the ledger below
+                if (auto* ledger = db->ledger(); ledger && ledger->tombstone(id)) {
+                    deleted_ids.insert(ledger->tombstone(id)->session_id);
+                    continue;
+                }
+                throw UsageError(s.error());
+            }
             sessions.push_back(std::move(*s));
         }
     }
@@ -59,13 +71,42 @@ int run_verify(const VerifyArgs& a) {
             (bad ? std::cerr : std::cout) << fmt::format("{}  {:<9}  {}\n", terminal_safe(s.id), storage::integrity_name(r.verdict),
                                                          terminal_safe(r.detail));
     }
+    // The ledger: every session ever recorded here is stored, or was deleted by a rule (its tombstone).
+    size_t deleted = 0, ledger_failed = 0;
+    std::string no_ledger;
+    if (auto* ledger = db->ledger()) {
+        auto check = storage::verify_ledger(*ledger, key ? &*key : nullptr, range.since_ns, range.until_ns);
+        bool whole = a.ids.empty();
+        for (const auto& p : check.problems) {
+            if (!whole && !deleted_ids.count(p.session_id)) continue;
+            ++ledger_failed;
+            std::cerr << fmt::format("{}  {:<9}  {}\n", p.session_id.empty() ? "ledger" : terminal_safe(p.session_id),
+                                     storage::integrity_name(p.verdict), terminal_safe(p.detail));
+        }
+        for (const auto& t : check.deleted) {
+            if (!whole && !deleted_ids.count(t.session_id)) continue;
+            ++deleted;
+            if (!a.quiet)
+                std::cout << fmt::format("{}  {:<9}  {} at {} by rule {}{}; it had {} records, head {}\n", terminal_safe(t.session_id),
+                                         "deleted", t.cause == "size" ? "to stay within the size bounds" : "past its retention",
+                                         format_rfc3339_us(t.deleted_ns), terminal_safe(t.rule),
+                                         t.completed_ns ? "" : " (in progress)", t.chain_records,
+                                         t.chain_head.empty() ? "none" : storage::to_hex(t.chain_head).substr(0, 16));
+        }
+        failed += ledger_failed;
+    } else {
+        no_ledger = "; this store keeps no session ledger yet: a whole session removed from it cannot be detected";
+    }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     std::string summary = fmt::format("{} sessions checked in {:.2f} s ({:.1f} MB of terminal data): {} intact", sessions.size(),
                                       secs, static_cast<double>(bytes) / 1e6, intact);
     if (open) summary += fmt::format(", {} still recording (consistent so far)", open);
     if (unchained) summary += fmt::format(", {} recorded before hash chains (not checkable)", unchained);
+    if (deleted) summary += fmt::format(", {} deleted by retention rules (tombstones intact)", deleted);
+    if (ledger_failed) summary += fmt::format(", {} ledger failures (sessions removed, or the ledger altered)", ledger_failed);
     if (failed) summary += fmt::format(", {} FAILED", failed);
     if (!key) summary += "; signatures not checked (no --public-key)";
+    summary += no_ledger;
     (failed ? std::cerr : std::cout) << summary << '\n';
     return failed ? 1 : 0;
 }
@@ -88,6 +129,8 @@ void add_verify_command(CLI::App& app, Commands& commands) {
         "Each session's records (its start, every command, every terminal chunk with its gaps and resizes, and\n"
         "its end) form a SHA-256 chain; the head is stored when the session ends and signed with\n"
         "`record --signing-key`. docs/integrity.md defines the bytes and says what it does and does not prove.\n"
+        "The session ledger (docs/retention.md) says which sessions were ever recorded: one deleted by a retention\n"
+        "rule is listed as `deleted` with its rule (not a failure); one that is gone without a rule is REMOVED.\n"
         "Examples:\n"
         "  execaudit verify --public-key /etc/execaudit/head-signing.pub --since 2160h\n"
         "  execaudit verify 3f2a9c0d --db postgresql://reader@db/execaudit");

@@ -27,6 +27,7 @@
 #include "recorder/capture/tracefs.h"
 #include "storage/recorder_restart.h"
 #include "storage/request_store.h"
+#include "storage/retention.h"
 #include "storage/store_writer.h"
 
 #include <boost/asio/signal_set.hpp>
@@ -113,12 +114,22 @@ void complete_identity(PodIdentity& id, const PodCache& pods) {
         if (const ContainerSpec* c = pod->container_by_id(id.container_id)) id.container = c->name;
 }
 
+storage::RetentionPolicy retention_policy_of(const RecordOptions& o) {
+    storage::RetentionPolicy p;
+    if (o.retention_days) p.days = o.retention_days;
+    for (const auto& r : o.retention_namespaces) p.namespaces.push_back(storage::parse_namespace_rule(r));
+    p.max_db_size = storage::parse_size_bound(o.max_db_size, "max-db-size");
+    p.min_free_space = storage::parse_size_bound(o.min_free_space, "min-free-space");
+    return p;
+}
+
 }  // namespace
 
 int run_record(const RecordOptions& options) {
     if (options.tls_cert.empty() != options.tls_key.empty()) throw UsageError("--tls-cert and --tls-key go together");
     if (options.audit_skew_s < 0 || options.audit_grace_s < 0) throw UsageError("--audit-skew and --audit-grace cannot be negative");
     std::optional<KubeConfig> kube = kube_config(options);  // a bad kubeconfig is a bad flag: before anything starts
+    storage::RetentionPolicy retention_policy = retention_policy_of(options);  // a bad rule: exit 2 before anything starts
     CgroupFs cgroups = CgroupFs::discover();
     auto roots = choose_roots(cgroups, options.cgroup_roots);
     std::string node = options.node_name.empty() ? hostname() : options.node_name;
@@ -166,6 +177,11 @@ int run_record(const RecordOptions& options) {
     } else if (!options.collector_cert.empty() || !options.collector_ca.empty() || !options.collector_key.empty()) {
         throw UsageError("--collector-ca, --collector-cert and --collector-key go with --collector https://HOST:PORT");
     }
+    // Retention beside them, on its own thread and connection: only what every destination confirmed may go.
+    for (auto& e : exporters) retention_policy.export_cursors.push_back(e->name());
+    storage::Retention retention(options.db_path, retention_policy, signer,
+                                 {.interval = std::chrono::milliseconds(static_cast<int64_t>(options.retention_interval_s * 1000))});
+    log::info("retention: {}", retention_policy.describe());
 
     ensure_tracefs();
     boost::asio::io_context io;
@@ -233,16 +249,16 @@ int run_record(const RecordOptions& options) {
     uint64_t malformed = 0;
     Capture* capture_ptr = nullptr;  // set once the programs are loaded
     auto collect_metrics = [&]() {
-        auto m = recorder_metrics(
-            RecorderParts{tracker, attribution, writer, capture_ptr, malformed, exporters, pod_watcher.get(), &pods});
+        auto m = recorder_metrics(RecorderParts{tracker, attribution, writer, capture_ptr, malformed, exporters, &retention,
+                                                pod_watcher.get(), &pods});
         if (uploader)
             for (auto& u : uploader->metrics()) m.push_back(std::move(u));
         return m;
     };
     auto not_ready = [&]() {
-        return recorder_not_ready(
-            RecorderParts{tracker, attribution, writer, capture_ptr, malformed, exporters, pod_watcher.get(), &pods},
-            options.db_path);
+        return recorder_not_ready(RecorderParts{tracker, attribution, writer, capture_ptr, malformed, exporters, &retention,
+                                                pod_watcher.get(), &pods},
+                                  options.db_path);
     };
     if (!options.metrics.empty())
         servers.push_back(std::make_unique<HttpServer>(
@@ -313,6 +329,7 @@ int run_record(const RecordOptions& options) {
               options.db_path, capture.pinned() ? fmt::format(", kernel state pinned in {}/{}", options.bpf_pin_dir,
                                                                 capture.pin_tag()) : std::string(", nothing pinned"));
     log::info("execaudit record: ready");
+    retention.start();
 
     unsigned ticks = 0;
     std::function<void()> schedule_tick = [&] {
@@ -331,6 +348,7 @@ int run_record(const RecordOptions& options) {
 
 
     io.run();
+    retention.stop();  // between two of its transactions; an unfinished deletion is finished by the next recorder
     if (!writer.stop()) {
         log::error("stopping without the database writer: the disk does not return from a write");
         _exit(1);  // its thread still holds the connection: nothing here can be torn down safely

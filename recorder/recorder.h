@@ -24,6 +24,12 @@ struct RecordOptions {
     size_t store_queue_mb = 32;  ///< records waiting for the database at most; beyond, while it cannot be written: dropped and counted
     uint64_t max_session_output_mb = 0;
     std::string signing_key;  ///< Ed25519 private key (PEM) that signs every session head; empty: unsigned  ///< terminal output stored per session at most; beyond: counted as lost. 0: no cap
+    // Retention (storage/retention.h).
+    uint32_t retention_days = 0;                     ///< 0: no age limit
+    std::vector<std::string> retention_namespaces;   ///< GLOB=DAYS | GLOB=forever
+    std::string max_db_size = "25%";                 ///< bytes, 10G, 25% of the file system, 0: none
+    std::string min_free_space = "5%";               ///< the same
+    double retention_interval_s = 60;
 
     // Who ran it: the API server's audit backends and an admission webhook.
     std::string audit_webhook;      ///< ADDR:PORT for the audit webhook backend; empty: off

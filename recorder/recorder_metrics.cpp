@@ -98,6 +98,21 @@ std::vector<Metric> recorder_metrics(const RecorderParts& p) {
             {"kube_list_pages_too_large_total", "List pages over the bound, asked again in smaller pages", "counter",
              d(ps.page_too_large)},
         });
+    if (p.retention) {
+        auto rs = p.retention->stats();
+        std::vector<std::pair<std::string, std::string>> age = {{"cause", "age"}}, size = {{"cause", "size"}};
+        m.push_back({"retention_deleted_sessions_total", "Sessions deleted by retention (size: before their rule, to stay "
+                     "within --max-db-size / --min-free-space)", "counter", d(rs.deleted_by_age), age});
+        m.push_back({"retention_deleted_sessions_total", "Sessions deleted by retention (size: before their rule, to stay "
+                     "within --max-db-size / --min-free-space)", "counter", d(rs.deleted_by_size), size});
+        m.push_back({"retention_deleted_bytes_total", "Stored terminal bytes of the deleted sessions", "counter",
+                     d(rs.stored_bytes_deleted)});
+        m.push_back({"retention_held_kept", "Sessions past their rule kept by a legal hold (latest pass)", "gauge", d(rs.held_kept)});
+        m.push_back({"retention_unexported_kept", "Sessions past their rule waiting for an export destination (latest pass)",
+                     "gauge", d(rs.unexported_kept)});
+        m.push_back({"retention_size_unmet", "1 while a size bound cannot be met (everything left is open, held or unexported)",
+                     "gauge", rs.size_unmet ? 1.0 : 0.0});
+        m.push_back({"database_bytes", "The database's live pages (what --max-db-size bounds)", "gauge", d(rs.used_bytes)});
     }
     for (const auto& e : p.exporters) {
         auto es = e->stats();

@@ -7,6 +7,7 @@
 #include "export/exporter.h"
 #include "net/metrics.h"
 #include "recorder/capture/session_tracker.h"
+#include "storage/retention.h"
 #include "recorder/pods/pod_cache.h"
 #include "recorder/pods/pod_watcher.h"
 #include "storage/store_writer.h"
@@ -23,6 +24,7 @@ struct RecorderParts {
     const Capture* capture;  ///< null until the programs are loaded
     uint64_t malformed_records;
     const std::vector<std::unique_ptr<exporting::Exporter>>& exporters;
+    const storage::Retention* retention;
     const PodWatcher* pod_watcher = nullptr;  ///< null: no API server configured
     const PodCache* pods = nullptr;
 };

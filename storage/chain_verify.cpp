@@ -21,11 +21,14 @@ const char* integrity_name(Integrity i) {
         case Integrity::unsealed: return "UNSEALED";
         case Integrity::unsigned_head: return "UNSIGNED";
         case Integrity::bad_signature: return "RE-SIGNED";
+        case Integrity::deleted: return "deleted";
     }
     return "?";
 }
 
-bool integrity_failed(Integrity i) { return i != Integrity::intact && i != Integrity::open && i != Integrity::unchained; }
+bool integrity_failed(Integrity i) {
+    return i != Integrity::intact && i != Integrity::open && i != Integrity::unchained && i != Integrity::deleted;
+}
 
 namespace {
 

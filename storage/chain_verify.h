@@ -23,6 +23,7 @@ enum class Integrity {
     unsealed,       ///< ended, but its head is gone
     unsigned_head,  ///< a public key was given and the head carries no signature
     bad_signature,  ///< the signature is not the given key's over this head (re-signed, or forged)
+    deleted,        ///< deleted by a retention rule: its tombstone and ledger entry are intact (not a failure)
 };
 const char* integrity_name(Integrity i);
 /// Whether `verify` fails on it.

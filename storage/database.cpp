@@ -153,7 +153,11 @@ Database Database::open(const std::string& path, Mode mode) {
     }
     if (flags & SQLITE_OPEN_READWRITE) {
         try {
+            // A new file returns the pages retention frees to the file system (storage/retention.h);
+            // SQLite takes this only before the first table exists.
+            if (version == 0) db.exec("PRAGMA auto_vacuum=INCREMENTAL");
             db.exec("PRAGMA journal_mode=WAL");  // needs a writable directory for the -wal file
+            db.exec("PRAGMA journal_size_limit=67108864");  // the WAL file shrinks back to 64 MiB after a flood
             db.exec("PRAGMA synchronous=NORMAL");
             db.exec("PRAGMA foreign_keys=ON");
             migrate(db);

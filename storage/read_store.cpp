@@ -13,10 +13,11 @@ namespace {
 
 class SqliteReadStore final : public ReadStore {
 public:
-    explicit SqliteReadStore(Database db) : db_(std::move(db)), sessions_(db_), requests_(db_), outbox_(db_) {}
+    explicit SqliteReadStore(Database db) : db_(std::move(db)), sessions_(db_), requests_(db_), outbox_(db_), ledger_(db_) {}
     SessionReader& sessions() override { return sessions_; }
     RequestReader& requests() override { return requests_; }
     OutboxReader& outbox() override { return outbox_; }
+    LedgerReader* ledger() override { return &ledger_; }
     std::string label() const override { return db_.path(); }
 
 private:
@@ -24,6 +25,7 @@ private:
     SessionStore sessions_;
     RequestStore requests_;
     ExportOutbox outbox_;
+    SqliteLedger ledger_;
 };
 
 class PgReadStore final : public ReadStore {
@@ -32,6 +34,7 @@ public:
     SessionReader& sessions() override { return sessions_; }
     RequestReader& requests() override { return requests_; }
     OutboxReader& outbox() override { return outbox_; }
+    LedgerReader* ledger() override { return nullptr; }  // issue 15, slice B
     std::string label() const override { return c_.label(); }
 
 private:

@@ -4,6 +4,7 @@
 // read interface (storage/readers.h), so every read command behaves the same on either.
 
 #include "storage/readers.h"
+#include "storage/session_ledger.h"
 
 #include <memory>
 #include <string>
@@ -16,6 +17,8 @@ public:
     virtual SessionReader& sessions() = 0;
     virtual RequestReader& requests() = 0;
     virtual OutboxReader& outbox() = 0;
+    /// The session ledger and tombstones (storage/session_ledger.h); null where the store keeps none yet.
+    virtual LedgerReader* ledger() = 0;
     /// The store for messages: the file's path, or the URI without its password.
     virtual std::string label() const = 0;
 };

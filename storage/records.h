@@ -57,6 +57,31 @@ struct SessionRecord {
     uint64_t chain_records = 0;  ///< the records the head covers
     std::string head_signature;  ///< Ed25519 over head_message(); empty: unsigned
     std::string signing_key;     ///< the signer's key id (hex)
+    // Legal hold (storage/session_holds.h): retention never deletes a held session.
+    bool held = false;
+    std::string hold_reason, held_by;
+    int64_t held_ns = 0;
+};
+
+/// What is left of a session retention deleted (storage/retention.h): what it was, its head,
+/// when it went and by which rule. Its digest is in the session ledger.
+struct TombstoneRecord {
+    std::string session_id;
+    std::string node, namespace_name, pod, container;
+    std::optional<std::string> user;
+    std::string attribution;
+    std::string status;
+    int64_t start_ns = 0;
+    std::optional<int64_t> end_ns;
+    uint64_t commands = 0, output_bytes = 0, lost_bytes = 0;
+    std::string chain_head;  ///< empty: it had none (recorded before hash chains, or never sealed)
+    uint64_t chain_records = 0;
+    std::string head_signature, signing_key;
+    std::string cause;  ///< age | size
+    std::string rule;   ///< as configured: "retention-days 30", "retention-namespace prod-*=400", "max-db-size 10G"
+    int64_t deleted_ns = 0;
+    std::optional<int64_t> completed_ns;  ///< nullopt: still being deleted
+    uint64_t stored_bytes = 0;
 };
 
 struct CommandRecord {

@@ -318,6 +318,77 @@ WHEN EXISTS (SELECT 1 FROM recorder_state WHERE key = 'upload_spool') BEGIN
     INSERT INTO upload_outbox (session_id, kind, seq) VALUES (NEW.session_id, 3, NEW.seq);
 END;
 )sql",
+
+    // v9: retention (issue 15, docs/retention.md). A legal hold keeps a session from every
+    // deletion (the database itself refuses to delete a held session); every hold and release
+    // is logged. The ledger is a hash chain of every session recorded and every session deleted
+    // by policy, so `verify` tells a session deleted by retention (its tombstone: what, when,
+    // which rule, its head) from one removed by someone else. Records that arrive for a deleted
+    // session (a process that outlived its leader) are ignored rather than failing the writer.
+    R"sql(
+CREATE TABLE session_holds (
+    session_id TEXT PRIMARY KEY REFERENCES sessions (id),  -- no cascade: a held session is never deleted
+    reason     TEXT NOT NULL,
+    held_by    TEXT NOT NULL,
+    held_ns    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE hold_log (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    action     TEXT NOT NULL CHECK (action IN ('hold', 'release')),
+    reason     TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    time_ns    INTEGER NOT NULL
+);
+CREATE TRIGGER sessions_held_never_deleted BEFORE DELETE ON sessions
+WHEN EXISTS (SELECT 1 FROM session_holds WHERE session_id = OLD.id) BEGIN
+    SELECT RAISE(ABORT, 'this session is under legal hold: release it first (execaudit release)');
+END;
+
+CREATE TABLE session_ledger (
+    position    INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id  TEXT NOT NULL,
+    kind        INTEGER NOT NULL CHECK (kind IN (1, 2)),  -- 1 recorded, 2 deleted by policy
+    time_ns     INTEGER NOT NULL,  -- recorded: the session's start; deleted: when its deletion began
+    digest      BLOB NOT NULL,     -- recorded: the chain start (empty before v7); deleted: the tombstone's digest
+    hash        BLOB NOT NULL,     -- SHA-256 over the previous entry's hash and this entry
+    signature   BLOB,              -- Ed25519 over the hash (record --signing-key)
+    signing_key TEXT NOT NULL DEFAULT '',
+    UNIQUE (session_id, kind)
+);
+CREATE TABLE session_tombstones (
+    session_id     TEXT PRIMARY KEY,
+    node           TEXT NOT NULL,
+    namespace      TEXT NOT NULL,
+    pod            TEXT NOT NULL,
+    container      TEXT NOT NULL,
+    user           TEXT,
+    attribution    TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    start_ns       INTEGER NOT NULL,
+    end_ns         INTEGER,
+    commands       INTEGER NOT NULL,
+    output_bytes   INTEGER NOT NULL,
+    lost_bytes     INTEGER NOT NULL,
+    chain_head     BLOB NOT NULL,
+    chain_records  INTEGER NOT NULL,
+    head_signature BLOB NOT NULL,
+    signing_key    TEXT NOT NULL,
+    cause          TEXT NOT NULL CHECK (cause IN ('age', 'size')),
+    rule           TEXT NOT NULL,     -- the rule as configured: "retention-days 30", "retention-namespace prod-*=400", ...
+    deleted_ns     INTEGER NOT NULL,  -- when the deletion began
+    completed_ns   INTEGER,           -- when its last row went; NULL: still being deleted
+    stored_bytes   INTEGER NOT NULL DEFAULT 0  -- its terminal data as stored (compressed)
+) WITHOUT ROWID;
+CREATE INDEX session_tombstones_start ON session_tombstones (start_ns);
+CREATE TRIGGER commands_of_deleted_ignored BEFORE INSERT ON commands
+WHEN EXISTS (SELECT 1 FROM session_tombstones WHERE session_id = NEW.session_id) BEGIN SELECT RAISE(IGNORE); END;
+CREATE TRIGGER chunks_of_deleted_ignored BEFORE INSERT ON io_chunks
+WHEN EXISTS (SELECT 1 FROM session_tombstones WHERE session_id = NEW.session_id) BEGIN SELECT RAISE(IGNORE); END;
+CREATE TRIGGER sessions_deleted_not_again BEFORE INSERT ON sessions
+WHEN EXISTS (SELECT 1 FROM session_tombstones WHERE session_id = NEW.id) BEGIN SELECT RAISE(IGNORE); END;
+CREATE INDEX sessions_end ON sessions (end_ns) WHERE status <> 'open';
+)sql",
 };
 
 // The attribution CHECK of v1 gains 'workload' and 'kubelet'. SQLite cannot alter a CHECK, and

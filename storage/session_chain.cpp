@@ -91,6 +91,32 @@ ChainHash chain_head(const ChainHash& prev, const SessionRecord& s, uint64_t rec
     return c.done();
 }
 
+ChainHash ledger_hash(const ChainHash& prev, int64_t position, int kind, const std::string& session_id, int64_t time_ns,
+                      std::string_view digest) {
+    static constexpr std::string_view kLedgerDomain{"execaudit ledger v1\0", 20};
+    Canonical c;
+    c.raw(kLedgerDomain).hash(prev).i64(position).u8(static_cast<uint8_t>(kind)).bytes(session_id).i64(time_ns).bytes(digest);
+    return c.done();
+}
+
+std::string ledger_message(int64_t position, std::string_view hash) {
+    std::string m("execaudit ledger entry v1");
+    m += '\0';
+    m += std::to_string(position);
+    m += '\0';
+    m += hash;
+    return m;
+}
+
+ChainHash tombstone_digest(const TombstoneRecord& t) {
+    static constexpr std::string_view kTombDomain{"execaudit tombstone v1\0", 23};
+    Canonical c;
+    c.raw(kTombDomain).bytes(t.session_id).bytes(t.node).bytes(t.namespace_name).bytes(t.pod).bytes(t.container);
+    c.i64(t.start_ns).optional(t.end_ns).bytes(t.status).bytes(t.chain_head).u64(t.chain_records);
+    c.bytes(t.cause).bytes(t.rule).i64(t.deleted_ns);
+    return c.done();
+}
+
 std::string head_message(const std::string& session_id, std::string_view head) {
     std::string m(kHeadContext);
     m += '\0';

@@ -34,6 +34,15 @@ ChainHash chain_head(const ChainHash& prev, const SessionRecord& s, uint64_t rec
 /// What a head signature signs.
 std::string head_message(const std::string& session_id, std::string_view head);
 
+/// The session ledger (storage/session_ledger.h): entry `position` of `kind` (1 recorded,
+/// 2 deleted by policy) over the previous entry's hash (zeros before the first).
+ChainHash ledger_hash(const ChainHash& prev, int64_t position, int kind, const std::string& session_id, int64_t time_ns,
+                      std::string_view digest);
+/// What a ledger signature signs.
+std::string ledger_message(int64_t position, std::string_view hash);
+/// A tombstone's digest: what was deleted (its head), when, and by which rule.
+ChainHash tombstone_digest(const TombstoneRecord& t);
+
 std::string to_bytes(const ChainHash& h);
 /// False when `bytes` is not a 32-byte hash.
 bool from_bytes(std::string_view bytes, ChainHash& out);

@@ -13,7 +13,9 @@ constexpr const char* kSessionColumns =
     "leader_start_ns, boot_id, tty, command, start_ns, start_boot_ns, end_ns, status, exit_code, exit_signal, "
     "attribution, user, groups_json, source_ips_json, user_agent, audit_id, commands, output_bytes, input_bytes, "
     "lost_bytes, lost_events, rows, cols, entered_via, start_lost, last_activity_ns, request_id, user_verified, "
-    "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key";
+    "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key, "
+    "(SELECT h.reason FROM session_holds h WHERE h.session_id = id), (SELECT h.held_by FROM session_holds h WHERE "
+    "h.session_id = id), (SELECT h.held_ns FROM session_holds h WHERE h.session_id = id)";
 
 SessionRecord read_session(const Statement& st) {
     SessionRecord r;
@@ -62,6 +64,12 @@ SessionRecord read_session(const Statement& st) {
     r.chain_records = static_cast<uint64_t>(st.column_int(c++));
     r.head_signature = st.column_blob(c++);
     r.signing_key = st.column_text(c++);
+    if (auto reason = st.column_optional_text(c++)) {
+        r.held = true;
+        r.hold_reason = *reason;
+        r.held_by = st.column_text(c++);
+        r.held_ns = st.column_int(c++);
+    }
     return r;
 }
 
@@ -90,7 +98,8 @@ std::vector<SessionRecord> SessionStore::list(const SessionFilter& f) {
         "(?7 IS NULL OR s.command_text LIKE ?7 ESCAPE '\\' OR EXISTS (SELECT 1 FROM commands c "
         "  WHERE c.session_id = s.id AND c.argv_text LIKE ?7 ESCAPE '\\')) AND "
         "(?8 = 0 OR s.attribution = 'unattributed') AND "
-        "(?10 IS NULL OR s.id = ?10) "
+        "(?10 IS NULL OR s.id = ?10) AND "
+        "NOT EXISTS (SELECT 1 FROM session_tombstones t WHERE t.session_id = s.id) "  // being deleted by retention
         "ORDER BY s.start_ns DESC, s.id LIMIT ?9",
         kSessionColumns);
     auto st = db_.prepare(sql);
@@ -112,7 +121,8 @@ std::expected<SessionRecord, std::string> SessionStore::find(const std::string& 
     for (char ch : id)
         if (!std::isxdigit(static_cast<unsigned char>(ch)))
             return std::unexpected(fmt::format("'{}' is not a session id (ids are hexadecimal; see `execaudit sessions`)", terminal_safe(id)));
-    auto st = db_.prepare(fmt::format("SELECT {} FROM sessions WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT 3",
+    auto st = db_.prepare(fmt::format("SELECT {} FROM sessions WHERE id >= ?1 AND id < ?1 || 'g' AND NOT EXISTS (SELECT 1 FROM session_tombstones t "
+                                      "WHERE t.session_id = sessions.id) ORDER BY id LIMIT 3",
                                       kSessionColumns));
     st.bind(1, id);
     std::vector<SessionRecord> found;

@@ -6,6 +6,7 @@
 #include "storage/compression.h"
 #include "storage/io_frames.h"
 #include "storage/request_store.h"
+#include "storage/session_ledger.h"
 #include "storage/session_store.h"
 
 #include <sys/resource.h>
@@ -119,6 +120,12 @@ StoreWriter::StoreWriter(Database db, Options options)
       set_head_(db_.prepare(
           "UPDATE sessions SET chain_head = ?2, chain_records = ?3, head_signature = ?4, signing_key = ?5 WHERE id = ?1")) {
     seal_unsealed_sessions();
+    try {
+        if (size_t n = backfill_ledger(db_, options_.signer.get()))
+            log::info("entered {} sessions recorded before the session ledger into it", n);
+    } catch (const std::exception& e) {
+        log::warn("cannot enter the older sessions into the session ledger now: {}", e.what());
+    }
     thread_ = std::thread([this] { run(); });
 }
 
@@ -419,6 +426,10 @@ void StoreWriter::apply(WriteOp& op) {
             // record 0: what the start says, written once
             set_chain_start_.bind(1, r.id).bind_blob(2, to_bytes(chain.hash));
             set_chain_start_.run();
+        }
+        if (!chain.ledgered) {
+            ledger_session(db_, r.id, options_.signer.get());  // in the transaction that first stores it
+            chain.ledgered = true;
         }
         if (r.status != "open" && !chain.legacy) chain.sealed = chain.head_dirty = true;
     } else if (auto* c = std::get_if<WriteCommand>(&op)) {

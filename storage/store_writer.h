@@ -156,6 +156,7 @@ private:
         ChainHash hash{};
         bool sealed = false;      ///< ended: the head follows every change
         bool head_dirty = false;  ///< the head must be stored again before the commit
+        bool ledgered = false;    ///< its `recorded` entry is in the session ledger
     };
     ChainState& chain_for(const std::string& session_id);
     void store_dirty_heads();

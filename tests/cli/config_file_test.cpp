@@ -158,6 +158,22 @@ TEST_F(ConfigFileTest, BadValuesNameTheKeyAndLine) {
     expect_refused("ring-buffer-mb: 5000\n", 1, "bad value for key 'ring-buffer-mb'", {"--ring-buffer-mb", "8"});
 }
 
+TEST_F(ConfigFileTest, RetentionPerNamespaceIsAMapping) {
+    auto r = record({"--config", write("retention-days: 90\nretention-namespace: {prod-*: 400, kube-system: forever}\n"),
+                     "--print-config"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto keys = set_keys(r.out);
+    EXPECT_EQ(keys["retention-days"], "90");
+    EXPECT_NE(keys["retention-namespace"].find("prod-*=400"), std::string::npos) << r.out;
+    EXPECT_NE(keys["retention-namespace"].find("kube-system=forever"), std::string::npos) << r.out;
+    auto again = record({"--config", write(r.out, "again.yaml"), "--print-config"});  // and it reads back
+    EXPECT_EQ(again.out, r.out) << again.err;
+    expect_refused("retention-days: 9\nretention-namespace: {prod-*: 0}\n", 2, "DAYS is a whole number");
+    expect_refused("retention-namespace: [prod-*]\n", 1, "no GLOB=DAYS");
+    expect_refused("max-db-size: ten\n", 1, "--max-db-size ten");
+    expect_refused("ring-buffer-mb: {a: 1}\n", 1, "not a mapping");  // only NAME=VALUE flags take one
+}
+
 TEST_F(ConfigFileTest, MissingFileIsAUsageError) {
     auto r = record({"--config", dir_.file("nope.yaml"), "--print-config"});
     EXPECT_EQ(r.exit_code, 2);

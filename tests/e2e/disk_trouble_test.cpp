@@ -47,7 +47,10 @@ protected:
         k = run({"openssl", "pkey", "-in", key_, "-pubout", "-out", key_ + ".pub"});
         ASSERT_EQ(k.exit_code, 0) << k.err;
         recorder_ = std::make_unique<Recorder>(
-            *bed_, db_, std::vector<std::string>{"--store-queue-mb", "2", "--metrics", "127.0.0.1:0", "--signing-key", key_},
+            *bed_, db_,
+            // the size bounds would delete the session once it ends (tests/e2e/retention_test.cpp tests them)
+            std::vector<std::string>{"--store-queue-mb", "2", "--metrics", "127.0.0.1:0", "--signing-key", key_,
+                                     "--max-db-size", "0", "--min-free-space", "0"},
             dir_.file("recorder.log"));
         port_ = logged_port(recorder_->log(), "metrics");
         ASSERT_GT(port_, 0) << recorder_->log();

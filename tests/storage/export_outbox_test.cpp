@@ -86,10 +86,13 @@ TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
     write_ops(path_, {WriteSession{open_one}, WriteCommand{sample_command(open_one, 0, {"/bin/bash"})}});
     {
         // Back to the schema before export existed (v2), data kept: v3 (export), v4 (attribution
-        // keys, which only adds columns and rebuilds audit_events), v5 (exe columns), v6 (restart), v7 (hash chains)
-        // and v8 (upload spool) run again.
+        // keys, which only adds columns and rebuilds audit_events), v5 (exe columns), v6 (restart), v7 (hash chains),
+        // v8 (upload spool) and v9 (retention) run again.
         auto db = Database::open(path_, Database::Mode::read_write);
-        db.exec("DROP TRIGGER upload_session_insert; DROP TRIGGER upload_session_update; "  // v8
+        db.exec("DROP TRIGGER sessions_held_never_deleted; DROP TRIGGER commands_of_deleted_ignored; "  // v9
+                "DROP TRIGGER chunks_of_deleted_ignored; DROP TRIGGER sessions_deleted_not_again; DROP INDEX sessions_end; "
+                "DROP TABLE session_holds; DROP TABLE hold_log; DROP TABLE session_ledger; DROP TABLE session_tombstones; "
+                "DROP TRIGGER upload_session_insert; DROP TRIGGER upload_session_update; "  // v8
                 "DROP TRIGGER upload_command; DROP TRIGGER upload_chunk; DROP TABLE upload_outbox; "
                 "DROP TRIGGER export_session_start; DROP TRIGGER export_session_end; "
                 "DROP TRIGGER export_session_attributed; DROP TRIGGER export_command; "
