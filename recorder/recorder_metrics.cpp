@@ -98,6 +98,7 @@ std::vector<Metric> recorder_metrics(const RecorderParts& p) {
             {"kube_list_pages_too_large_total", "List pages over the bound, asked again in smaller pages", "counter",
              d(ps.page_too_large)},
         });
+    }
     if (p.retention) {
         auto rs = p.retention->stats();
         std::vector<std::pair<std::string, std::string>> age = {{"cause", "age"}}, size = {{"cause", "size"}};
