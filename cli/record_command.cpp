@@ -137,6 +137,35 @@ void add_record_command(CLI::App& app, Commands& commands) {
     rec->add_option("--metrics", options->metrics, "Serve Prometheus /metrics, /healthz (alive) and /readyz (BPF attached, database writable) on ADDR:PORT "
                     "(plain HTTP)")
         ->type_name("ADDR:PORT");
+    rec->add_option("--kubeconfig", options->kubeconfig,
+                    "Know the node's pods (labels, owner, workload, the kubelet's exec probes and hooks) from the API "
+                    "server this kubeconfig names: its current context's server, certificate-authority(-data) and "
+                    "user (token, tokenFile, or client-certificate/-key(-data)). Default: the in-cluster configuration "
+                    "when it runs in a pod (KUBERNETES_SERVICE_HOST, the mounted service-account token and CA)")
+        ->type_name("FILE");
+    rec->add_option("--kube-context", options->kube_context, "With --kubeconfig: this context instead of its current-context")
+        ->type_name("NAME");
+    rec->add_flag("--no-kube-api", options->no_kube_api,
+                  "Never ask the API server, even in a pod: pods are known from the node only (no labels or workload; "
+                  "probe-like sessions stay findings marked \"pod spec unknown\")");
+    rec->add_option("--service-account-dir", options->service_account_dir,
+                    "Where the in-cluster service-account token (token, read again as the kubelet rotates it) and CA "
+                    "(ca.crt) are mounted")
+        ->type_name("DIR")
+        ->capture_default_str();
+    rec->add_option("--kube-watch-timeout", options->kube_watch_timeout_s,
+                    "Seconds a pod watch lasts before it is renewed (timeoutSeconds, drawn from [N, 2N) as client-go "
+                    "does); a stream quiet for longer is dropped and resumed")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 86400));
+    rec->add_option("--kube-max-object-mb", options->kube_max_object_mb,
+                    "A pod object (one watch line) larger than this is skipped and counted; list pages are bounded at "
+                    "16 times this")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 256));
+    rec->add_option("--cluster-name", options->cluster_name,
+                    "Name of this cluster, carried on every exported record (for a SIEM fed by several clusters)")
+        ->type_name("NAME");
     auto& ex = options->exports;
     rec->add_option("--export-jsonl", ex.jsonl_path,
                     "Append every session start, command, attribution and session end to this file as JSON lines, "

@@ -17,7 +17,10 @@
 #include "recorder/capture/capture.h"
 #include "recorder/capture/event_decoder.h"
 #include "export/exporter.h"
+#include "recorder/pods/kube_config.h"
+#include "recorder/pods/pod_cache.h"
 #include "recorder/pods/pod_resolver.h"
+#include "recorder/pods/pod_watcher.h"
 #include "recorder/capture/scope.h"
 #include "recorder/capture/session_adoption.h"
 #include "recorder/capture/session_tracker.h"
@@ -86,6 +89,31 @@ HttpServerOptions webhook_listener(const RecordOptions& o, const std::string& na
     return s;
 }
 
+/// Where the pods come from: a kubeconfig, else in-cluster, else nowhere (nullopt).
+std::optional<KubeConfig> kube_config(const RecordOptions& o) {
+    if (o.no_kube_api) {
+        if (!o.kubeconfig.empty()) throw UsageError("--no-kube-api and --kubeconfig: choose one");
+        return std::nullopt;
+    }
+    if (!o.kubeconfig.empty()) return load_kubeconfig(o.kubeconfig, o.kube_context);
+    if (!o.kube_context.empty()) throw UsageError("--kube-context goes with --kubeconfig");
+    return in_cluster_config(InClusterPaths{.service_account_dir = o.service_account_dir});
+}
+
+/// What the node knows of a cgroup, completed by the API server's pod where the node's own names
+/// fall short (no kubelet log directory yet, a container the logs do not name).
+void complete_identity(PodIdentity& id, const PodCache& pods) {
+    if (id.pod_uid.empty()) return;
+    auto pod = pods.find(id.pod_uid);
+    if (!pod) return;
+    if (id.namespace_name.empty() && id.pod.empty()) {
+        id.namespace_name = pod->namespace_name;
+        id.pod = pod->name;
+    }
+    if (id.container.empty())
+        if (const ContainerSpec* c = pod->container_by_id(id.container_id)) id.container = c->name;
+}
+
 storage::RetentionPolicy retention_policy_of(const RecordOptions& o) {
     storage::RetentionPolicy p;
     if (o.retention_days) p.days = o.retention_days;
@@ -100,6 +128,7 @@ storage::RetentionPolicy retention_policy_of(const RecordOptions& o) {
 int run_record(const RecordOptions& options) {
     if (options.tls_cert.empty() != options.tls_key.empty()) throw UsageError("--tls-cert and --tls-key go together");
     if (options.audit_skew_s < 0 || options.audit_grace_s < 0) throw UsageError("--audit-skew and --audit-grace cannot be negative");
+    std::optional<KubeConfig> kube = kube_config(options);  // a bad kubeconfig is a bad flag: before anything starts
     storage::RetentionPolicy retention_policy = retention_policy_of(options);  // a bad rule: exit 2 before anything starts
     CgroupFs cgroups = CgroupFs::discover();
     auto roots = choose_roots(cgroups, options.cgroup_roots);
@@ -158,10 +187,29 @@ int run_record(const RecordOptions& options) {
     boost::asio::io_context io;
     BootClock clock;
     PodResolver resolver(cgroups, {options.pods_log_dir, options.containers_log_dir});
+    // The API server's pods arrive on the watcher's thread; the loop only ever reads the cache.
+    PodCache pods;
+    std::unique_ptr<PodWatcher> pod_watcher;
+    if (kube) {
+        PodWatcher::Options w{.node_name = node, .watch_timeout = std::chrono::seconds(options.kube_watch_timeout_s)};
+        w.max_object_bytes = options.kube_max_object_mb << 20;
+        w.max_page_bytes = w.max_object_bytes * 16;
+        pod_watcher = std::make_unique<PodWatcher>(*kube, w, pods);
+        log::info("pods of node {} from the API server {} ({}): labels, owners, workloads and the kubelet's exec probes "
+                  "and hooks", node, kube->server(), kube->source);
+    } else {
+        log::warn("pods are known from the node only ({}): sessions carry no labels or workload, and the kubelet's exec "
+                  "probes and hooks cannot be told from look-alikes (findings marked \"pod spec unknown\")",
+                  options.no_kube_api ? "--no-kube-api" : "not in a pod and no --kubeconfig");
+    }
     SessionTracker tracker(
         SessionTracker::Options{.node = node, .boot_id = boot_id,
                                 .max_output_bytes = options.max_session_output_mb << 20},
-        [&](uint64_t cgroup_id) { return resolver.resolve(cgroup_id); },
+        [&](uint64_t cgroup_id) {
+            PodIdentity id = resolver.resolve(cgroup_id);
+            complete_identity(id, pods);
+            return id;
+        },
         [&](storage::WriteOp op) { writer.submit(std::move(op)); }, clock);
 
     Correlator::Options correlation;
@@ -201,13 +249,15 @@ int run_record(const RecordOptions& options) {
     uint64_t malformed = 0;
     Capture* capture_ptr = nullptr;  // set once the programs are loaded
     auto collect_metrics = [&]() {
-        auto m = recorder_metrics(RecorderParts{tracker, attribution, writer, capture_ptr, malformed, exporters, &retention});
+        auto m = recorder_metrics(RecorderParts{tracker, attribution, writer, capture_ptr, malformed, exporters, &retention,
+                                                pod_watcher.get(), &pods});
         if (uploader)
             for (auto& u : uploader->metrics()) m.push_back(std::move(u));
         return m;
     };
     auto not_ready = [&]() {
-        return recorder_not_ready(RecorderParts{tracker, attribution, writer, capture_ptr, malformed, exporters, &retention},
+        return recorder_not_ready(RecorderParts{tracker, attribution, writer, capture_ptr, malformed, exporters, &retention,
+                                                pod_watcher.get(), &pods},
                                   options.db_path);
     };
     if (!options.metrics.empty())
@@ -260,6 +310,7 @@ int run_record(const RecordOptions& options) {
         tick.cancel();
         for (auto& server : servers) server->stop();
         if (audit_log) audit_log->stop();
+        if (pod_watcher) pod_watcher->stop();
         capture.stop();  // drains what the kernel holds; detaches unless pinned
         if (capture.pinned()) tracker.suspend_all();  // the kernel goes on; the next recorder continues them
         else tracker.interrupt_all(wall_clock_ns());

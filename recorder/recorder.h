@@ -45,6 +45,15 @@ struct RecordOptions {
     double audit_grace_s = 60;      ///< how long a session waits for its request
     size_t webhook_body_limit_mb = 32;
     std::string metrics;  ///< ADDR:PORT for /metrics (Prometheus) and /healthz; empty: off
+
+    // Pods from the API server (recorder/pods/pod_watcher.h): in-cluster when in a pod, else a kubeconfig.
+    std::string kubeconfig;         ///< empty: the in-cluster configuration, if any
+    std::string kube_context;       ///< a kubeconfig context other than its current-context
+    bool no_kube_api = false;       ///< never ask the API server (pods known from the node only)
+    std::string service_account_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
+    unsigned kube_watch_timeout_s = 300;  ///< watch timeoutSeconds from [this, 2x this)
+    size_t kube_max_object_mb = 4;        ///< a watch event (one pod) at most
+    std::string cluster_name;       ///< carried on every record (--cluster-name)
     exporting::ExportSettings exports;  ///< --export-jsonl / --export-syslog
 
     // Cluster mode: upload everything stored to `execaudit collect` (the SQLite stays the spool).

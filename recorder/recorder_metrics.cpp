@@ -63,6 +63,42 @@ std::vector<Metric> recorder_metrics(const RecorderParts& p) {
         {"session_output_capped_bytes_total", "Terminal output beyond --max-session-output-mb, counted as lost", "counter",
          d(st.capped_bytes)},
     };
+    // Pods from the API server: whether it is configured at all, whether the cache holds a full list,
+    // and every way the connection or the stream failed.
+    m.push_back({"kube_api_configured", "1 when pods are read from the API server (in-cluster or --kubeconfig); 0: the "
+                                        "node's own names only, probe-like sessions stay findings (pod spec unknown)",
+                 "gauge", p.pod_watcher ? 1.0 : 0.0});
+    if (p.pod_watcher) {
+        auto ps = p.pod_watcher->stats();
+        const auto& w = ps.watch;
+        m.insert(m.end(), {
+            {"kube_pods_synced", "1 once the node's pods have been listed", "gauge", ps.synced ? 1.0 : 0.0},
+            {"kube_watch_open", "1 while a pod watch stream is open", "gauge", ps.watching ? 1.0 : 0.0},
+            {"kube_pods_cached", "Pods of this node held from the API server", "gauge", d(p.pods ? p.pods->size() : 0)},
+            {"kube_lists_total", "Complete pod lists (the first, and each after 410 Gone)", "counter", d(w.lists)},
+            {"kube_watch_events_total", "Pod watch events applied (ADDED, MODIFIED, DELETED)", "counter", d(w.events)},
+            {"kube_watch_bookmarks_total", "BOOKMARK events", "counter", d(w.bookmarks)},
+            {"kube_watch_gone_total", "410 Gone: the version expired, the pods were listed again", "counter", d(w.gone)},
+            {"kube_watch_error_events_total", "Other ERROR events on the watch stream", "counter", d(w.error_events)},
+            {"kube_watch_garbage_lines_total", "Watch lines that are not JSON or not a watch event (skipped)", "counter",
+             d(w.garbage_lines)},
+            {"kube_watch_oversized_lines_total", "Watch lines over --kube-max-object-mb (skipped, never buffered)", "counter",
+             d(w.oversized_lines)},
+            {"kube_pods_refused_total", "Pod objects that break the bounds (labels, argv, containers): their spec is unknown",
+             "counter", d(w.refused_pods)},
+            {"kube_requests_total", "Requests sent to the API server", "counter", d(ps.requests)},
+            {"kube_connect_failures_total", "Connections or TLS handshakes with the API server that failed", "counter",
+             d(ps.connect_failures)},
+            {"kube_http_errors_total", "Answers other than 200 (401, 403, 410, 5xx, ...)", "counter", d(ps.http_errors)},
+            {"kube_unauthorized_total", "401 answers: the token was refused (it is read again for each attempt)", "counter",
+             d(ps.unauthorized)},
+            {"kube_forbidden_total", "403 answers: the role lacks get/list/watch on pods", "counter", d(ps.forbidden)},
+            {"kube_stream_failures_total", "Watch streams that broke, stalled or were cut mid-object (resumed)", "counter",
+             d(ps.stream_failures)},
+            {"kube_list_pages_too_large_total", "List pages over the bound, asked again in smaller pages", "counter",
+             d(ps.page_too_large)},
+        });
+    }
     if (p.retention) {
         auto rs = p.retention->stats();
         std::vector<std::pair<std::string, std::string>> age = {{"cause", "age"}}, size = {{"cause", "size"}};

@@ -8,6 +8,8 @@
 #include "net/metrics.h"
 #include "recorder/capture/session_tracker.h"
 #include "storage/retention.h"
+#include "recorder/pods/pod_cache.h"
+#include "recorder/pods/pod_watcher.h"
 #include "storage/store_writer.h"
 
 #include <memory>
@@ -23,6 +25,8 @@ struct RecorderParts {
     uint64_t malformed_records;
     const std::vector<std::unique_ptr<exporting::Exporter>>& exporters;
     const storage::Retention* retention;
+    const PodWatcher* pod_watcher = nullptr;  ///< null: no API server configured
+    const PodCache* pods = nullptr;
 };
 
 std::vector<net::Metric> recorder_metrics(const RecorderParts& parts);

@@ -36,6 +36,10 @@ public:
         if (!bounded(pod.namespace_name, "namespace") || !bounded(pod.name, "name") || !bounded(pod.uid, "uid") ||
             !bounded(pod.resource_version, "resourceVersion"))
             return false;
+        if (const json* annotations = member(meta, "annotations"); annotations && annotations->is_object()) {
+            pod.mirror_of = json_string(*annotations, "kubernetes.io/config.mirror");
+            if (!bounded(pod.mirror_of, "mirror annotation")) return false;
+        }
         return parse_labels(meta) && parse_owner(meta, pod);
     }
 
@@ -120,6 +124,22 @@ public:
         return true;
     }
 
+    /// status.*containerStatuses: which container ID each container name runs as now.
+    bool parse_status(const json& status, PodInfo& pod) {
+        for (const char* list : {"initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"}) {
+            const json* statuses = member(status, list);
+            if (!statuses || !statuses->is_array()) continue;
+            for (const json& s : *statuses) {
+                std::string name = json_string(s, "name"), id = json_string(s, "containerID");
+                if (!bounded(id, "containerID")) return false;
+                if (auto scheme = id.find("://"); scheme != std::string::npos) id.erase(0, scheme + 3);
+                for (auto& c : pod.containers)
+                    if (c.name == name) c.container_id = id;
+            }
+        }
+        return true;
+    }
+
     std::optional<PodInfo> parse(const json& object) {
         const json* meta = member(object, "metadata");
         const json* spec = member(object, "spec");
@@ -129,6 +149,7 @@ public:
         }
         PodInfo pod;
         if (!parse_meta(*meta, pod) || !parse_spec(*spec, pod)) return std::nullopt;
+        if (const json* status = member(object, "status"); status && !parse_status(*status, pod)) return std::nullopt;
         pod.labels = std::move(labels_);
         pod.workload = derive_workload(pod, has_owners_);
         return pod;
@@ -176,6 +197,13 @@ std::optional<PodInfo> parse_pod(std::string_view text, std::string& error, cons
 const ContainerSpec* PodInfo::container(std::string_view wanted) const {
     for (const auto& c : containers)
         if (c.name == wanted) return &c;
+    return nullptr;
+}
+
+const ContainerSpec* PodInfo::container_by_id(std::string_view id) const {
+    if (id.empty()) return nullptr;
+    for (const auto& c : containers)
+        if (c.container_id == id) return &c;
     return nullptr;
 }
 

@@ -26,6 +26,7 @@ struct KubeletExec {
 struct ContainerSpec {
     std::string name;
     std::vector<KubeletExec> execs;
+    std::string container_id;  // status: the running container's ID, without "containerd://"
 };
 
 struct OwnerRef {
@@ -41,6 +42,7 @@ struct PodInfo {
     std::string node_name;
     std::string resource_version;
     std::string service_account;
+    std::string mirror_of;  // a static pod's mirror: the config hash its cgroups carry as pod UID
     std::map<std::string, std::string> labels;
     std::optional<OwnerRef> owner;     // the ownerReference with controller: true
     std::optional<OwnerRef> workload;  // derived from owner as Tetragon does (see derive_workload)
@@ -48,6 +50,8 @@ struct PodInfo {
 
     /// The container of that name, or nullptr.
     const ContainerSpec* container(std::string_view name) const;
+    /// The container whose status names that container ID, or nullptr.
+    const ContainerSpec* container_by_id(std::string_view container_id) const;
 };
 
 struct PodLimits {

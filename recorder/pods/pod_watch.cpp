@@ -11,7 +11,10 @@ PodWatchState::PodWatchState(std::size_t max_object_bytes, PodLimits limits)
 
 PodWatchState::ListPage PodWatchState::apply_list_page(std::string_view body, bool first_page) {
     ListPage page;
-    if (first_page) listing_.clear();
+    if (first_page) {
+        listing_.clear();
+        refused_listing_.clear();
+    }
     if (body.size() > max_object_bytes_ * 64) {
         page.error = "list page larger than the limit";
         return page;
@@ -25,10 +28,18 @@ PodWatchState::ListPage PodWatchState::apply_list_page(std::string_view body, bo
     if (items != list.end() && items->is_array()) {
         for (const json& item : *items) {
             std::string error;
-            if (auto pod = pod_from_json(item, error, limits_))
-                listing_[pod->uid] = std::move(*pod);
-            else
+            if (auto pod = pod_from_json(item, error, limits_)) {
+                std::string uid = pod->uid;  // before the move: the right side is evaluated first
+                listing_[uid] = std::make_shared<const PodInfo>(std::move(*pod));
+            } else {
                 ++counters_.refused_pods;
+                auto meta = item.find("metadata");
+                if (item.is_object() && meta != item.end() && meta->is_object()) {
+                    std::string uid = json_string(*meta, "uid");
+                    if (!uid.empty() && uid.size() <= limits_.max_string && refused_listing_.size() < 100'000)
+                        refused_listing_.push_back(std::move(uid));
+                }
+            }
         }
     } else if (items != list.end() && !items->is_null()) {
         page.error = "PodList items is not an array";
@@ -44,6 +55,11 @@ PodWatchState::ListPage PodWatchState::apply_list_page(std::string_view body, bo
         listing_.clear();
         resource_version_ = json_string(m, "resourceVersion");
         ++counters_.lists;
+        if (listener_) {
+            listener_->replaced(pods_);
+            for (const auto& uid : refused_listing_) listener_->refused(uid);
+        }
+        refused_listing_.clear();
     }
     return page;
 }
@@ -126,19 +142,32 @@ PodWatchState::Line PodWatchState::apply_line(std::string_view line) {
     resource_version_ = std::move(version);  // resume past it either way: it will not become valid
     ++counters_.events;
     if (!pod) {
+        // What was known of it no longer holds: a stale spec would judge its execs by old probes.
         ++counters_.refused_pods;
+        if (meta != object->end() && meta->is_object()) forget(json_string(*meta, "uid"), true);
         return Line::applied;
     }
-    if (type == "DELETED")
-        pods_.erase(pod->uid);
-    else
-        pods_[pod->uid] = std::move(*pod);
+    if (type == "DELETED") {
+        forget(pod->uid, false);
+    } else {
+        auto shared = std::make_shared<const PodInfo>(std::move(*pod));
+        pods_[shared->uid] = shared;
+        if (listener_) listener_->changed(shared->uid, shared);
+    }
     return Line::applied;
+}
+
+void PodWatchState::forget(const std::string& uid, bool refused) {
+    if (uid.empty()) return;
+    bool known = pods_.erase(uid) > 0;
+    if (!listener_) return;
+    if (refused) listener_->refused(uid);
+    else if (known) listener_->changed(uid, nullptr);
 }
 
 const PodInfo* PodWatchState::find(std::string_view namespace_name, std::string_view name) const {
     for (const auto& [uid, pod] : pods_)
-        if (pod.namespace_name == namespace_name && pod.name == name) return &pod;
+        if (pod->namespace_name == namespace_name && pod->name == name) return pod.get();
     return nullptr;
 }
 

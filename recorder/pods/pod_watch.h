@@ -16,8 +16,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace execaudit::recorder {
 
@@ -29,11 +31,24 @@ struct PodWatchCounters {
     uint64_t error_events = 0;     // other ERROR events
     uint64_t garbage_lines = 0;    // not JSON, or not a watch event
     uint64_t oversized_lines = 0;  // longer than max_object_bytes
-    uint64_t refused_pods = 0;     // a Pod object that breaks PodLimits
+    uint64_t refused_pods = 0;     // a Pod object that breaks PodLimits (its older version is forgotten too)
+};
+
+/// Told of every change to the cache, as it happens (PodCache, for the recorder to read).
+class PodWatchListener {
+public:
+    virtual ~PodWatchListener() = default;
+    /// A list finished: these are all the pods now (by UID).
+    virtual void replaced(const std::map<std::string, std::shared_ptr<const PodInfo>>& pods) = 0;
+    /// One pod added or modified (`pod` set) or deleted (`pod` null).
+    virtual void changed(const std::string& uid, std::shared_ptr<const PodInfo> pod) = 0;
+    /// A new version of the pod was refused (it breaks PodLimits): nothing known of it holds.
+    virtual void refused(const std::string& uid) = 0;
 };
 
 class PodWatchState {
 public:
+    using PodMap = std::map<std::string, std::shared_ptr<const PodInfo>>;  // by UID
     enum class Line { applied, bookmark, gone, error, garbage, oversized };
     struct ListPage {
         bool ok = false;
@@ -55,10 +70,13 @@ public:
     /// The version the next watch resumes from; empty before the first list or after a 410.
     const std::string& resource_version() const { return resource_version_; }
     bool needs_list() const { return resource_version_.empty(); }
+    /// The version cannot be resumed from (an HTTP 410 answer): list again.
+    void expire() { resource_version_.clear(); }
     /// A new watch connection starts: drop a partial line from the previous one.
     void reset_stream();
 
-    const std::map<std::string, PodInfo>& pods() const { return pods_; }  // by UID
+    const PodMap& pods() const { return pods_; }  // by UID
+    void set_listener(PodWatchListener* listener) { listener_ = listener; }
     const PodInfo* find(std::string_view namespace_name, std::string_view pod) const;
     const PodWatchCounters& counters() const { return counters_; }
 
@@ -68,8 +86,12 @@ private:
     std::size_t max_object_bytes_;
     PodLimits limits_;
     std::string resource_version_;
-    std::map<std::string, PodInfo> pods_;
-    std::map<std::string, PodInfo> listing_;  // pages of a list in progress
+    void forget(const std::string& uid, bool refused);
+
+    PodMap pods_;
+    PodMap listing_;  // pages of a list in progress
+    std::vector<std::string> refused_listing_;  // UIDs of its pods that were refused
+    PodWatchListener* listener_ = nullptr;
     std::string partial_;
     bool skipping_ = false;  // inside an oversized line
     PodWatchCounters counters_;

@@ -88,6 +88,27 @@ TEST_P(Manifests, ArgsUseOnlyRealFlags) {
     }
 }
 
+TEST_P(Manifests, TheNodeAgentMayOnlyReadPods) {
+    auto built = kustomize(GetParam());
+    ASSERT_EQ(built.exit_code, 0) << built.err;
+    int roles = 0;
+    for (const auto& doc : parse_documents(built.out)) {
+        std::string kind = doc["kind"].as<std::string>();
+        if (kind != "ClusterRole" && kind != "Role") continue;
+        if (doc["metadata"]["name"].as<std::string>() != "execaudit-node-agent") continue;
+        ++roles;
+        ASSERT_EQ(doc["rules"].size(), 1u);
+        auto rule = doc["rules"][0];
+        EXPECT_EQ(rule["apiGroups"].as<std::vector<std::string>>(), std::vector<std::string>{""});
+        EXPECT_EQ(rule["resources"].as<std::vector<std::string>>(), std::vector<std::string>{"pods"});
+        EXPECT_EQ(rule["verbs"].as<std::vector<std::string>>(), (std::vector<std::string>{"get", "list", "watch"}));
+        EXPECT_FALSE(rule["resourceNames"]);
+    }
+    if (GetParam() != "uninstall") {
+        EXPECT_EQ(roles, 1);
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Overlays, Manifests, ::testing::ValuesIn(kOverlays), [](const auto& info) {
     std::string name = info.param;
     for (char& c : name)
@@ -125,7 +146,20 @@ TEST_P(NodeAgentDaemonSet, NarrowestPrivilegesThatWork) {
     for (const auto& cap : sc["capabilities"]["add"].as<std::vector<std::string>>()) EXPECT_NE(cap, "SYS_ADMIN");
     EXPECT_TRUE(pod_["hostPID"].as<bool>(false));
     EXPECT_FALSE(pod_["hostNetwork"].as<bool>(false));
+    // No automounted token: the one mounted is bound and expiring, read-only, at the in-cluster path
     EXPECT_FALSE(pod_["automountServiceAccountToken"].as<bool>(true));
+    bool token_mounted = false;
+    for (const auto& m : c_["volumeMounts"])
+        if (m["mountPath"].as<std::string>() == "/var/run/secrets/kubernetes.io/serviceaccount") {
+            token_mounted = true;
+            EXPECT_TRUE(m["readOnly"].as<bool>(false));
+            for (const auto& v : pod_["volumes"])
+                if (v["name"].as<std::string>() == m["name"].as<std::string>()) {
+                    ASSERT_TRUE(v["projected"]) << "the token is a projected (bound) one";
+                    EXPECT_LE(v["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"].as<int>(0), 3607);
+                }
+        }
+    EXPECT_TRUE(token_mounted) << "pods come from the API server in-cluster";
     EXPECT_EQ(pod_["priorityClassName"].as<std::string>(), "system-node-critical");
     ASSERT_TRUE(pod_["tolerations"].IsSequence());
     EXPECT_EQ(pod_["tolerations"][0]["operator"].as<std::string>(), "Exists");

@@ -82,3 +82,23 @@ TEST(PodSpec, RefusesWhatIsNotAPodOrBreaksALimit) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(PodSpec, ContainerIdsFromTheStatusAndTheMirrorOfAStaticPod) {
+    std::string error;
+    auto pod = parse_pod(R"({"kind":"Pod","metadata":{"name":"etcd-n1","namespace":"kube-system","uid":"m1",
+        "annotations":{"kubernetes.io/config.mirror":"9f1c0e"}},
+      "spec":{"containers":[{"name":"etcd"},{"name":"etcd2"}]},
+      "status":{"containerStatuses":[{"name":"etcd","containerID":"containerd://abc123"},
+                                     {"name":"nope","containerID":"containerd://fff"}]}})",
+                         error);
+    ASSERT_TRUE(pod) << error;
+    EXPECT_EQ(pod->mirror_of, "9f1c0e");
+    ASSERT_TRUE(pod->container_by_id("abc123"));
+    EXPECT_EQ(pod->container_by_id("abc123")->name, "etcd");
+    EXPECT_FALSE(pod->container_by_id("fff")) << "a status for a container the spec does not have";
+    EXPECT_FALSE(pod->container_by_id("")) << "a container without status matches no empty ID";
+}
+
+}  // namespace

@@ -103,3 +103,32 @@ TEST(PodWatch, HostileEventsAreCountedNotApplied) {
 }
 
 }  // namespace
+
+namespace {
+
+struct Recorded : PodWatchListener {
+    std::vector<std::string> log;
+    void replaced(const PodWatchState::PodMap& pods) override { log.push_back("replaced " + std::to_string(pods.size())); }
+    void changed(const std::string& uid, std::shared_ptr<const PodInfo> pod) override {
+        log.push_back((pod ? "changed " : "deleted ") + uid);
+    }
+    void refused(const std::string& uid) override { log.push_back("refused " + uid); }
+};
+
+TEST(PodWatch, ARefusedNewVersionForgetsTheOldOne) {
+    PodWatchState state(1 << 20, PodLimits{.max_labels = 1});
+    Recorded listener;
+    state.set_listener(&listener);
+    ASSERT_TRUE(state.apply_list_page(list({pod("a", "ua", "10")}, "100"), true).ok);
+    // an update that breaks the limits: its probes can no longer be trusted to be the old ones
+    std::string too_many_labels = R"({"kind":"Pod","metadata":{"name":"a","namespace":"ns","uid":"ua","resourceVersion":"101",
+      "labels":{"x":"1","y":"2"}},"spec":{"containers":[{"name":"app"}]}})";
+    EXPECT_EQ(state.apply_line(event("MODIFIED", too_many_labels)), PodWatchState::Line::applied);
+    EXPECT_FALSE(state.find("ns", "a"));
+    EXPECT_EQ(state.counters().refused_pods, 1u);
+    ASSERT_EQ(listener.log.size(), 2u);
+    EXPECT_EQ(listener.log[0], "replaced 1");
+    EXPECT_EQ(listener.log[1], "refused ua");
+}
+
+}  // namespace

@@ -1,0 +1,73 @@
+// The cache the recorder reads: the spec that held when a session started, deleted pods kept a
+// while, a refused version forgets what was known, static pods found by their mirror.
+#include "recorder/pods/pod_cache.h"
+
+#include <gtest/gtest.h>
+
+using namespace execaudit::recorder;
+
+namespace {
+
+std::shared_ptr<const PodInfo> pod(const std::string& uid, const std::string& rv, const std::string& probe,
+                                   const std::string& mirror = "") {
+    auto p = std::make_shared<PodInfo>();
+    p->uid = uid;
+    p->name = "web";
+    p->namespace_name = "shop";
+    p->resource_version = rv;
+    p->mirror_of = mirror;
+    p->containers.push_back({"app", {{KubeletExec::Kind::probe, "liveness", {probe}}}, ""});
+    return p;
+}
+
+std::string probe_of(const std::shared_ptr<const PodInfo>& p) { return p ? p->containers[0].execs[0].argv[0] : "none"; }
+
+TEST(PodCache, TheVersionThatHeldAtATime) {
+    int64_t now = 1000;
+    PodCache cache({}, [&] { return now; });
+    EXPECT_FALSE(cache.synced());
+    cache.replaced({{"u1", pod("u1", "10", "v1")}});
+    EXPECT_TRUE(cache.synced());
+    now = 2000;
+    cache.changed("u1", pod("u1", "11", "v2"));
+    EXPECT_EQ(probe_of(cache.find("u1", 1500)), "v1");
+    EXPECT_EQ(probe_of(cache.find("u1", 2500)), "v2");
+    EXPECT_EQ(probe_of(cache.find("u1", 500)), "v1") << "before the first version arrived: the first one (it came late)";
+    EXPECT_EQ(probe_of(cache.find("u1")), "v2");
+    EXPECT_EQ(cache.size(), 1u);
+}
+
+TEST(PodCache, DeletedPodsStayAWhileAndRefusedOnesAreForgotten) {
+    int64_t now = 1000;
+    PodCache cache({.versions_per_pod = 3, .keep_deleted_ns = 100, .max_deleted = 10}, [&] { return now; });
+    cache.replaced({{"u1", pod("u1", "10", "v1")}, {"u2", pod("u2", "10", "x")}});
+    cache.changed("u1", nullptr);
+    EXPECT_EQ(cache.size(), 1u);
+    EXPECT_EQ(probe_of(cache.find("u1", 1000)), "v1") << "a preStop hook is judged after its pod's deletion";
+    now = 1200;
+    cache.changed("u3", pod("u3", "12", "y"));
+    EXPECT_FALSE(cache.find("u1")) << "kept for keep_deleted_ns only";
+    cache.refused("u2");
+    EXPECT_FALSE(cache.find("u2")) << "a version we refused: the older one does not hold any more";
+    // a relist without u3: deleted
+    cache.replaced({});
+    EXPECT_EQ(cache.size(), 0u);
+}
+
+TEST(PodCache, StaticPodsByTheirConfigHash) {
+    PodCache cache;
+    cache.replaced({{"mirror-uid", pod("mirror-uid", "1", "m", "c0nf1gha5h")}});
+    EXPECT_EQ(probe_of(cache.find("c0nf1gha5h")), "m");
+}
+
+TEST(PodCache, VersionsAreBounded) {
+    int64_t now = 0;
+    PodCache cache({.versions_per_pod = 2}, [&] { return now; });
+    for (int i = 0; i < 10; ++i) {
+        now = i * 10;
+        cache.changed("u", pod("u", std::to_string(i), "v" + std::to_string(i)));
+    }
+    EXPECT_EQ(probe_of(cache.find("u", 0)), "v8") << "only the newest two are kept";
+}
+
+}  // namespace
