@@ -161,6 +161,10 @@ void Attribution::session_started(const storage::SessionRecord& s) {
     intake_.room = correlator_.has_room();
 }
 
+void Attribution::session_classified(const std::string& session_id, KubeletJudgement judgement) {
+    correlator_.classify_session(session_id, std::move(judgement));
+}
+
 void Attribution::session_ended(const storage::SessionRecord& s) {
     if (s.end_ns) correlator_.end_session(s.id, *s.end_ns, clock_());
     store_changed_requests();
@@ -239,6 +243,7 @@ void Attribution::on_session_verdict(const SessionVerdict& v) {
         w.prefix_matched = v.prefix_matched;
     }
     if (v.entry == EntryKind::attach || v.entry == EntryKind::debug) w.entered_via = to_string(v.entry);
+    if (v.attribution == SessionAttribution::kubelet && !v.entered_via.empty()) w.entered_via = v.entered_via;
     for (const auto* c : v.candidates) w.candidates.push_back(c->id);
     writer_.submit(std::move(w));
 
@@ -256,8 +261,11 @@ void Attribution::on_session_verdict(const SessionVerdict& v) {
                       where);
         else
             log::warn("FINDING: session {} has no Kubernetes API request: someone entered the container from the node "
-                      "(crictl, ctr, nsenter, the kubelet API), around the API server; it was entered via '{}'",
-                      where, via);
+                      "(crictl, ctr, nsenter, the kubelet API), around the API server; it was entered via '{}'{}",
+                      where, via, v.reason.empty() ? std::string() : "; not the kubelet's: " + v.reason);
+    } else if (v.attribution == SessionAttribution::kubelet) {
+        ++stats_.kubelet;
+        log::debug("session {}: the kubelet's {} {}", where, v.reason, v.entered_via);
     } else if (v.attribution == SessionAttribution::ambiguous) {
         ++stats_.ambiguous;
         std::string who;

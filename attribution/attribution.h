@@ -33,6 +33,7 @@ public:
         uint64_t denied = 0;
         uint64_t attributed = 0;
         uint64_t ambiguous = 0;
+        uint64_t kubelet = 0;          ///< the kubelet's own probe and hook runs (not findings)
     };
 
     /// `clock`: the node's wall clock (tests replay time).
@@ -48,6 +49,9 @@ public:
 
     void session_started(const storage::SessionRecord& session);
     void session_ended(const storage::SessionRecord& session);
+    /// Whether a session that ended was the kubelet's own probe or hook (judged by the recorder,
+    /// which knows the pod's spec and the session's commands); before session_ended.
+    void session_classified(const std::string& session_id, KubeletJudgement judgement);
 
     /// Audit stages from `source` ("webhook" or "log"). `cursor` is stored in the same
     /// transaction; `on_stored` runs on the io_context once they are durable.

@@ -125,6 +125,11 @@ void Correlator::add_session(const SessionFacts& facts, int64_t now_ns, std::opt
     correlate(g, now_ns);
 }
 
+void Correlator::classify_session(const std::string& session_id, KubeletJudgement judgement) {
+    auto it = sessions_.find(session_id);
+    if (it != sessions_.end()) it->second.facts.kubelet = std::move(judgement);
+}
+
 void Correlator::end_session(const std::string& session_id, int64_t end_ns, int64_t now_ns) {
     auto it = sessions_.find(session_id);
     if (it == sessions_.end()) return;
@@ -322,8 +327,14 @@ void Correlator::correlate_exec(Group& g, std::vector<TrackedSession*>& sessions
 
     for (auto* s : unexplained) {
         int64_t deadline = sat_add(s->facts.start_ns, options_.grace_ns);
-        if (now_ns >= deadline) {
-            report_session(*s, SessionVerdict{.session_id = s->facts.id, .attribution = SessionAttribution::unattributed});
+        if (now_ns >= deadline && s->facts.kubelet && s->facts.kubelet->kubelet) {
+            // no API request, and the kubelet's own probe or hook in every detail: not a finding
+            report_session(*s, SessionVerdict{.session_id = s->facts.id, .attribution = SessionAttribution::kubelet,
+                                              .entered_via = s->facts.kubelet->entered_via,
+                                              .reason = s->facts.kubelet->name});
+        } else if (now_ns >= deadline) {
+            report_session(*s, SessionVerdict{.session_id = s->facts.id, .attribution = SessionAttribution::unattributed,
+                                              .reason = s->facts.kubelet ? s->facts.kubelet->reason : std::string()});
         } else {
             report_session(*s, SessionVerdict{.session_id = s->facts.id});
             next = std::min(next, deadline);

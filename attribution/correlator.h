@@ -33,6 +33,7 @@
 //   nsenter session can never have an API request: `unattributed` at once.
 
 #include "attribution/exec_request.h"
+#include "attribution/kubelet_exec.h"
 
 #include <cstdint>
 #include <functional>
@@ -56,6 +57,9 @@ struct SessionFacts {
     std::optional<int64_t> end_ns;
     EntryKind entry = EntryKind::exec;
     bool start_lost = false;  ///< its first record was lost: command and tty are unknown
+    /// Whether it was the kubelet's own probe or hook (attribution/kubelet_exec.h), once it has ended;
+    /// decides a session no API request explains: `kubelet`, or `unattributed` with the reason.
+    std::optional<KubeletJudgement> kubelet;
 };
 
 struct SessionVerdict {
@@ -66,6 +70,8 @@ struct SessionVerdict {
     EntryKind entry = EntryKind::exec;           ///< attach / debug once confirmed
     bool prefix_matched = false;                 ///< its truncated argv matched as a prefix
     size_t surplus_sessions = 0;  ///< ambiguous: at least this many of its rivals had no request
+    std::string entered_via;      ///< kubelet: "probe" or "hook"
+    std::string reason;           ///< kubelet: which probe or hook; unattributed: why it is no kubelet run ("" none)
 };
 
 /// What was last reported for a session before a restart: reloaded with it, so that only
@@ -113,6 +119,8 @@ public:
     /// `reported`: a session reloaded after a restart, with its stored verdict.
     void add_session(const SessionFacts& session, int64_t now_ns, std::optional<ReportedSession> reported = std::nullopt);
     void end_session(const std::string& session_id, int64_t end_ns, int64_t now_ns);
+    /// Whether an exec session was the kubelet's own run (before its grace period ends).
+    void classify_session(const std::string& session_id, KubeletJudgement judgement);
     /// One audit stage: merged into its request by key (request_key). Returns the key.
     std::string add_audit_event(const AuditEvent& event, int64_t now_ns);
     /// A whole request (admission reviews, or requests reloaded after a restart with their

@@ -22,16 +22,27 @@ struct ListArgs {
     std::string format = "table";
     size_t limit = 0;
     bool pick = false;
+    std::string entered_via;  ///< only sessions that came in this way (probe, hook, runc, ...)
+    bool all = false;         ///< the kubelet's own runs too
 };
 
 int run_sessions(const ListArgs& a) {
     auto filter = to_session_filter(a.filters);
-    if (a.limit) filter.limit = a.limit;
+    // The kubelet's probe and hook runs are listed only when asked for: the limit counts what is shown.
+    bool filtering = !a.all || !a.entered_via.empty();
+    if (a.limit && !filtering) filter.limit = a.limit;
     if (a.pick && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))
         throw UsageError("--pick is interactive and needs a terminal (stdin and stdout); without it, sessions are listed");
     auto db = storage::open_read_store(a.db);
     auto& store = db->sessions();
     auto sessions = store.list(filter);
+    if (filtering) {
+        std::erase_if(sessions, [&](const storage::SessionRecord& s) {
+            if (!a.entered_via.empty()) return s.entered_via != a.entered_via;
+            return s.attribution == "kubelet";
+        });
+        if (a.limit && sessions.size() > a.limit) sessions.resize(a.limit);
+    }
     if (a.pick) {
         if (sessions.empty()) {
             std::cout << "no sessions match\n";
@@ -75,6 +86,11 @@ void add_sessions_commands(CLI::App& app, Commands& commands) {
         ->check(CLI::IsMember({"table", "json", "csv"}))
         ->capture_default_str();
     ls->add_option("--limit", list->limit, "At most this many sessions");
+    ls->add_option("--entered-via", list->entered_via,
+                   "Only sessions that came in this way: runc (exec), probe or hook (the kubelet's own runs, hidden "
+                   "otherwise), attach, debug, nsenter, adopted")
+        ->type_name("HOW");
+    ls->add_flag("--all", list->all, "Also the kubelet's own exec probe and hook runs (attribution kubelet)");
     ls->add_flag("--pick", list->pick,
                  "Browse the sessions on the terminal: type to filter, arrows to move, Enter plays one (q in the player comes "
                  "back to the list), Esc quits");

@@ -7,6 +7,7 @@
 #include "attribution/attribution.h"
 #include "attribution/audit_log_tail.h"
 #include "attribution/audit_webhook.h"
+#include "attribution/kubelet_exec.h"
 #include "recorder/capture/boot_clock.h"
 #include "net/http_server.h"
 #include "net/metrics.h"
@@ -38,6 +39,7 @@
 #include <unistd.h>
 
 #include <functional>
+#include <unordered_map>
 
 namespace execaudit::recorder {
 using namespace attribution;
@@ -122,6 +124,59 @@ storage::RetentionPolicy retention_policy_of(const RecordOptions& o) {
     p.min_free_space = storage::parse_size_bound(o.min_free_space, "min-free-space");
     return p;
 }
+
+/// What the pod spec that held when `s` started says of its container's kubelet execs; nullopt
+/// when the pod is unknown. The container is the one the pod's status names for the session's
+/// container ID where it can (a container named like another cannot borrow its probes).
+std::optional<KubeletSpec> kubelet_spec(const storage::SessionRecord& s, const PodCache& pods) {
+    auto pod = s.pod_uid.empty() ? nullptr : pods.find(s.pod_uid, s.start_ns);
+    if (!pod) return std::nullopt;
+    const ContainerSpec* mine = pod->container_by_id(s.container_id);
+    if (!mine) mine = pod->container(s.container);
+    KubeletSpec spec;
+    spec.container = mine ? mine->name : s.container;
+    auto action = [](const KubeletExec& e) {
+        return KubeletAction{e.kind == KubeletExec::Kind::probe ? "probe" : "hook", e.name, e.argv};
+    };
+    for (const auto& c : pod->containers)
+        for (const auto& e : c.execs) {
+            if (&c == mine) spec.actions.push_back(action(e));
+            else spec.others.emplace_back(c.name, action(e));
+        }
+    return spec;
+}
+
+/// The commands of the sessions that may be kubelet runs, until each ends (bounded).
+struct KubeletRuns {
+    static constexpr size_t kMaxSessions = 10'000, kMaxCommands = 64;
+    struct Run {
+        std::vector<std::vector<std::string>> commands;
+        bool complete = true;
+    };
+    std::unordered_map<std::string, Run> runs;
+
+    void started(const storage::SessionRecord& s) {
+        if (!s.tty && runs.size() < kMaxSessions) runs.emplace(s.id, Run{});
+    }
+    void command(const storage::CommandRecord& c) {
+        auto it = runs.find(c.session_id);
+        if (it == runs.end()) return;
+        if (it->second.commands.size() >= kMaxCommands || c.argv_truncated) it->second.complete = false;
+        else it->second.commands.push_back(c.argv);
+    }
+    KubeletJudgement ended(const storage::SessionRecord& s, const PodCache& pods) {
+        Run run;
+        if (auto it = runs.find(s.id); it != runs.end()) {
+            run = std::move(it->second);
+            runs.erase(it);
+        } else if (!s.tty) {
+            run.complete = false;  // not followed from its start (over the bound)
+        }
+        if (run.commands.empty()) run.commands.push_back(s.command);
+        bool complete = run.complete && !s.start_lost && s.lost_events == 0 && !s.command_truncated;
+        return judge_kubelet_exec(kubelet_spec(s, pods), s.tty, run.commands, complete);
+    }
+};
 
 }  // namespace
 
@@ -216,9 +271,17 @@ int run_record(const RecordOptions& options) {
     correlation.skew_ns = static_cast<int64_t>(options.audit_skew_s * 1e9);
     correlation.grace_ns = static_cast<int64_t>(options.audit_grace_s * 1e9);
     Attribution attribution(io, correlation, writer);
+    KubeletRuns kubelet_runs;
+    tracker.set_command_observer([&](const storage::CommandRecord& c) { kubelet_runs.command(c); });
     tracker.set_observer([&](const storage::SessionRecord& session, bool ended) {
-        if (ended) attribution.session_ended(session);
-        else attribution.session_started(session);
+        if (ended) {
+            if (entry_kind_of(session.entered_via) == EntryKind::exec)
+                attribution.session_classified(session.id, kubelet_runs.ended(session, pods));
+            attribution.session_ended(session);
+        } else {
+            if (entry_kind_of(session.entered_via) == EntryKind::exec) kubelet_runs.started(session);
+            attribution.session_started(session);
+        }
     });
 
     std::vector<std::unique_ptr<HttpServer>> servers;

@@ -183,6 +183,7 @@ void SessionTracker::on_exec_result(const ExecResultEvent& e) {
 
 void SessionTracker::emit_command(Tracked& s, storage::CommandRecord c) {
     ++stats_.commands;
+    if (command_observer_) command_observer_(c);
     sink_(storage::WriteCommand{std::move(c)});
     s.dirty = true;
 }

@@ -58,6 +58,9 @@ public:
     SessionTracker(Options options, Resolver resolver, Sink sink, const BootClock& clock);
 
     void set_observer(Observer observer) { observer_ = std::move(observer); }
+    /// Every command as it is stored (the recorder judges kubelet probe runs by them).
+    using CommandObserver = std::function<void(const storage::CommandRecord& command)>;
+    void set_command_observer(CommandObserver observer) { command_observer_ = std::move(observer); }
 
     void on_event(const Event& event);
     /// Periodic work (every ~100 ms): seals old chunks, writes changed sessions, notices dead
@@ -133,6 +136,7 @@ private:
     Resolver resolver_;
     Sink sink_;
     Observer observer_;
+    CommandObserver command_observer_;
     const BootClock& clock_;
     std::unordered_map<uint64_t, Tracked> sessions_;  ///< by kernel session id
     Stats stats_;
