@@ -192,7 +192,8 @@ std::string Recording::argv_text(const TimedCommand& c) const {
     if (c.text_at != TimedCommand::kInStore) return command_text_.substr(c.text_at, c.text_size);
     if (auto it = text_cache_.find(c.seq); it != text_cache_.end()) return it->second;
     if (!store_) return {};
-    std::string text;
+    // gone since the recording was loaded (deleted or tampered with while it plays): said, never blank
+    std::string text = "(this command is no longer in the database)";
     if (auto command = store_->command(session_.id, c.seq)) {
         bool truncated = false;
         text = timeline_argv_text(command->argv, truncated);

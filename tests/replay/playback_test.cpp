@@ -1,5 +1,9 @@
 // The player's model: clock, speed, idle compression, seeking, commands, search.
 #include "replay/playback.h"
+#include "storage/database.h"
+#include "storage/session_store.h"
+#include "tests/support/environment.h"
+#include "tests/support/stored_sessions.h"
 #include "tests/replay/screen_dump.h"
 #include "tests/replay/session_generator.h"
 
@@ -287,4 +291,22 @@ TEST(Recording, ACommandKeepsItsTimelineTextBoundedAndSafe) {
     EXPECT_LE(cut.size(), replay::TimedCommand::kMaxArgvText);
     EXPECT_TRUE(cut.ends_with("b\xe2\x94\x80") || cut.ends_with("b")) << "whole characters only";
     EXPECT_TRUE(rec.commands()[2].argv_truncated);
+}
+
+// The timeline reads a command's text when it draws it: one deleted from the database meanwhile
+// (by whoever can write the file) is said to be gone, never a blank row.
+TEST(Recording, ACommandGoneFromTheDatabaseWhilePlayingSaysSo) {
+    execaudit::testing::TempDir dir;
+    std::string db = dir.file("s.db");
+    execaudit::testing::write_finished_session(db, "c0ffeec0ffeec0ff", execaudit::testing::kT0Ns, 3);
+    auto database = storage::Database::open(db, storage::Database::Mode::read_write);
+    storage::SessionStore store(database);
+    auto session = store.find("c0ffeec0ffeec0ff");
+    ASSERT_TRUE(session) << session.error();
+    auto rec = replay::Recording::load(store, *session);
+    ASSERT_TRUE(rec) << rec.error();
+    ASSERT_EQ(rec->commands().size(), 3u);
+    EXPECT_EQ(rec->argv_text(rec->commands()[2]), "/bin/echo 2");
+    database.exec("DELETE FROM commands WHERE seq = 1");
+    EXPECT_EQ(rec->argv_text(rec->commands()[1]), "(this command is no longer in the database)");
 }
