@@ -51,12 +51,10 @@ double interactive_peak_rss_mb(const std::string& db) {
     if (!pid) throw std::runtime_error("play is not running: " + player.screen());
     player.keys({"G"});
     (void)player.settled();
-    std::string status = testing::read_file(fmt::format("/proc/{}/status", *pid));
-    auto at = status.find("VmHWM:");
-    if (at == std::string::npos) throw std::runtime_error("play exited before its RSS was read: " + player.screen());
-    double kb = std::stod(status.substr(at + 6));
+    auto peak = testing::peak_rss_mb(*pid);
+    if (!peak) throw std::runtime_error("play exited before its RSS was read: " + player.screen());
     player.keys({"q"});
-    return kb / 1024.0;
+    return *peak;
 }
 
 }  // namespace

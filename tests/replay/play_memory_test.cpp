@@ -5,6 +5,7 @@
 #include "storage/io_frames.h"
 #include "storage/store_writer.h"
 #include "tests/support/environment.h"
+#include "tests/support/process.h"
 #include "tests/support/stored_sessions.h"
 #include "tests/support/tmux.h"
 
@@ -171,10 +172,9 @@ TEST_F(PlayMemory, PlayInATerminalWithTheTimelineOfAnEightHourSession) {
     player.keys({"G"});  // the end: every chunk played
     ASSERT_TRUE(player.wait_for(fmt::format("chunk {:04} done", kChunks - 1), std::chrono::minutes(2))) << player.screen();
     EXPECT_TRUE(player.screen().find(fmt::format("orders-{}.log", kCommands - 1)) != std::string::npos) << player.screen();
-    std::string status = read_file(fmt::format("/proc/{}/status", *pid));
-    auto at = status.find("VmHWM:");
-    ASSERT_NE(at, std::string::npos) << "play exited: " << player.screen();
-    long peak_mb = std::stol(status.substr(at + 6)) / 1024;
+    auto peak = peak_rss_mb(*pid);
+    ASSERT_TRUE(peak) << "play exited: " << player.screen();
+    long peak_mb = static_cast<long>(*peak);
     player.keys({"q"});
     EXPECT_LE(peak_mb, kRssBoundMb) << "peak RSS of play with " << kCommands << " commands";
     std::cerr << fmt::format("play (terminal, timeline, at the end): peak RSS {} MB\n", peak_mb);

@@ -1,6 +1,7 @@
 #include "tests/support/process.h"
 
 #include <fcntl.h>
+#include <fstream>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -188,6 +189,13 @@ std::optional<int> PtyProcess::wait(std::chrono::milliseconds timeout) {
         else if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
     }
     return status_;
+}
+
+std::optional<double> peak_rss_mb(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.starts_with("VmHWM:")) return std::stod(line.substr(6)) / 1024.0;
+    return std::nullopt;
 }
 
 }  // namespace execaudit::testing

@@ -79,6 +79,9 @@ private:
 template <typename F>
 bool eventually(F condition, std::chrono::milliseconds timeout = 20s);
 
+/// A running process's peak resident set (VmHWM) in MB; nullopt once it has exited.
+std::optional<double> peak_rss_mb(pid_t pid);
+
 }  // namespace execaudit::testing
 
 #include <thread>
