@@ -94,6 +94,9 @@ void add_collect_command(CLI::App& app, Commands& commands) {
         ->capture_default_str()
         ->check(CLI::Range(0, 600000));
     co->add_flag("--ecs", ex.ecs, "Export Elastic Common Schema fields instead of execaudit.proto's");
+    add_cluster_name_option(co, options->cluster_name,
+                            "Name of this cluster, stored with every session the nodes upload (instead of the name a node "
+                            "gives) and carried on every record (for a SIEM fed by several clusters)");
     add_config_options(co);
     co->footer("A node's upload is acknowledged (2xx) only after it is committed; a batch sent again changes nothing.\n"
                "PostgreSQL down: 503 with Retry-After, and the nodes keep their backlog. `execaudit collect: ready` on\n"

@@ -21,6 +21,8 @@ using Commands = std::vector<Command>;
 std::string default_db();
 /// The --db option every subcommand that reads the database takes.
 void add_db_option(CLI::App* app, std::string& db);
+/// --cluster-name: 1 to 253 printable characters, no spaces (it goes into syslog and ECS as is).
+void add_cluster_name_option(CLI::App* app, std::string& name, const std::string& help);
 
 void add_record_command(CLI::App& app, Commands& commands);
 void add_trace_command(CLI::App& app, Commands& commands);

@@ -27,6 +27,19 @@ void add_db_option(CLI::App* app, std::string& db) {
         ->type_name("PATH");
 }
 
+void add_cluster_name_option(CLI::App* app, std::string& name, const std::string& help) {
+    app->add_option("--cluster-name", name, help)
+        ->type_name("NAME")
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                if (v.empty() || v.size() > 253) return "a cluster name has 1 to 253 characters";
+                for (unsigned char c : v)
+                    if (c < 0x21 || c == 0x7F) return "a cluster name has no spaces or control characters";
+                return "";
+            },
+            "NAME"));
+}
+
 namespace {
 
 // CLI11 prints usage on errors; execaudit prints one line and exits 2.

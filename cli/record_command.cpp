@@ -163,9 +163,10 @@ void add_record_command(CLI::App& app, Commands& commands) {
                     "16 times this")
         ->capture_default_str()
         ->check(CLI::Range(1, 256));
-    rec->add_option("--cluster-name", options->cluster_name,
-                    "Name of this cluster, carried on every exported record (for a SIEM fed by several clusters)")
-        ->type_name("NAME");
+    add_cluster_name_option(rec, options->cluster_name,
+                            "Name of this cluster, stored with every session and carried on every record (sessions, show, "
+                            "export, syslog, ECS: for a SIEM fed by several clusters); in cluster mode the collector's "
+                            "--cluster-name, when it has one, is the one it stores");
     auto& ex = options->exports;
     rec->add_option("--export-jsonl", ex.jsonl_path,
                     "Append every session start, command, attribution and session end to this file as JSON lines, "

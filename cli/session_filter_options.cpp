@@ -1,6 +1,7 @@
 #include "cli/session_filter_options.h"
 
 #include "common/errors.h"
+#include "common/text.h"
 #include "common/time_format.h"
 
 #include <fmt/format.h>
@@ -18,6 +19,13 @@ void add_session_filter_options(CLI::App* app, SessionFilterArgs& a) {
     app->add_option("--container", a.container, "Container name");
     app->add_option("--command", a.command, "Substring of any command the session ran");
     app->add_flag("--unattributed", a.unattributed, "Only sessions no API request accounts for");
+    app->add_option("--label", a.label,
+                    "Only sessions whose pod carried this label when they started (from the API server, docs/pods.md)")
+        ->type_name("KEY=VALUE");
+    app->add_option("--workload", a.workload,
+                    "Only sessions in pods of this workload: its name (web) or kind and name (Deployment/web, "
+                    "StatefulSet/db, CronJob/backup, Pod/debug)")
+        ->type_name("[KIND/]NAME");
 }
 
 TimeRange to_time_range(const std::string& since, const std::string& until) {
@@ -45,6 +53,24 @@ storage::SessionFilter to_session_filter(const SessionFilterArgs& a) {
     f.container = opt(a.container);
     f.command = opt(a.command);
     f.unattributed_only = a.unattributed;
+    if (!a.label.empty()) {
+        auto eq = a.label.find('=');
+        if (eq == std::string::npos || eq == 0)
+            throw UsageError(fmt::format("--label '{}': give KEY=VALUE (app=web)", terminal_safe(a.label)));
+        f.label = std::pair(a.label.substr(0, eq), a.label.substr(eq + 1));
+    }
+    if (!a.workload.empty()) {
+        auto slash = a.workload.find('/');
+        if (slash == std::string::npos) {
+            f.workload_name = a.workload;
+        } else {
+            f.workload_kind = a.workload.substr(0, slash);
+            f.workload_name = a.workload.substr(slash + 1);
+            if (f.workload_kind->empty() || f.workload_name->empty() || f.workload_name->find('/') != std::string::npos)
+                throw UsageError(fmt::format("--workload '{}': give NAME or KIND/NAME (Deployment/web)",
+                                             terminal_safe(a.workload)));
+        }
+    }
     return f;
 }
 

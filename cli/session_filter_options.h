@@ -14,12 +14,15 @@ namespace execaudit::cli {
 struct SessionFilterArgs {
     std::string since, until, user, namespace_name, pod, container, command;
     bool unattributed = false;
+    std::string label;     ///< KEY=VALUE
+    std::string workload;  ///< NAME or KIND/NAME
 };
 
-/// --since --until --user --namespace --pod --container --command --unattributed
+/// --since --until --user --namespace --pod --container --command --unattributed --label --workload
 void add_session_filter_options(CLI::App* app, SessionFilterArgs& args);
 
-/// Throws UsageError for a bad time ("--since: ...") or --since after --until.
+/// Throws UsageError for a bad time ("--since: ...") or --since after --until, a --label without
+/// '=' or a --workload that is not NAME or KIND/NAME.
 storage::SessionFilter to_session_filter(const SessionFilterArgs& args);
 
 struct TimeRange {

@@ -7,6 +7,7 @@
 #include "storage/session_proto.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <cstring>
 
@@ -155,9 +156,35 @@ void print_sessions_json(std::ostream& out, const std::vector<storage::SessionRe
     out << dump_json_safe(arr, 2) << '\n';
 }
 
+namespace {
+
+/// What the API server said of the pod (docs/pods.md), or that it was not known.
+void print_workload(std::ostream& out, const storage::SessionRecord& s) {
+    auto row = [&](std::string_view key, const std::string& value) { out << fmt::format("{:<13}{}\n", key, value); };
+    if (s.cluster) row("Cluster", terminal_safe(*s.cluster));
+    if (!s.pod_meta) {
+        row("Workload", "? (the pod was not known from the API server when the session started)");
+        return;
+    }
+    const auto& m = *s.pod_meta;
+    auto ref = [](const std::string& kind, const std::string& name) { return terminal_safe(kind + "/" + name); };
+    row("Workload", m.workload_kind.empty() ? "? (owners, but none is its controller)" : ref(m.workload_kind, m.workload_name));
+    if (!m.owner_kind.empty()) row("Owner", ref(m.owner_kind, m.owner_name));
+    if (!m.service_account.empty()) row("Service acct", terminal_safe(m.service_account));
+    std::string labels;
+    auto parsed = nlohmann::json::parse(m.labels_json, nullptr, false);
+    if (parsed.is_object())
+        for (const auto& [key, value] : parsed.items())
+            if (value.is_string()) labels += (labels.empty() ? "" : ", ") + key + "=" + value.get<std::string>();
+    if (m.labels_dropped) labels += fmt::format("{}({} more cut: too large)", labels.empty() ? "" : ", ", m.labels_dropped);
+    row("Labels", labels.empty() ? "none" : terminal_safe(labels));
+}
+
+}  // namespace
+
 void print_sessions_csv(std::ostream& out, const std::vector<storage::SessionRecord>& sessions) {
     out << "id,node,namespace,pod,pod_uid,container,container_id,leader_pid,tty,command,start,end,status,exit_code,"
-           "attribution,user,commands,output_bytes,input_bytes,lost_bytes,lost_events,legal_hold\n";
+           "attribution,user,commands,output_bytes,input_bytes,lost_bytes,lost_events,legal_hold,workload,cluster\n";
     for (const auto& s : sessions) {
         std::vector<std::string> f = {
             s.id, utf8_lossy(s.node), utf8_lossy(s.namespace_name), utf8_lossy(s.pod), s.pod_uid,
@@ -165,7 +192,11 @@ void print_sessions_csv(std::ostream& out, const std::vector<storage::SessionRec
             join_argv(lossy(s.command)), format_rfc3339_us(s.start_ns), s.end_ns ? format_rfc3339_us(*s.end_ns) : "",
             s.status, s.exit_code ? std::to_string(*s.exit_code) : "", s.attribution, s.user ? utf8_lossy(*s.user) : "",
             std::to_string(s.commands), std::to_string(s.output_bytes), std::to_string(s.input_bytes),
-            std::to_string(s.lost_bytes), std::to_string(s.lost_events), s.held ? "true" : "false"};
+            std::to_string(s.lost_bytes), std::to_string(s.lost_events), s.held ? "true" : "false",
+            s.pod_meta && !s.pod_meta->workload_kind.empty()
+                ? utf8_lossy(s.pod_meta->workload_kind + "/" + s.pod_meta->workload_name)
+                : "",
+            s.cluster ? utf8_lossy(*s.cluster) : ""};
         out << csv_line(f);
     }
 }
@@ -180,6 +211,7 @@ void print_session_table(std::ostream& out, const storage::SessionRecord& s,
     row("Container", (s.container.empty() ? "?" : terminal_safe(s.container)) +
                          (s.container_id.empty() ? "" : fmt::format("  (id {})", terminal_safe(s.container_id.substr(0, 12)))));
     row("Cgroup", terminal_safe(s.cgroup_path));
+    print_workload(out, s);
     row("Command", terminal_safe(join_argv(lossy(s.command))));
     row("Started", format_rfc3339_us(s.start_ns));
     if (s.end_ns) {

@@ -100,7 +100,10 @@ int run_collect(const CollectOptions& options) {
         }
         uploads = std::make_unique<UploadService>(
             UploadService::Options{.db_uri = options.db, .workers = options.upload_workers,
-                                   .limits = {.max_body = options.upload_body_limit_mb << 20}});
+                                   .limits = {.max_body = options.upload_body_limit_mb << 20},
+                                   .cluster = options.cluster_name.empty()
+                                                  ? std::nullopt
+                                                  : std::optional<std::string>(options.cluster_name)});
         net::HttpServerOptions node_listener{.name = "node uploads", .listen = options.listen,
                                              .body_limit = (options.upload_body_limit_mb << 20) + 4096,
                                              .max_body_bytes_in_flight = (options.upload_body_limit_mb << 20) * 8};

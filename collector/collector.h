@@ -37,6 +37,7 @@ struct CollectOptions {
     double audit_skew_s = 2;
     double audit_grace_s = 60;
     exporting::ExportSettings exports;  ///< the SIEM export (--export-*), from the leading replica
+    std::string cluster_name;  ///< stored with every uploaded session instead of the node's; empty: the node's
 };
 
 /// Runs until SIGTERM/SIGINT. Throws UsageError / RuntimeError for start-up failures.

@@ -70,7 +70,8 @@ ChainCheck check_chains(pg::Connection& c, const upload::Batch& batch) {
     return out;
 }
 
-IngestResult ingest_batch(pg::Connection& c, const std::string& node, const upload::Batch& batch, int64_t now_ns) {
+IngestResult ingest_batch(pg::Connection& c, const std::string& node, const upload::Batch& batch, int64_t now_ns,
+                          const std::optional<std::string>& cluster) {
     // Everything that can be judged without the database first.
     if (batch.header.node() != node)
         return refuse(403, Refusal::node_mismatch,
@@ -114,6 +115,7 @@ IngestResult ingest_batch(pg::Connection& c, const std::string& node, const uplo
             if (r.has_session()) {
                 auto s = storage::from_upload(r.session());
                 s.node = node;
+                if (cluster) s.cluster = cluster;  // the collector's name, not a node's claim
                 put = pg::put_session(c, s, now_ns);
                 what = "session " + s.id;
             } else if (r.has_command()) {

@@ -10,6 +10,7 @@
 #include "storage/postgres/pg_connection.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,8 +45,10 @@ struct ChainCheck {
 };
 ChainCheck check_chains(storage::pg::Connection& c, const upload::Batch& batch);
 
-/// `node`: the name the uploader's certificate proves. Throws PgError when the connection is
-/// lost (the caller answers 503); every other failure is in the result.
-IngestResult ingest_batch(storage::pg::Connection& c, const std::string& node, const upload::Batch& batch, int64_t now_ns);
+/// `node`: the name the uploader's certificate proves; `cluster`: the collector's --cluster-name,
+/// stored instead of the one a node gives. Throws PgError when the connection is lost (the caller
+/// answers 503); every other failure is in the result.
+IngestResult ingest_batch(storage::pg::Connection& c, const std::string& node, const upload::Batch& batch, int64_t now_ns,
+                          const std::optional<std::string>& cluster = std::nullopt);
 
 }  // namespace execaudit::collector

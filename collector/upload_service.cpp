@@ -92,7 +92,7 @@ void UploadService::worker() {
         }
         try {
             if (!conn || !conn->ok()) conn.emplace(pg::Connection::open(options_.db_uri));
-            auto result = ingest_batch(*conn, job.node, *batch, wall_clock_ns());
+            auto result = ingest_batch(*conn, job.node, *batch, wall_clock_ns(), options_.cluster);
             if (result.refusal != Refusal::none) {
                 count_refusal(result.refusal, job.node, result.message);
                 job.respond(net::make_response(static_cast<http::status>(result.status), result.message + "\n"));

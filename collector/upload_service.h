@@ -15,6 +15,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,7 @@ public:
         size_t workers = 4;
         size_t max_queued = 16;  ///< batches waiting for a worker; beyond: 503
         upload::WireLimits limits;
+        std::optional<std::string> cluster;  ///< --cluster-name: stored with every session instead of the node's
     };
     explicit UploadService(Options options);
     ~UploadService();

@@ -45,6 +45,12 @@ std::expected<void, std::string> write_asciicast(storage::SessionReader& store, 
     std::string who = s.user ? utf8_lossy(*s.user) : "(" + s.attribution + ")";
     header["title"] = fmt::format("execaudit session {}: {} in {}/{} container {}", s.id, who, utf8_lossy(s.namespace_name),
                                   utf8_lossy(s.pod), utf8_lossy(s.container));
+    // which workload and cluster, when known (docs/pods.md)
+    std::string where;
+    if (s.pod_meta && !s.pod_meta->workload_kind.empty() && s.pod_meta->workload_kind != "Pod")
+        where = utf8_lossy(s.pod_meta->workload_kind) + "/" + utf8_lossy(s.pod_meta->workload_name);
+    if (s.cluster) where += (where.empty() ? "cluster " : ", cluster ") + utf8_lossy(*s.cluster);
+    if (!where.empty()) header["title"] = header["title"].get<std::string>() + " (" + where + ")";
     header["env"] = {{"TERM", "xterm-256color"}, {"SHELL", s.command.empty() ? "" : utf8_lossy(s.command.front())}};
     out << dump_json_safe(header) << '\n';
 

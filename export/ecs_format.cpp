@@ -2,6 +2,8 @@
 
 #include "common/text.h"
 
+#include <map>
+
 
 namespace execaudit::exporting {
 namespace {
@@ -16,6 +18,28 @@ nlohmann::json strings(const google::protobuf::RepeatedPtrField<std::string>& va
     auto out = nlohmann::json::array();
     for (const auto& v : values) out.push_back(v);
     return out;
+}
+
+/// "Kind/name", the way kubectl names an object.
+nlohmann::json object_ref(const v1::OwnerRef& ref) { return {{"kind", ref.kind()}, {"name", ref.name()}}; }
+
+/// ECS's orchestrator.* for what the API server said of the pod; nothing where it was not known.
+void add_pod_metadata(const v1::Session& s, nlohmann::json& orchestrator, nlohmann::json& ours) {
+    if (s.has_cluster()) orchestrator["cluster"] = {{"name", s.cluster()}};
+    if (s.has_labels()) {
+        std::map<std::string, std::string> sorted;
+        for (const auto& [key, value] : s.labels().fields()) sorted.emplace(key, value.string_value());
+        auto labels = nlohmann::json::array();
+        for (const auto& [key, value] : sorted) labels.push_back(key + ":" + value);  // ECS's own form
+        orchestrator["resource"]["label"] = std::move(labels);
+    }
+    if (s.has_labels_dropped()) ours["labels_dropped"] = s.labels_dropped();
+    if (s.has_workload_ref()) {
+        if (s.workload_ref().kind() != "Pod") orchestrator["resource"]["parent"] = {{"type", s.workload_ref().kind()}};
+        ours["workload"] = object_ref(s.workload_ref());
+    }
+    if (s.has_owner()) ours["owner"] = object_ref(s.owner());
+    if (s.has_service_account()) ours["service_account"] = s.service_account();
 }
 
 }  // namespace
@@ -82,9 +106,9 @@ nlohmann::json to_ecs(const v1::ExportRecord& r) {
 
     if (s.has_user()) j["user"] = {{"name", s.user()}, {"roles", strings(s.groups())}};
     j["host"] = {{"name", r.node()}, {"hostname", r.node()}};
-    j["orchestrator"] = {{"type", "kubernetes"},
-                         {"namespace", s.namespace_()},
-                         {"resource", {{"type", "pod"}, {"name", s.pod()}, {"id", s.pod_uid()}}}};
+    nlohmann::json orchestrator = {{"type", "kubernetes"},
+                                   {"namespace", s.namespace_()},
+                                   {"resource", {{"type", "pod"}, {"name", s.pod()}, {"id", s.pod_uid()}}}};
     j["container"] = {{"id", s.container_id()}, {"name", s.container()}};
     if (!s.source_ips().empty()) j["source"] = {{"ip", s.source_ips(0)}};
     if (!s.user_agent().empty()) j["user_agent"] = {{"original", s.user_agent()}};
@@ -110,6 +134,8 @@ nlohmann::json to_ecs(const v1::ExportRecord& r) {
         ours["argv_truncated"] = r.command().argv_truncated();
         ours["ns_pid"] = r.command().ns_pid();
     }
+    add_pod_metadata(s, orchestrator, ours);
+    j["orchestrator"] = std::move(orchestrator);
     j["execaudit"] = std::move(ours);
     return j;
 }

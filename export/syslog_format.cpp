@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 namespace execaudit::exporting {
 namespace {
 
@@ -71,6 +73,18 @@ std::string syslog_message(const v1::ExportRecord& r, const SyslogFormat& f) {
     param("namespace", s.namespace_());
     param("pod", s.pod());
     param("container", s.container());
+    // which workload, when the API server said so (absent otherwise); one `label` per label,
+    // "key=value" (a key has no '='), as RFC 5424 6.3.3 lets an SD-PARAM repeat
+    if (s.has_cluster()) param("cluster", s.cluster());
+    if (s.has_workload_ref()) param("workload", s.workload_ref().kind() + "/" + s.workload_ref().name());
+    if (s.has_owner()) param("owner", s.owner().kind() + "/" + s.owner().name());
+    if (s.has_service_account()) param("service_account", s.service_account());
+    if (s.has_labels()) {
+        std::map<std::string, std::string> sorted;
+        for (const auto& [key, value] : s.labels().fields()) sorted.emplace(key, value.string_value());
+        for (const auto& [key, value] : sorted) param("label", key + "=" + value);
+    }
+    if (s.has_labels_dropped()) param("labels_dropped", std::to_string(s.labels_dropped()));
     if (r.kind() == v1::command) {
         param("command", argv_text(r.command().argv()));
         param("retval", r.command().has_result_lost() ? "unknown" : std::to_string(r.command().retval()));

@@ -47,6 +47,14 @@ void adjust(nlohmann::json& obj, const google::protobuf::Message& message) {
             }
         }
     }
+    // A field whose proto name cannot be its JSON name (Session.workload_ref: `workload`) says so
+    // with json_name; protobuf's parser reads that name back.
+    for (int i = 0; i < descriptor->field_count(); ++i) {
+        const FieldDescriptor* field = descriptor->field(i);
+        if (!field->has_json_name() || !obj.contains(field->name())) continue;
+        obj[field->json_name()] = std::move(obj[field->name()]);
+        obj.erase(field->name());
+    }
 }
 
 }  // namespace

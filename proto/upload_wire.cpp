@@ -1,6 +1,7 @@
 #include "upload_wire.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 namespace execaudit::upload {
 namespace {
@@ -52,6 +53,21 @@ std::expected<void, std::string> check_hash(std::string_view what, const std::st
         if (auto r_ = (expr); !r_) return r_; \
     } while (0)
 
+/// A pod's labels are its creator's choice: a JSON object of strings, within max_labels_json
+/// (the node bounds them far tighter), or the session is malformed.
+std::expected<void, std::string> check_pod(const std::string& id, const v1::UploadPod& p, const WireLimits& limits) {
+    for (const auto* f : {&p.owner_kind(), &p.owner_name(), &p.workload_kind(), &p.workload_name(), &p.service_account()})
+        EA_CHECK(check_name("session " + id + ": a pod's name", *f, limits));
+    if (p.labels_json().size() > limits.max_labels_json)
+        return std::unexpected(fmt::format("session {}: labels of {} bytes (at most {})", id, p.labels_json().size(),
+                                           limits.max_labels_json));
+    auto labels = nlohmann::json::parse(p.labels_json(), nullptr, false);
+    if (!labels.is_object()) return std::unexpected("session " + id + ": labels that are not a JSON object");
+    for (const auto& [key, value] : labels.items())
+        if (!value.is_string()) return std::unexpected("session " + id + ": a label value that is not a string");
+    return {};
+}
+
 std::expected<void, std::string> check_session(const v1::UploadSession& s, const WireLimits& limits) {
     if (!valid_session_id(s.id())) return std::unexpected("a session with an invalid id");
     if (s.status() != "open" && s.status() != "ended" && s.status() != "interrupted")
@@ -65,6 +81,8 @@ std::expected<void, std::string> check_session(const v1::UploadSession& s, const
     if (s.head_signature().size() > 256) return std::unexpected("session " + s.id() + ": a signature over 256 bytes");
     if (s.start_ns() < 0 || s.last_activity_ns() < 0 || (s.has_end_ns() && s.end_ns() < 0))
         return std::unexpected("session " + s.id() + ": a negative time");
+    if (s.has_cluster()) EA_CHECK(check_name("session " + s.id() + ": the cluster name", s.cluster(), limits));
+    if (s.has_pod_meta()) EA_CHECK(check_pod(s.id(), s.pod_meta(), limits));
     return {};
 }
 

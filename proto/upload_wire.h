@@ -26,6 +26,7 @@ struct WireLimits {
     size_t max_name = 4096;           ///< bytes of one name, path or argv element
     uint64_t max_chunk_raw = 64u << 20;  ///< a chunk's frames once decompressed
     size_t max_pods = 100'000;        ///< pods in one heartbeat
+    size_t max_labels_json = 64u << 10;  ///< a session's pod labels (JSON text)
 };
 
 struct Batch {

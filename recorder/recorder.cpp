@@ -20,6 +20,7 @@
 #include "export/exporter.h"
 #include "recorder/pods/kube_config.h"
 #include "recorder/pods/pod_cache.h"
+#include "recorder/pods/pod_metadata.h"
 #include "recorder/pods/pod_resolver.h"
 #include "recorder/pods/pod_watcher.h"
 #include "recorder/capture/scope.h"
@@ -114,6 +115,7 @@ void complete_identity(PodIdentity& id, const PodCache& pods) {
     }
     if (id.container.empty())
         if (const ContainerSpec* c = pod->container_by_id(id.container_id)) id.container = c->name;
+    id.meta = pod_metadata(*pod);
 }
 
 storage::RetentionPolicy retention_policy_of(const RecordOptions& o) {
@@ -259,7 +261,9 @@ int run_record(const RecordOptions& options) {
     }
     SessionTracker tracker(
         SessionTracker::Options{.node = node, .boot_id = boot_id,
-                                .max_output_bytes = options.max_session_output_mb << 20},
+                                .max_output_bytes = options.max_session_output_mb << 20,
+                                .cluster = options.cluster_name.empty() ? std::nullopt
+                                                                        : std::optional<std::string>(options.cluster_name)},
         [&](uint64_t cgroup_id) {
             PodIdentity id = resolver.resolve(cgroup_id);
             complete_identity(id, pods);

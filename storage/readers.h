@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace execaudit::storage {
@@ -23,6 +24,10 @@ struct SessionFilter {
     std::optional<std::string> container;
     std::optional<std::string> command;  ///< substring of any command the session ran
     bool unattributed_only = false;
+    /// The pod carried this label (key, value) when the session started.
+    std::optional<std::pair<std::string, std::string>> label;
+    std::optional<std::string> workload_name;  ///< ... stood for this workload (any kind, or:)
+    std::optional<std::string> workload_kind;
     std::optional<std::string> session_id;  ///< exactly this session (does it match the other filters?)
     std::optional<size_t> limit;
 };

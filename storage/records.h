@@ -9,6 +9,18 @@
 
 namespace execaudit::storage {
 
+/// What the API server said of a session's pod when the session started (docs/pods.md). A
+/// session whose pod the recorder did not know (no API access, not listed yet) has none: it is
+/// never guessed.
+struct PodMetadata {
+    std::string labels_json = "{}";  ///< a JSON object of strings, bounded (recorder/pods/pod_metadata.h)
+    uint32_t labels_dropped = 0;     ///< labels that bound cut
+    std::string owner_kind, owner_name;        ///< the controller ownerReference; empty: none
+    std::string workload_kind, workload_name;  ///< what the pod stands for; empty: owners but no controller
+    std::string service_account;               ///< empty: the pod named none
+    bool operator==(const PodMetadata&) const = default;
+};
+
 struct SessionRecord {
     std::string id;
     std::string node;
@@ -51,6 +63,8 @@ struct SessionRecord {
     bool start_lost = false;
     int64_t last_activity_ns = 0;
     uint64_t kernel_session_id = 0;  ///< the BPF programs' number for it (0: before v6), for a restarted recorder
+    std::optional<PodMetadata> pod_meta;  ///< nullopt: the pod was not known when it started
+    std::optional<std::string> cluster;   ///< --cluster-name of the recorder (the collector's in cluster mode)
     // Integrity (storage/session_chain.h); empty for sessions recorded before it existed.
     std::string chain_start;     ///< the hash of record 0 (32 bytes)
     std::string chain_head;      ///< once ended or interrupted: the head (32 bytes)

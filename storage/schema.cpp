@@ -389,6 +389,21 @@ CREATE TRIGGER sessions_deleted_not_again BEFORE INSERT ON sessions
 WHEN EXISTS (SELECT 1 FROM session_tombstones WHERE session_id = NEW.id) BEGIN SELECT RAISE(IGNORE); END;
 CREATE INDEX sessions_end ON sessions (end_ns) WHERE status <> 'open';
 )sql",
+
+    // v10: which workload (issue 17, docs/pods.md): what the API server said of the session's pod
+    // when it started, and the cluster's name. pod_labels NULL: the pod was not known (no API
+    // access); the other pod columns are then NULL too.
+    R"sql(
+ALTER TABLE sessions ADD COLUMN pod_labels TEXT;  -- a JSON object of strings, bounded by the recorder
+ALTER TABLE sessions ADD COLUMN pod_labels_dropped INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN owner_kind TEXT;
+ALTER TABLE sessions ADD COLUMN owner_name TEXT;
+ALTER TABLE sessions ADD COLUMN workload_kind TEXT;
+ALTER TABLE sessions ADD COLUMN workload_name TEXT;
+ALTER TABLE sessions ADD COLUMN service_account TEXT;
+ALTER TABLE sessions ADD COLUMN cluster TEXT;
+CREATE INDEX sessions_workload ON sessions (workload_name, workload_kind);
+)sql",
 };
 
 // The attribution CHECK of v1 gains 'workload' and 'kubelet'. SQLite cannot alter a CHECK, and

@@ -37,6 +37,28 @@ execaudit::v1::Session::Attribution attribution_of(const std::string& s) {
     return execaudit::v1::Session::pending;
 }
 
+/// The pod as it was at the session's start; nothing when the pod was not known.
+void add_pod_metadata(const SessionRecord& r, execaudit::v1::Session& s) {
+    if (r.cluster) s.set_cluster(utf8_lossy(*r.cluster));
+    if (!r.pod_meta) return;
+    const PodMetadata& m = *r.pod_meta;
+    auto* labels = s.mutable_labels()->mutable_fields();
+    auto parsed = nlohmann::json::parse(m.labels_json, nullptr, false);
+    if (parsed.is_object())
+        for (const auto& [key, value] : parsed.items())
+            if (value.is_string()) (*labels)[utf8_lossy(key)].set_string_value(utf8_lossy(value.get<std::string>()));
+    if (m.labels_dropped) s.set_labels_dropped(m.labels_dropped);
+    if (!m.owner_kind.empty()) {
+        s.mutable_owner()->set_kind(utf8_lossy(m.owner_kind));
+        s.mutable_owner()->set_name(utf8_lossy(m.owner_name));
+    }
+    if (!m.workload_kind.empty()) {
+        s.mutable_workload_ref()->set_kind(utf8_lossy(m.workload_kind));
+        s.mutable_workload_ref()->set_name(utf8_lossy(m.workload_name));
+    }
+    if (!m.service_account.empty()) s.set_service_account(utf8_lossy(m.service_account));
+}
+
 }  // namespace
 
 execaudit::v1::Session to_proto(const SessionRecord& r) {
@@ -76,6 +98,7 @@ execaudit::v1::Session to_proto(const SessionRecord& r) {
     s.set_cols(r.cols);
     s.set_entered_via(utf8_lossy(r.entered_via));
     if (r.start_lost) s.set_start_lost(true);
+    add_pod_metadata(r, s);
     return s;
 }
 

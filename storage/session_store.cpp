@@ -13,7 +13,8 @@ constexpr const char* kSessionColumns =
     "leader_start_ns, boot_id, tty, command, start_ns, start_boot_ns, end_ns, status, exit_code, exit_signal, "
     "attribution, user, groups_json, source_ips_json, user_agent, audit_id, commands, output_bytes, input_bytes, "
     "lost_bytes, lost_events, rows, cols, entered_via, start_lost, last_activity_ns, request_id, user_verified, "
-    "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key, "
+    "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key, pod_labels, "
+    "pod_labels_dropped, owner_kind, owner_name, workload_kind, workload_name, service_account, cluster, "
     "(SELECT h.reason FROM session_holds h WHERE h.session_id = id), (SELECT h.held_by FROM session_holds h WHERE "
     "h.session_id = id), (SELECT h.held_ns FROM session_holds h WHERE h.session_id = id)";
 
@@ -64,6 +65,20 @@ SessionRecord read_session(const Statement& st) {
     r.chain_records = static_cast<uint64_t>(st.column_int(c++));
     r.head_signature = st.column_blob(c++);
     r.signing_key = st.column_text(c++);
+    if (auto labels = st.column_optional_text(c++)) {
+        PodMetadata m;
+        m.labels_json = *labels;
+        m.labels_dropped = static_cast<uint32_t>(st.column_int(c++));
+        m.owner_kind = st.column_text(c++);
+        m.owner_name = st.column_text(c++);
+        m.workload_kind = st.column_text(c++);
+        m.workload_name = st.column_text(c++);
+        m.service_account = st.column_text(c++);
+        r.pod_meta = std::move(m);
+    } else {
+        c += 6;
+    }
+    r.cluster = st.column_optional_text(c++);
     if (auto reason = st.column_optional_text(c++)) {
         r.held = true;
         r.hold_reason = *reason;
@@ -99,6 +114,8 @@ std::vector<SessionRecord> SessionStore::list(const SessionFilter& f) {
         "  WHERE c.session_id = s.id AND c.argv_text LIKE ?7 ESCAPE '\\')) AND "
         "(?8 = 0 OR s.attribution = 'unattributed') AND "
         "(?10 IS NULL OR s.id = ?10) AND "
+        "(?11 IS NULL OR EXISTS (SELECT 1 FROM json_each(s.pod_labels) j WHERE j.key = ?11 AND j.value = ?12)) AND "
+        "(?13 IS NULL OR s.workload_name = ?13) AND (?14 IS NULL OR s.workload_kind = ?14) AND "
         "NOT EXISTS (SELECT 1 FROM session_tombstones t WHERE t.session_id = s.id) "  // being deleted by retention
         "ORDER BY s.start_ns DESC, s.id LIMIT ?9",
         kSessionColumns);
@@ -109,6 +126,9 @@ std::vector<SessionRecord> SessionStore::list(const SessionFilter& f) {
     else st.bind_null(7);
     st.bind(8, int64_t{f.unattributed_only}).bind(9, f.limit ? static_cast<int64_t>(*f.limit) : int64_t{-1});
     st.bind(10, f.session_id);
+    if (f.label) st.bind(11, f.label->first).bind(12, f.label->second);
+    else st.bind_null(11).bind_null(12);
+    st.bind(13, f.workload_name).bind(14, f.workload_kind);
     std::vector<SessionRecord> out;
     while (st.step()) out.push_back(read_session(st));
     return out;

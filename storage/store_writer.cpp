@@ -39,9 +39,10 @@ constexpr const char* kUpsertSession = R"sql(
 INSERT INTO sessions (id, node, namespace, pod, pod_uid, container, container_id, cgroup_id, cgroup_path,
     leader_pid, leader_start_ns, boot_id, tty, command, command_text, start_ns, start_boot_ns, end_ns, status,
     exit_code, exit_signal, commands, output_bytes, input_bytes, lost_bytes, lost_events, rows, cols,
-    entered_via, start_lost, last_activity_ns, kernel_session_id)
+    entered_via, start_lost, last_activity_ns, kernel_session_id, pod_labels, pod_labels_dropped, owner_kind,
+    owner_name, workload_kind, workload_name, service_account, cluster)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-    ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)
+    ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40)
 ON CONFLICT (id) DO UPDATE SET
     namespace = excluded.namespace, pod = excluded.pod, pod_uid = excluded.pod_uid,
     container = excluded.container, container_id = excluded.container_id, cgroup_path = excluded.cgroup_path,
@@ -50,7 +51,16 @@ ON CONFLICT (id) DO UPDATE SET
     exit_signal = excluded.exit_signal, commands = excluded.commands, output_bytes = excluded.output_bytes,
     input_bytes = excluded.input_bytes, lost_bytes = excluded.lost_bytes, lost_events = excluded.lost_events,
     rows = excluded.rows, cols = excluded.cols, start_lost = excluded.start_lost,
-    last_activity_ns = excluded.last_activity_ns
+    last_activity_ns = excluded.last_activity_ns,
+    -- what the pod was when the session started: once known, a later write without it keeps it
+    pod_labels_dropped = CASE WHEN excluded.pod_labels IS NULL THEN pod_labels_dropped ELSE excluded.pod_labels_dropped END,
+    owner_kind = CASE WHEN excluded.pod_labels IS NULL THEN owner_kind ELSE excluded.owner_kind END,
+    owner_name = CASE WHEN excluded.pod_labels IS NULL THEN owner_name ELSE excluded.owner_name END,
+    workload_kind = CASE WHEN excluded.pod_labels IS NULL THEN workload_kind ELSE excluded.workload_kind END,
+    workload_name = CASE WHEN excluded.pod_labels IS NULL THEN workload_name ELSE excluded.workload_name END,
+    service_account = CASE WHEN excluded.pod_labels IS NULL THEN service_account ELSE excluded.service_account END,
+    pod_labels = coalesce(excluded.pod_labels, pod_labels),
+    cluster = coalesce(excluded.cluster, cluster)
 )sql";
 
 constexpr const char* kInsertCommand = R"sql(
@@ -100,6 +110,22 @@ UPDATE sessions SET attribution = ?2, user = ?3, groups_json = ?4, source_ips_js
     audit_id = ?7, request_id = ?8, user_verified = ?9, argv_prefix_matched = ?10,
     entered_via = coalesce(?11, entered_via) WHERE id = ?1
 )sql";
+
+/// ?first..?first+7: pod_labels, pod_labels_dropped, owner_kind, owner_name, workload_kind,
+/// workload_name, service_account, cluster; NULL where not known.
+void bind_pod_metadata(Statement& st, int first, const SessionRecord& r) {
+    auto some = [](const std::string& v) { return v.empty() ? std::nullopt : std::optional<std::string>(v); };
+    if (const auto& m = r.pod_meta) {
+        st.bind(first, m->labels_json).bind(first + 1, int64_t{m->labels_dropped});
+        st.bind(first + 2, some(m->owner_kind)).bind(first + 3, some(m->owner_name));
+        st.bind(first + 4, some(m->workload_kind)).bind(first + 5, some(m->workload_name));
+        st.bind(first + 6, some(m->service_account));
+    } else {
+        st.bind_null(first).bind(first + 1, int64_t{0});
+        for (int i = 2; i <= 6; ++i) st.bind_null(first + i);
+    }
+    st.bind(first + 7, r.cluster);
+}
 
 }  // namespace
 
@@ -420,6 +446,7 @@ void StoreWriter::apply(WriteOp& op) {
         st.bind(26, static_cast<int64_t>(r.lost_events)).bind(27, static_cast<int64_t>(r.rows));
         st.bind(28, static_cast<int64_t>(r.cols)).bind(29, r.entered_via).bind(30, int64_t{r.start_lost});
         st.bind(31, r.last_activity_ns).bind(32, static_cast<int64_t>(r.kernel_session_id));
+        bind_pod_metadata(st, 33, r);
         st.run();
         ChainState& chain = chain_for(r.id);
         if (!chain.legacy && chain.index == 0) {

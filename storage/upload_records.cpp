@@ -40,6 +40,17 @@ upload::v1::UploadSession to_upload(const SessionRecord& s) {
     u.set_chain_records(s.chain_records);
     u.set_head_signature(s.head_signature);
     u.set_signing_key(s.signing_key);
+    if (const auto& m = s.pod_meta) {
+        auto* pod = u.mutable_pod_meta();
+        pod->set_labels_json(m->labels_json);
+        pod->set_labels_dropped(m->labels_dropped);
+        pod->set_owner_kind(m->owner_kind);
+        pod->set_owner_name(m->owner_name);
+        pod->set_workload_kind(m->workload_kind);
+        pod->set_workload_name(m->workload_name);
+        pod->set_service_account(m->service_account);
+    }
+    if (s.cluster) u.set_cluster(*s.cluster);
     return u;
 }
 
@@ -122,6 +133,17 @@ SessionRecord from_upload(const upload::v1::UploadSession& u) {
     s.chain_records = u.chain_records();
     s.head_signature = u.head_signature();
     s.signing_key = u.signing_key();
+    if (u.has_pod_meta()) {
+        const auto& pod = u.pod_meta();
+        s.pod_meta = PodMetadata{.labels_json = pod.labels_json(),
+                                 .labels_dropped = pod.labels_dropped(),
+                                 .owner_kind = pod.owner_kind(),
+                                 .owner_name = pod.owner_name(),
+                                 .workload_kind = pod.workload_kind(),
+                                 .workload_name = pod.workload_name(),
+                                 .service_account = pod.service_account()};
+    }
+    if (u.has_cluster()) s.cluster = u.cluster();
     return s;
 }
 

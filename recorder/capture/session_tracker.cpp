@@ -105,6 +105,8 @@ SessionTracker::Tracked& SessionTracker::start_session(const ea_header& hdr, con
     r.pod_uid = pod.pod_uid;
     r.container = pod.container;
     r.container_id = pod.container_id;
+    r.pod_meta = std::move(pod.meta);
+    r.cluster = options_.cluster;
     s.last_event_boot_ns = hdr.ts_boot_ns;
     ++stats_.sessions_started;
     log::info("session {} started: {}/{} container {} pid {} via {}{}: {}", r.id, r.namespace_name, r.pod,
@@ -427,6 +429,8 @@ void SessionTracker::adopt(const Adopted& a, uint64_t now_boot_ns) {
     r.pod_uid = pod.pod_uid;
     r.container = pod.container;
     r.container_id = pod.container_id;
+    r.pod_meta = std::move(pod.meta);
+    r.cluster = options_.cluster;
     // everything before now happened while no recorder ran
     s.chunk_opened_boot_ns = now_boot_ns;
     s.chunk.add_recorder_gap(0, offset_us(s, now_boot_ns));

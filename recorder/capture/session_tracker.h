@@ -33,6 +33,7 @@ public:
         /// Terminal output stored per session at most (`record --max-session-output-mb`); what
         /// comes beyond is counted as lost (a gap, GapCause::output_cap), never silently. 0: no cap.
         uint64_t max_output_bytes = 0;
+        std::optional<std::string> cluster;  ///< `--cluster-name`, on every session
     };
     struct Stats {
         uint64_t sessions_started = 0;

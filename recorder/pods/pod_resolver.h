@@ -3,8 +3,10 @@
 // the cgroup path (recorder/pods/cgroup_path.h) and the kubelet's log names (recorder/pods/kubelet_logs.h).
 
 #include "recorder/pods/cgroup_fs.h"
+#include "storage/records.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace execaudit::recorder {
@@ -17,6 +19,8 @@ struct PodIdentity {
     std::string container;
     std::string container_id;
     std::string runtime;
+    /// What the API server says of the pod (recorder/pods/pod_metadata.h); nullopt: not known.
+    std::optional<storage::PodMetadata> meta;
 };
 
 class PodResolver {

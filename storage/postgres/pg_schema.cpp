@@ -238,6 +238,23 @@ ALTER TABLE audit_events ADD COLUMN fed boolean NOT NULL DEFAULT false;
 CREATE INDEX audit_events_unfed ON audit_events (received_ns) WHERE NOT fed;
 CREATE INDEX sessions_pending ON sessions (start_ns) WHERE attribution = 'pending';
 )sql",
+
+    // v4: which workload (issue 17, docs/pods.md): what the API server said of the session's pod
+    // when it started, as the node uploaded it, and the cluster's name (the collector's own when
+    // it has one). pod_labels NULL: the node did not know the pod; the other pod columns are then
+    // NULL too. Labels are JSON text; `sessions --label` finds them through a GIN index.
+    R"sql(
+ALTER TABLE sessions ADD COLUMN pod_labels text;
+ALTER TABLE sessions ADD COLUMN pod_labels_dropped bigint NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN owner_kind text;
+ALTER TABLE sessions ADD COLUMN owner_name text;
+ALTER TABLE sessions ADD COLUMN workload_kind text;
+ALTER TABLE sessions ADD COLUMN workload_name text;
+ALTER TABLE sessions ADD COLUMN service_account text;
+ALTER TABLE sessions ADD COLUMN cluster text;
+CREATE INDEX sessions_workload ON sessions (workload_name, workload_kind);
+CREATE INDEX sessions_labels ON sessions USING gin ((pod_labels::jsonb));
+)sql",
 };
 
 }  // namespace

@@ -14,7 +14,8 @@ constexpr const char* kSessionColumns =
     "leader_start_ns, boot_id, tty, command, start_ns, start_boot_ns, end_ns, status, exit_code, exit_signal, "
     "attribution, username, groups_json, source_ips_json, user_agent, audit_id, commands, output_bytes, input_bytes, "
     "lost_bytes, lost_events, rows, cols, entered_via, start_lost, last_activity_ns, request_id, user_verified, "
-    "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key";
+    "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key, pod_labels, "
+    "pod_labels_dropped, owner_kind, owner_name, workload_kind, workload_name, service_account, cluster";
 
 SessionRecord read_session(const Result& r, int row) {
     SessionRecord s;
@@ -63,6 +64,20 @@ SessionRecord read_session(const Result& r, int row) {
     s.chain_records = static_cast<uint64_t>(r.int64(row, c++));
     s.head_signature = r.bytes(row, c++);
     s.signing_key = r.text(row, c++);
+    if (auto labels = r.optional_text(row, c++)) {
+        PodMetadata m;
+        m.labels_json = *labels;
+        m.labels_dropped = static_cast<uint32_t>(r.int64(row, c++));
+        m.owner_kind = r.optional_text(row, c++).value_or("");
+        m.owner_name = r.optional_text(row, c++).value_or("");
+        m.workload_kind = r.optional_text(row, c++).value_or("");
+        m.workload_name = r.optional_text(row, c++).value_or("");
+        m.service_account = r.optional_text(row, c++).value_or("");
+        s.pod_meta = std::move(m);
+    } else {
+        c += 6;
+    }
+    s.cluster = r.optional_text(row, c++);
     return s;
 }
 
@@ -183,13 +198,16 @@ std::vector<SessionRecord> PgSessionStore::list(const SessionFilter& f) {
                          "($7::text IS NULL OR s.command_text LIKE $7 OR EXISTS (SELECT 1 FROM commands c "
                          "  WHERE c.session_id = s.id AND c.argv_text LIKE $7)) AND "
                          "(NOT $8::boolean OR s.attribution = 'unattributed') AND "
-                         "($10::text IS NULL OR s.id = $10) "
+                         "($10::text IS NULL OR s.id = $10) AND "
+                         "($11::text IS NULL OR s.pod_labels::jsonb @> jsonb_build_object($11::text, $12::text)) AND "
+                         "($13::text IS NULL OR s.workload_name = $13) AND ($14::text IS NULL OR s.workload_kind = $14) "
                          "ORDER BY s.start_ns DESC, s.id COLLATE \"C\" LIMIT $9",
                          kSessionColumns),
                      {num(f.since_ns), num(f.until_ns), text(f.user), text(f.namespace_name), text(f.pod),
                       text(f.container), f.command ? text(like_substring(*f.command)) : null(),
                       boolean(f.unattributed_only), f.limit ? num(static_cast<int64_t>(*f.limit)) : null(),
-                      text(f.session_id)});
+                      text(f.session_id), f.label ? text(f.label->first) : null(),
+                      f.label ? text(f.label->second) : null(), text(f.workload_name), text(f.workload_kind)});
     std::vector<SessionRecord> out;
     for (int i = 0; i < r.rows(); ++i) out.push_back(read_session(r, i));
     return out;

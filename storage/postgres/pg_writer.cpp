@@ -36,9 +36,10 @@ constexpr const char* kUpsertSession = R"sql(
 INSERT INTO sessions (id, node, namespace, pod, pod_uid, container, container_id, cgroup_id, cgroup_path,
     leader_pid, leader_start_ns, boot_id, tty, command, command_text, start_ns, start_boot_ns, end_ns, status,
     exit_code, exit_signal, commands, output_bytes, input_bytes, lost_bytes, lost_events, rows, cols,
-    entered_via, start_lost, last_activity_ns, committed_ns)
+    entered_via, start_lost, last_activity_ns, committed_ns, pod_labels, pod_labels_dropped, owner_kind, owner_name,
+    workload_kind, workload_name, service_account, cluster)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-    $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)
+    $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40)
 ON CONFLICT (id) DO UPDATE SET
     namespace = excluded.namespace, pod = excluded.pod, pod_uid = excluded.pod_uid,
     container = excluded.container, container_id = excluded.container_id, cgroup_path = excluded.cgroup_path,
@@ -54,7 +55,16 @@ ON CONFLICT (id) DO UPDATE SET
     lost_events = greatest(sessions.lost_events, excluded.lost_events),
     rows = excluded.rows, cols = excluded.cols, start_lost = excluded.start_lost,
     last_activity_ns = greatest(sessions.last_activity_ns, excluded.last_activity_ns),
-    committed_ns = excluded.committed_ns
+    committed_ns = excluded.committed_ns,
+    -- what the pod was when the session started: once known, a later upload without it keeps it
+    pod_labels_dropped = CASE WHEN excluded.pod_labels IS NULL THEN sessions.pod_labels_dropped ELSE excluded.pod_labels_dropped END,
+    owner_kind = CASE WHEN excluded.pod_labels IS NULL THEN sessions.owner_kind ELSE excluded.owner_kind END,
+    owner_name = CASE WHEN excluded.pod_labels IS NULL THEN sessions.owner_name ELSE excluded.owner_name END,
+    workload_kind = CASE WHEN excluded.pod_labels IS NULL THEN sessions.workload_kind ELSE excluded.workload_kind END,
+    workload_name = CASE WHEN excluded.pod_labels IS NULL THEN sessions.workload_name ELSE excluded.workload_name END,
+    service_account = CASE WHEN excluded.pod_labels IS NULL THEN sessions.service_account ELSE excluded.service_account END,
+    pod_labels = coalesce(excluded.pod_labels, sessions.pod_labels),
+    cluster = coalesce(excluded.cluster, sessions.cluster)
 WHERE sessions.node = excluded.node
 RETURNING status
 )sql";
@@ -77,6 +87,11 @@ void put_chain_fields(Connection& c, const SessionRecord& s) {
 }  // namespace
 
 PutResult put_session(Connection& c, const SessionRecord& s, int64_t now_ns) {
+    // a pod's names as text (PostgreSQL's text is valid UTF-8 only); NULL where none or not known
+    auto pod_text = [&](std::string PodMetadata::*field) {
+        if (!s.pod_meta || (s.pod_meta.value().*field).empty()) return null();
+        return text(utf8_lossy(s.pod_meta.value().*field));
+    };
     auto r = c.exec(kUpsertSession,
                     {text(s.id), text(s.node), text(s.namespace_name), text(s.pod), text(s.pod_uid), text(s.container),
                      text(s.container_id), num(static_cast<int64_t>(s.cgroup_id)), text(s.cgroup_path),
@@ -86,7 +101,12 @@ PutResult put_session(Connection& c, const SessionRecord& s, int64_t now_ns) {
                      num(s.exit_signal), num(int64_t{s.commands}), num(static_cast<int64_t>(s.output_bytes)),
                      num(static_cast<int64_t>(s.input_bytes)), num(static_cast<int64_t>(s.lost_bytes)),
                      num(static_cast<int64_t>(s.lost_events)), num(int64_t{s.rows}), num(int64_t{s.cols}),
-                     text(s.entered_via), boolean(s.start_lost), num(s.last_activity_ns), num(now_ns)});
+                     text(s.entered_via), boolean(s.start_lost), num(s.last_activity_ns), num(now_ns),
+                     s.pod_meta ? text(s.pod_meta->labels_json) : null(),
+                     num(int64_t{s.pod_meta ? s.pod_meta->labels_dropped : 0}), pod_text(&PodMetadata::owner_kind),
+                     pod_text(&PodMetadata::owner_name), pod_text(&PodMetadata::workload_kind),
+                     pod_text(&PodMetadata::workload_name), pod_text(&PodMetadata::service_account),
+                     s.cluster ? text(utf8_lossy(*s.cluster)) : null()});
     if (r.rows() == 0) return PutResult::foreign_node;
     put_chain_fields(c, s);
     note_outbox(c, s.id, 1, 0, now_ns);

@@ -5,6 +5,7 @@
 // the cluster's copy is the node's, record for record (the node's hash chain verifies on
 // PostgreSQL: nothing lost, doubled or reordered), and the leader exported all of it.
 #include "tests/support/cluster.h"
+#include "tests/support/kube_api.h"
 #include "tests/support/node_test.h"
 #include "tests/support/postgres.h"
 
@@ -12,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -185,6 +187,69 @@ TEST_F(ClusterUpload, ANodeWhoseCertificateNamesAnotherNodeIsToldAtStart) {
                   other, "--collector-key", ClusterPki::key_of(other), "--no-bpf-pin"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("is for node 'another-node'"), std::string::npos) << r.err;
+}
+
+// Which workload, in cluster mode (issue 17): what the node's API server said of the pod travels
+// with the upload to PostgreSQL, `sessions --db postgresql://` shows it and finds it by label and
+// workload, and the collector's --cluster-name is the one stored, not the node's claim.
+TEST_F(ClusterUpload, TheWorkloadReachesTheClusterStoreUnderTheCollectorsClusterName) {
+    TempDir api_dir;
+    std::ofstream(api_dir.file("token")) << "agent-token\n";
+    KubeApiServer api(api_dir.path(), "agent-token");
+    KubePodSpec pod;
+    pod.name = "web-7f9c";
+    pod.uid = pod_uid();
+    ASSERT_FALSE(pod.uid.empty());
+    pod.node = "test-node";
+    pod.owner_name = "web-frontend-5d8f7c9b6";
+    pod.service_account = "web-sa";
+    pod.labels = {{"app", "web"}, {"pod-template-hash", "5d8f7c9b6"}, {"team", "pay\"]ments"}};
+    api.control("add", {{"pod", kube_pod(pod)}});
+    collector_ = std::make_unique<Collector>(pg_->uri(), *pki_, dir_.file("collect.log"),
+                                             std::vector<std::string>{"--cluster-name", "prod-eu"}, port_);
+    recorder_ = std::make_unique<Recorder>(
+        *bed_, db_,
+        std::vector<std::string>{"--collector", "https://127.0.0.1:" + std::to_string(port_), "--collector-ca", pki_->ca,
+                                 "--collector-cert", node_cert_, "--collector-key", ClusterPki::key_of(node_cert_),
+                                 "--kubeconfig", api.kubeconfig("kubeconfig", {{"tokenFile", api_dir.file("token")}}),
+                                 "--cluster-name", "what-the-node-says", "--metrics", "127.0.0.1:0"});
+    ASSERT_TRUE(eventually([&] {
+        int port = logged_port(recorder_->log(), "metrics");
+        auto m = run({"curl", "-s", "http://127.0.0.1:" + std::to_string(port) + "/metrics"}).out;
+        return m.find("\nexecaudit_kube_pods_synced 1\n") != std::string::npos;
+    })) << recorder_->log();
+    auto r = run(bed_->ctr({"task", "exec", "--exec-id", "who-1", container_, "/bin/cat", "/etc/passwd"}), 60s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    json s;
+    ASSERT_TRUE(eventually([&] {
+        auto all = run({execaudit_bin(), "sessions", "--db", pg_->uri(), "--format", "json", "--all"});
+        if (all.exit_code != 0) return false;
+        auto list = json::parse(all.out);
+        if (list.size() != 1 || list[0]["status"] != "ended") return false;
+        s = list[0];
+        return true;
+    }, 30s)) << diagnose();
+    EXPECT_EQ(s["labels"], (json{{"app", "web"}, {"pod-template-hash", "5d8f7c9b6"}, {"team", "pay\"]ments"}})) << s.dump();
+    EXPECT_EQ(s["owner"], (json{{"kind", "ReplicaSet"}, {"name", "web-frontend-5d8f7c9b6"}}));
+    EXPECT_EQ(s["workload"], (json{{"kind", "Deployment"}, {"name", "web-frontend"}}));
+    EXPECT_EQ(s["service_account"], "web-sa");
+    EXPECT_EQ(s["cluster"], "prod-eu");  // the collector's name, not the node's claim
+    // the node's own copy keeps what the node said
+    EXPECT_EQ(list_sessions(db_, {"--all"})[0]["cluster"], "what-the-node-says");
+    auto count = [&](std::vector<std::string> filter) {
+        std::vector<std::string> args = {execaudit_bin(), "sessions", "--db", pg_->uri(), "--format", "json", "--all"};
+        args.insert(args.end(), filter.begin(), filter.end());
+        auto out = run(args);
+        EXPECT_EQ(out.exit_code, 0) << out.err;
+        return out.exit_code == 0 ? json::parse(out.out).size() : size_t{99};
+    };
+    EXPECT_EQ(count({"--label", "app=web"}), 1u);
+    EXPECT_EQ(count({"--label", "team=pay\"]ments"}), 1u);
+    EXPECT_EQ(count({"--label", "app=db"}), 0u);
+    EXPECT_EQ(count({"--workload", "Deployment/web-frontend"}), 1u);
+    EXPECT_EQ(count({"--workload", "StatefulSet/web-frontend"}), 0u);
+    auto shown = run({execaudit_bin(), "show", s["id"].get<std::string>(), "--db", pg_->uri()});
+    EXPECT_NE(shown.out.find("Deployment/web-frontend"), std::string::npos) << shown.out;
 }
 
 }  // namespace

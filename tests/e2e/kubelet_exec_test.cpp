@@ -19,13 +19,6 @@ class KubeletExecTest : public NodeTest {
 protected:
     std::vector<std::string> required_programs() const override { return {"curl", "openssl"}; }
 
-    std::string pod_uid() const {
-        for (const auto& e : std::filesystem::directory_iterator(bed_->pods_log_dir())) {
-            std::string name = e.path().filename().string();
-            if (name.rfind("shop_web-7f9c_", 0) == 0) return name.substr(std::string("shop_web-7f9c_").size());
-        }
-        return "";
-    }
     std::string metrics() {
         int port = logged_port(recorder_->log(), "metrics");
         return run({"curl", "-s", "http://127.0.0.1:" + std::to_string(port) + "/metrics"}).out;

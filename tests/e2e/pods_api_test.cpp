@@ -4,11 +4,13 @@
 #include "tests/support/audit_fixtures.h"
 #include "tests/support/kube_api.h"
 #include "tests/support/node_test.h"
+#include "tests/support/rsyslog.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 using namespace execaudit::testing;
 
@@ -18,14 +20,6 @@ class PodsApiTest : public NodeTest {
 protected:
     std::vector<std::string> required_programs() const override { return {"curl", "openssl"}; }
 
-    /// The pod UID the testbed gave the container (its /var/log/pods directory: ns_pod_uid).
-    std::string pod_uid() const {
-        for (const auto& e : std::filesystem::directory_iterator(bed_->pods_log_dir())) {
-            std::string name = e.path().filename().string();
-            if (name.rfind("shop_web-7f9c_", 0) == 0) return name.substr(std::string("shop_web-7f9c_").size());
-        }
-        return "";
-    }
     std::string metrics() {
         int port = logged_port(recorder_->log(), "metrics");
         return run({"curl", "-s", "http://127.0.0.1:" + std::to_string(port) + "/metrics"}).out;
@@ -58,6 +52,99 @@ TEST_F(PodsApiTest, KubeconfigListsThisNodesPodsAndWatches) {
     // the API server goes away mid-watch: recording goes on, the failure is counted
     api.control("drop");
     EXPECT_TRUE(eventually([&] { return !has(metrics(), "execaudit_kube_stream_failures_total 0"); }));
+    EXPECT_EQ(recorder_->stop(), 0);
+}
+
+// Which workload (issue 17): a real exec into a container whose pod the API server lists with
+// labels (one of them hostile) and a ReplicaSet owner. The session says so in `sessions --json`,
+// in the JSON lines file, in ECS and in the syslog structured data rsyslog parsed; `--label` and
+// `--workload` find it.
+TEST_F(PodsApiTest, SessionRecordsSayWhichWorkload) {
+    TempDir api_dir;
+    std::ofstream(api_dir.file("token")) << "agent-token\n";
+    KubeApiServer api(api_dir.path(), "agent-token");
+    KubePodSpec pod;
+    pod.name = "web-7f9c";
+    pod.uid = pod_uid();
+    ASSERT_FALSE(pod.uid.empty());
+    pod.node = "test-node";
+    pod.owner_kind = "ReplicaSet";
+    pod.owner_name = "web-frontend-5d8f7c9b6";
+    pod.service_account = "web-sa";
+    const std::string hostile = "x\"] [injected@1 a=\"b\"\\\nnext";
+    pod.labels = {{"app", "web"}, {"pod-template-hash", "5d8f7c9b6"}, {"team", hostile}};
+    api.control("add", {{"pod", kube_pod(pod)}});
+    Rsyslog rs({});
+    std::string jsonl = api_dir.file("records.jsonl");
+    recorder_ = std::make_unique<Recorder>(
+        *bed_, db_, std::vector<std::string>{"--kubeconfig", api.kubeconfig("kubeconfig", {{"tokenFile", api_dir.file("token")}}),
+                                            "--metrics", "127.0.0.1:0", "--cluster-name", "prod-eu", "--export-jsonl",
+                                            jsonl, "--export-syslog", rs.url(), "--export-syslog-settle-ms", "500"});
+    ASSERT_TRUE(eventually([&] { return has(metrics(), "execaudit_kube_pods_synced 1"); })) << recorder_->log();
+    auto r = run(bed_->ctr({"task", "exec", "--exec-id", "who-1", container_, "/bin/cat", "/etc/passwd"}), 60s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_TRUE(eventually([&] {
+        auto all = list_sessions(db_, {"--all"});
+        return all.size() == 1 && all[0]["status"] == "ended";
+    }, 30s)) << list_sessions(db_, {"--all"}).dump(1) << recorder_->log();
+
+    auto expect_workload = [&](const nlohmann::json& s, const std::string& where) {
+        EXPECT_EQ(s["labels"]["app"], "web") << where << s.dump();
+        EXPECT_EQ(s["labels"]["team"], hostile) << where;
+        EXPECT_EQ(s["owner"], (nlohmann::json{{"kind", "ReplicaSet"}, {"name", "web-frontend-5d8f7c9b6"}})) << where;
+        EXPECT_EQ(s["workload"], (nlohmann::json{{"kind", "Deployment"}, {"name", "web-frontend"}})) << where;
+        EXPECT_EQ(s["service_account"], "web-sa") << where;
+        EXPECT_EQ(s["cluster"], "prod-eu") << where;
+    };
+    auto all = list_sessions(db_, {"--all"});
+    expect_workload(all[0], "sessions --format json");
+    std::string id = all[0]["id"];
+    expect_workload(show_session(db_, id), "show --format json");
+    EXPECT_EQ(list_sessions(db_, {"--all", "--label", "app=web"}).size(), 1u);
+    EXPECT_EQ(list_sessions(db_, {"--all", "--label", "app=db"}).size(), 0u);
+    EXPECT_EQ(list_sessions(db_, {"--all", "--workload", "Deployment/web-frontend"}).size(), 1u);
+    EXPECT_EQ(list_sessions(db_, {"--all", "--workload", "web"}).size(), 0u);
+
+    // ECS, from the database
+    auto ecs = run({execaudit_bin(), "export", "--db", db_, "--ecs", "--session", id});
+    ASSERT_EQ(ecs.exit_code, 0) << ecs.err;
+    std::istringstream ecs_lines(ecs.out);
+    size_t ecs_records = 0;
+    for (std::string line; std::getline(ecs_lines, line); ++ecs_records) {
+        auto j = nlohmann::json::parse(line);
+        EXPECT_EQ(j["orchestrator"]["cluster"]["name"], "prod-eu");
+        EXPECT_EQ(j["orchestrator"]["resource"]["parent"]["type"], "Deployment");
+        EXPECT_EQ(j["orchestrator"]["resource"]["label"][0], "app:web");
+        EXPECT_EQ(j["execaudit"]["workload"]["name"], "web-frontend");
+        EXPECT_EQ(j["execaudit"]["service_account"], "web-sa");
+    }
+    EXPECT_GE(ecs_records, 2u);
+
+    // The JSON lines file and rsyslog: every record of the session, each line one record.
+    ASSERT_TRUE(eventually([&] {
+        size_t ends = 0;
+        for (const auto& m : rs.received()) ends += m.record["kind"] == "session_end";
+        return ends >= 1;
+    }, 30s)) << rs.log() << recorder_->log();
+    std::istringstream lines(read_file(jsonl));
+    size_t records = 0;
+    for (std::string line; std::getline(lines, line); ++records) {
+        auto j = nlohmann::json::parse(line);
+        expect_workload(j["session"], "JSON lines");
+    }
+    EXPECT_GE(records, 2u);
+    for (const auto& m : rs.received()) {
+        expect_workload(m.record["session"], "syslog MSG");
+        // rsyslog parsed our structured data: the hostile label stayed inside its value
+        const std::string& sd = m.structured_data;
+        EXPECT_NE(sd.find(R"(workload="Deployment/web-frontend")"), std::string::npos) << sd;
+        EXPECT_NE(sd.find(R"(cluster="prod-eu")"), std::string::npos) << sd;
+        EXPECT_NE(sd.find(R"(service_account="web-sa")"), std::string::npos) << sd;
+        EXPECT_NE(sd.find(R"(label="app=web")"), std::string::npos) << sd;
+        EXPECT_NE(sd.find(R"(label="team=x\"\] [injected@1 a=\"b\"\\ next")"), std::string::npos) << sd;
+        EXPECT_EQ(sd.find("[execaudit@32473 "), 0u) << sd;
+        EXPECT_EQ(sd.rfind(']'), sd.size() - 1) << sd;  // one SD element, whole
+    }
     EXPECT_EQ(recorder_->stop(), 0);
 }
 

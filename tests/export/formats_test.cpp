@@ -269,3 +269,102 @@ TEST(SyslogUrl, ParsesAndExplains) {
 }
 
 }  // namespace
+
+// Which workload (issue 17): labels, owner, workload, service account and cluster on every form.
+// Labels are chosen by whoever creates the pod: quotes, backslashes, brackets, newlines and
+// invalid UTF-8 in them break no JSON line and no structured data.
+class PodMetadataFormats : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto known = sample_session("abcd000000000002", kT0Ns, {"/bin/sh"});
+        storage::PodMetadata m;
+        nlohmann::json labels = {{"app", "web"},
+                                 {"pod-template-hash", "7f9c6d5b8"},
+                                 {"evil", "a\"b]c\\d\ne [x@1 k=\"v\"]"},
+                                 {"bad-utf8", "caf\xc3\xa9"}};
+        m.labels_json = labels.dump();
+        m.labels_dropped = 2;
+        m.owner_kind = "ReplicaSet";
+        m.owner_name = "web-7f9c6d5b8";
+        m.workload_kind = "Deployment";
+        m.workload_name = "web";
+        m.service_account = "web-sa";
+        known.pod_meta = m;
+        known.cluster = "prod-eu";
+        auto unknown = sample_session("abcd000000000003", kT0Ns + kSecondNs, {"/bin/sh"});
+        write_ops(db_path_, {storage::WriteSession{known}, storage::WriteSession{unknown}});
+        auto db = storage::Database::open(db_path_, storage::Database::Mode::read_write);
+        storage::ExportOutbox outbox(db);
+        RecordReader reader(db);
+        for (const auto& e : outbox.after(0, 100)) {
+            auto r = *reader.read(e);
+            (r.session_id() == known.id ? known_ : unknown_) = r;
+        }
+    }
+    TempDir dir_;
+    std::string db_path_ = dir_.file("s.db");
+    ExportRecord known_, unknown_;
+};
+
+TEST_F(PodMetadataFormats, JsonLinesCarryThemAndNullWhenThePodWasNotKnown) {
+    std::string line = jsonl_line(known_, JsonStyle::proto);
+    EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
+    auto j = nlohmann::json::parse(line)["session"];
+    EXPECT_EQ(j["labels"]["app"], "web");
+    EXPECT_EQ(j["labels"]["evil"], "a\"b]c\\d\ne [x@1 k=\"v\"]");
+    EXPECT_EQ(j["labels"]["bad-utf8"], "caf\xc3\xa9");
+    EXPECT_EQ(j["labels_dropped"], 2);
+    EXPECT_EQ(j["owner"], (nlohmann::json{{"kind", "ReplicaSet"}, {"name", "web-7f9c6d5b8"}}));
+    EXPECT_EQ(j["workload"], (nlohmann::json{{"kind", "Deployment"}, {"name", "web"}}));
+    EXPECT_EQ(j["service_account"], "web-sa");
+    EXPECT_EQ(j["cluster"], "prod-eu");
+    ExportRecord back;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &back).ok()) << line;
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(back, known_)) << line;
+
+    auto u = nlohmann::json::parse(jsonl_line(unknown_, JsonStyle::proto))["session"];
+    EXPECT_FALSE(u.contains("labels")) << u;  // not {}: nobody knows it has none
+    EXPECT_FALSE(u.contains("owner"));
+    EXPECT_FALSE(u.contains("workload"));
+    EXPECT_TRUE(u["service_account"].is_null());  // not ""
+    EXPECT_TRUE(u["cluster"].is_null());
+    EXPECT_TRUE(u["labels_dropped"].is_null());
+}
+
+TEST_F(PodMetadataFormats, EcsOrchestratorFields) {
+    auto j = to_ecs(known_);
+    EXPECT_EQ(j["orchestrator"]["cluster"]["name"], "prod-eu");
+    EXPECT_EQ(j["orchestrator"]["resource"]["parent"]["type"], "Deployment");
+    EXPECT_EQ(j["orchestrator"]["resource"]["label"],
+              nlohmann::json::array({"app:web", "bad-utf8:caf\xc3\xa9", "evil:a\"b]c\\d\ne [x@1 k=\"v\"]",
+                                     "pod-template-hash:7f9c6d5b8"}));
+    EXPECT_EQ(j["execaudit"]["workload"], (nlohmann::json{{"kind", "Deployment"}, {"name", "web"}}));
+    EXPECT_EQ(j["execaudit"]["owner"]["name"], "web-7f9c6d5b8");
+    EXPECT_EQ(j["execaudit"]["service_account"], "web-sa");
+    EXPECT_EQ(j["execaudit"]["labels_dropped"], 2);
+    std::string line = jsonl_line(known_, JsonStyle::ecs);
+    EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
+    auto u = to_ecs(unknown_);
+    EXPECT_FALSE(u["orchestrator"].contains("cluster"));
+    EXPECT_FALSE(u["orchestrator"]["resource"].contains("label"));
+    EXPECT_FALSE(u["execaudit"].contains("workload"));
+}
+
+TEST_F(PodMetadataFormats, SyslogStructuredDataEscapesHostileLabels) {
+    std::regex sd(R"(^<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ \[execaudit@32473( [^ =\]"]{1,32}="(?:[^"\\\]]|\\["\\\]])*")+\] \{.*\}$)");
+    std::string msg = syslog_message(known_, {});
+    ASSERT_TRUE(std::regex_match(msg, sd)) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+    EXPECT_NE(msg.find(R"( cluster="prod-eu")"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(R"( workload="Deployment/web")"), std::string::npos);
+    EXPECT_NE(msg.find(R"( owner="ReplicaSet/web-7f9c6d5b8")"), std::string::npos);
+    EXPECT_NE(msg.find(R"( service_account="web-sa")"), std::string::npos);
+    EXPECT_NE(msg.find(R"( label="app=web")"), std::string::npos);
+    // the newline becomes a space; '"', '\' and ']' are escaped: the value cannot end the SD early
+    EXPECT_NE(msg.find(R"( label="evil=a\"b\]c\\d e [x@1 k=\"v\"\]")"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(R"( labels_dropped="2")"), std::string::npos);
+    std::string u = syslog_message(unknown_, {});
+    ASSERT_TRUE(std::regex_match(u, sd)) << u;
+    EXPECT_EQ(u.find("workload="), std::string::npos);
+    EXPECT_EQ(u.find("label="), std::string::npos);
+}

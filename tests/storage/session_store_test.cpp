@@ -133,6 +133,55 @@ TEST_F(StoreTest, FiltersAndOrder) {
     EXPECT_EQ(ids({.limit = 1}), std::vector<std::string>{"0003"});
 }
 
+// Which workload (issue 17): stored as the pod was at the session's start, kept when a later
+// write does not know it (a restarted recorder before its pod list), filtered by label and workload.
+TEST_F(StoreTest, PodMetadataIsKeptAndFiltered) {
+    auto web = session("dddd000000000001", kT0Ns, "shop", "web-5d8f7c9b6-x2k4q", {"sh"});
+    PodMetadata m{.labels_json = R"({"app":"web","tier":"front"})", .labels_dropped = 1, .owner_kind = "ReplicaSet",
+                  .owner_name = "web-5d8f7c9b6", .workload_kind = "Deployment", .workload_name = "web",
+                  .service_account = "web-sa"};
+    web.pod_meta = m;
+    web.cluster = "prod";
+    auto db_pod = session("dddd000000000002", kT0Ns + kSecondNs, "shop", "db-0", {"psql"});
+    db_pod.pod_meta = PodMetadata{.labels_json = R"({"app":"db"})", .owner_kind = "StatefulSet", .owner_name = "db",
+                                  .workload_kind = "StatefulSet", .workload_name = "db"};
+    auto unknown = session("dddd000000000003", kT0Ns + 2 * kSecondNs, "shop", "x", {"sh"});
+    write_ops(path_, {WriteSession{web}, WriteSession{db_pod}, WriteSession{unknown}});
+    auto later = web;  // written again by a recorder that does not know the pod (yet)
+    later.pod_meta.reset();
+    later.cluster.reset();
+    later.status = "ended";
+    write_ops(path_, {WriteSession{later}});
+
+    auto db = Database::open(path_, Database::Mode::read_only);
+    SessionStore store(db);
+    auto found = store.find(web.id);
+    ASSERT_TRUE(found);
+    ASSERT_TRUE(found->pod_meta);
+    EXPECT_EQ(*found->pod_meta, m);
+    EXPECT_EQ(found->cluster, "prod");
+    EXPECT_EQ(found->status, "ended");
+    auto none = store.find(unknown.id);
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(none->pod_meta);  // not known is not "no labels"
+    EXPECT_FALSE(none->cluster);
+    auto ids = [&](const SessionFilter& f) {
+        std::vector<std::string> out;
+        for (const auto& s : store.list(f)) out.push_back(s.id.substr(12));
+        return out;
+    };
+    EXPECT_EQ(ids({.label = std::pair("app", "web")}), std::vector<std::string>{"0001"});
+    EXPECT_EQ(ids({.label = std::pair("tier", "front")}), std::vector<std::string>{"0001"});
+    EXPECT_EQ(ids({.label = std::pair("app", "we")}), std::vector<std::string>{});  // exact value
+    EXPECT_EQ(ids({.workload_name = "db"}), std::vector<std::string>{"0002"});
+    EXPECT_EQ(ids({.workload_name = "web", .workload_kind = "Deployment"}), std::vector<std::string>{"0001"});
+    EXPECT_EQ(ids({.workload_name = "web", .workload_kind = "StatefulSet"}), std::vector<std::string>{});
+    auto plan = db.prepare("EXPLAIN QUERY PLAN SELECT id FROM sessions WHERE workload_name = 'web'");
+    std::string steps;
+    while (plan.step()) steps += plan.column_text(3) + "\n";
+    EXPECT_NE(steps.find("sessions_workload"), std::string::npos) << steps;
+}
+
 TEST_F(StoreTest, FindExplainsItself) {
     write_ops(path_, {WriteSession{session("dddd000000000001", kT0Ns, "a", "b", {"x"})},
            WriteSession{session("dddd000000000002", kT0Ns, "a", "b", {"x"})}});

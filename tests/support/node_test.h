@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,16 @@ protected:
     void TearDown() override {
         recorder_.reset();  // before the containers go
         bed_.reset();
+    }
+    /// The pod UID the testbed gave the container (its /var/log/pods directory: ns_pod_uid), for
+    /// the API server's Pod of the same pod.
+    std::string pod_uid() const {
+        const std::string prefix = "shop_web-7f9c_";
+        for (const auto& e : std::filesystem::directory_iterator(bed_->pods_log_dir())) {
+            std::string name = e.path().filename().string();
+            if (name.rfind(prefix, 0) == 0) return name.substr(prefix.size());
+        }
+        return "";
     }
 
     TempDir dir_;
