@@ -62,6 +62,39 @@ TEST_F(HealthTest, PromtoolAcceptsTheAgentsMetrics) {
     }
 }
 
+// Which terminal hook runs is never a secret: the start-up line and /metrics say it, and a
+// refused fexit asked for by name stops the recorder with the kernel's reason (no silent fallback).
+TEST_F(HealthTest, TheTerminalHookIsSaidAndAFexitRefusalIsAnError) {
+    start();
+    auto [code, body] = get("/metrics");
+    ASSERT_EQ(code, 200) << body;
+    bool fexit = body.find("execaudit_capture_tty_hook{hook=\"fexit\"} 1") != std::string::npos;
+    bool tracepoint = body.find("execaudit_capture_tty_hook{hook=\"tracepoint\"} 1") != std::string::npos;
+    ASSERT_NE(fexit, tracepoint) << body;
+    std::string log = recorder_->log();
+    if (tracepoint) {
+        EXPECT_NE(log.find("terminal I/O hooked at the syscall tracepoint (tp_btf/sys_exit): every read and write on the "
+                           "node pays one compare; fexit on the tty layer was refused: "), std::string::npos) << log;
+        // the expected refusal is ours to report: libbpf's own warnings about it would mislead
+        EXPECT_EQ(log.find("libbpf: "), std::string::npos) << log;
+    } else {
+        EXPECT_NE(log.find("terminal I/O hooked at the tty layer (fexit on tty_write and tty_read)"), std::string::npos) << log;
+    }
+    recorder_->stop();
+
+    try {
+        Recorder asked(*bed_, dir_.file("fexit.db"), {"--tty-hook", "fexit"});
+        EXPECT_TRUE(fexit) << "--tty-hook fexit started where auto fell back:\n" << asked.log();
+    } catch (const std::runtime_error& e) {
+        EXPECT_TRUE(tracepoint) << e.what();
+        EXPECT_NE(std::string(e.what()).find("--tty-hook fexit: the kernel refused the tty layer's fexit programs"),
+                  std::string::npos) << e.what();
+    }
+    auto bad = run({execaudit_bin(), "record", "--tty-hook", "kprobe", "--db", dir_.file("bad.db")});
+    EXPECT_EQ(bad.exit_code, 2) << bad.err;
+    EXPECT_NE(bad.err.find("--tty-hook"), std::string::npos) << bad.err;
+}
+
 TEST_F(HealthTest, ReadyWhileTheDatabaseIsWritable) {
     // The database on a small file system of its own, so the test can fill it as a log flood would.
     std::string dbdir = dir_.file("spool");
