@@ -65,6 +65,16 @@ std::expected<void, std::string> check_session(const v1::UploadSession& s, const
     if (s.head_signature().size() > 256) return std::unexpected("session " + s.id() + ": a signature over 256 bytes");
     if (s.start_ns() < 0 || s.last_activity_ns() < 0 || (s.has_end_ns() && s.end_ns() < 0))
         return std::unexpected("session " + s.id() + ": a negative time");
+    if (s.has_kubelet()) {
+        const auto& k = s.kubelet();
+        for (const auto* f : {&k.entered_via(), &k.name(), &k.reason()})
+            EA_CHECK(check_name("session " + s.id() + ": the kubelet judgement", *f, limits));
+        if (k.kubelet() && k.entered_via() != "probe" && k.entered_via() != "hook")
+            return std::unexpected(fmt::format("session {}: a kubelet run entered via '{}' (probe or hook)", s.id(),
+                                               k.entered_via().substr(0, 32)));
+        if (k.kubelet() && s.tty()) return std::unexpected("session " + s.id() + ": a kubelet run on a tty (the kubelet has none)");
+        if (s.status() == "open") return std::unexpected("session " + s.id() + ": judged while open (judged once it ends)");
+    }
     return {};
 }
 

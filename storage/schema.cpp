@@ -389,6 +389,13 @@ CREATE TRIGGER sessions_deleted_not_again BEFORE INSERT ON sessions
 WHEN EXISTS (SELECT 1 FROM session_tombstones WHERE session_id = NEW.id) BEGIN SELECT RAISE(IGNORE); END;
 CREATE INDEX sessions_end ON sessions (end_ns) WHERE status <> 'open';
 )sql",
+
+    // v10: the recorder's kubelet judgement of each ended exec session (storage/records.h
+    // KubeletCheck, as JSON; NULL: not judged), stored with the session's end so that it leaves
+    // the node with it: in cluster mode the collector's correlator decides by it (issue 17).
+    R"sql(
+ALTER TABLE sessions ADD COLUMN kubelet_check TEXT;
+)sql",
 };
 
 // The attribution CHECK of v1 gains 'workload' and 'kubelet'. SQLite cannot alter a CHECK, and

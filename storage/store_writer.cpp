@@ -39,9 +39,9 @@ constexpr const char* kUpsertSession = R"sql(
 INSERT INTO sessions (id, node, namespace, pod, pod_uid, container, container_id, cgroup_id, cgroup_path,
     leader_pid, leader_start_ns, boot_id, tty, command, command_text, start_ns, start_boot_ns, end_ns, status,
     exit_code, exit_signal, commands, output_bytes, input_bytes, lost_bytes, lost_events, rows, cols,
-    entered_via, start_lost, last_activity_ns, kernel_session_id)
+    entered_via, start_lost, last_activity_ns, kernel_session_id, kubelet_check)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-    ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)
+    ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)
 ON CONFLICT (id) DO UPDATE SET
     namespace = excluded.namespace, pod = excluded.pod, pod_uid = excluded.pod_uid,
     container = excluded.container, container_id = excluded.container_id, cgroup_path = excluded.cgroup_path,
@@ -50,7 +50,8 @@ ON CONFLICT (id) DO UPDATE SET
     exit_signal = excluded.exit_signal, commands = excluded.commands, output_bytes = excluded.output_bytes,
     input_bytes = excluded.input_bytes, lost_bytes = excluded.lost_bytes, lost_events = excluded.lost_events,
     rows = excluded.rows, cols = excluded.cols, start_lost = excluded.start_lost,
-    last_activity_ns = excluded.last_activity_ns
+    last_activity_ns = excluded.last_activity_ns,
+    kubelet_check = coalesce(sessions.kubelet_check, excluded.kubelet_check)
 )sql";
 
 constexpr const char* kInsertCommand = R"sql(
@@ -420,6 +421,7 @@ void StoreWriter::apply(WriteOp& op) {
         st.bind(26, static_cast<int64_t>(r.lost_events)).bind(27, static_cast<int64_t>(r.rows));
         st.bind(28, static_cast<int64_t>(r.cols)).bind(29, r.entered_via).bind(30, int64_t{r.start_lost});
         st.bind(31, r.last_activity_ns).bind(32, static_cast<int64_t>(r.kernel_session_id));
+        st.bind(33, r.kubelet ? std::optional<std::string>(kubelet_check_json(*r.kubelet)) : std::nullopt);
         st.run();
         ChainState& chain = chain_for(r.id);
         if (!chain.legacy && chain.index == 0) {

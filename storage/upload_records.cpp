@@ -40,6 +40,13 @@ upload::v1::UploadSession to_upload(const SessionRecord& s) {
     u.set_chain_records(s.chain_records);
     u.set_head_signature(s.head_signature);
     u.set_signing_key(s.signing_key);
+    if (s.kubelet) {
+        auto* k = u.mutable_kubelet();
+        k->set_kubelet(s.kubelet->kubelet);
+        k->set_entered_via(s.kubelet->entered_via);
+        k->set_name(s.kubelet->name);
+        k->set_reason(s.kubelet->reason);
+    }
     return u;
 }
 
@@ -122,6 +129,9 @@ SessionRecord from_upload(const upload::v1::UploadSession& u) {
     s.chain_records = u.chain_records();
     s.head_signature = u.head_signature();
     s.signing_key = u.signing_key();
+    if (u.has_kubelet())
+        s.kubelet = storage::KubeletCheck{.kubelet = u.kubelet().kubelet(), .entered_via = u.kubelet().entered_via(),
+                                          .name = u.kubelet().name(), .reason = u.kubelet().reason()};
     return s;
 }
 

@@ -238,6 +238,13 @@ ALTER TABLE audit_events ADD COLUMN fed boolean NOT NULL DEFAULT false;
 CREATE INDEX audit_events_unfed ON audit_events (received_ns) WHERE NOT fed;
 CREATE INDEX sessions_pending ON sessions (start_ns) WHERE attribution = 'pending';
 )sql",
+
+    // v4: the node's kubelet judgement of each ended exec session (storage/records.h KubeletCheck,
+    // as JSON; NULL: not judged), written once, as the node that owns the session uploaded it. The
+    // leader's correlator decides by it only for a session no API request explains (issue 17).
+    R"sql(
+ALTER TABLE sessions ADD COLUMN kubelet_check text;
+)sql",
 };
 
 }  // namespace

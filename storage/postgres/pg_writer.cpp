@@ -36,9 +36,9 @@ constexpr const char* kUpsertSession = R"sql(
 INSERT INTO sessions (id, node, namespace, pod, pod_uid, container, container_id, cgroup_id, cgroup_path,
     leader_pid, leader_start_ns, boot_id, tty, command, command_text, start_ns, start_boot_ns, end_ns, status,
     exit_code, exit_signal, commands, output_bytes, input_bytes, lost_bytes, lost_events, rows, cols,
-    entered_via, start_lost, last_activity_ns, committed_ns)
+    entered_via, start_lost, last_activity_ns, committed_ns, kubelet_check)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-    $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)
+    $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
 ON CONFLICT (id) DO UPDATE SET
     namespace = excluded.namespace, pod = excluded.pod, pod_uid = excluded.pod_uid,
     container = excluded.container, container_id = excluded.container_id, cgroup_path = excluded.cgroup_path,
@@ -54,7 +54,8 @@ ON CONFLICT (id) DO UPDATE SET
     lost_events = greatest(sessions.lost_events, excluded.lost_events),
     rows = excluded.rows, cols = excluded.cols, start_lost = excluded.start_lost,
     last_activity_ns = greatest(sessions.last_activity_ns, excluded.last_activity_ns),
-    committed_ns = excluded.committed_ns
+    committed_ns = excluded.committed_ns,
+    kubelet_check = coalesce(sessions.kubelet_check, excluded.kubelet_check)  -- judged once, at the end
 WHERE sessions.node = excluded.node
 RETURNING status
 )sql";
@@ -86,7 +87,8 @@ PutResult put_session(Connection& c, const SessionRecord& s, int64_t now_ns) {
                      num(s.exit_signal), num(int64_t{s.commands}), num(static_cast<int64_t>(s.output_bytes)),
                      num(static_cast<int64_t>(s.input_bytes)), num(static_cast<int64_t>(s.lost_bytes)),
                      num(static_cast<int64_t>(s.lost_events)), num(int64_t{s.rows}), num(int64_t{s.cols}),
-                     text(s.entered_via), boolean(s.start_lost), num(s.last_activity_ns), num(now_ns)});
+                     text(s.entered_via), boolean(s.start_lost), num(s.last_activity_ns), num(now_ns),
+                     s.kubelet ? text(kubelet_check_json(*s.kubelet)) : null()});
     if (r.rows() == 0) return PutResult::foreign_node;
     put_chain_fields(c, s);
     note_outbox(c, s.id, 1, 0, now_ns);

@@ -8,7 +8,6 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <fstream>
 
 using namespace execaudit::testing;
@@ -19,21 +18,12 @@ class KubeletExecTest : public NodeTest {
 protected:
     std::vector<std::string> required_programs() const override { return {"curl", "openssl"}; }
 
-    std::string pod_uid() const {
-        for (const auto& e : std::filesystem::directory_iterator(bed_->pods_log_dir())) {
-            std::string name = e.path().filename().string();
-            if (name.rfind("shop_web-7f9c_", 0) == 0) return name.substr(std::string("shop_web-7f9c_").size());
-        }
-        return "";
-    }
     std::string metrics() {
         int port = logged_port(recorder_->log(), "metrics");
         return run({"curl", "-s", "http://127.0.0.1:" + std::to_string(port) + "/metrics"}).out;
     }
     void exec(const std::string& id, const std::vector<std::string>& argv) {
-        std::vector<std::string> args = {"task", "exec", "--exec-id", id, container_};
-        args.insert(args.end(), argv.begin(), argv.end());
-        auto r = run(bed_->ctr(args), 60s);
+        auto r = run(bed_->exec(container_, id, argv), 60s);
         ASSERT_EQ(r.exit_code, 0) << r.err;
     }
 };
@@ -45,7 +35,7 @@ TEST_F(KubeletExecTest, ProbeRunsAreTheKubeletsAndLookAlikesStayFindings) {
     const std::vector<std::string> probe = {"/bin/cat", "/etc/passwd"};
     KubePodSpec pod;
     pod.name = "web-7f9c";
-    pod.uid = pod_uid();
+    pod.uid = bed_->pod_uid("shop", "web-7f9c");
     ASSERT_FALSE(pod.uid.empty());
     pod.node = "test-node";
     pod.execs = {{"app", "livenessProbe", probe}};
