@@ -2,6 +2,7 @@
 // attached, database writable) and /metrics checked by Prometheus' own promtool.
 #include "tests/support/audit_fixtures.h"
 #include "tests/support/node_test.h"
+#include "tests/support/prometheus.h"
 
 #include <gtest/gtest.h>
 #include <sys/mount.h>
@@ -45,21 +46,7 @@ TEST_F(HealthTest, PromtoolAcceptsTheAgentsMetrics) {
     auto [code, body] = get("/metrics");
     ASSERT_EQ(code, 200) << body;
     ASSERT_NE(body.find("execaudit_export_backlog_records{destination="), std::string::npos) << body;
-    std::string file = dir_.file("metrics.txt");
-    { std::ofstream(file) << body; }
-    auto check = run({"sh", "-c", "promtool check metrics < " + file});
-    EXPECT_EQ(check.exit_code, 0) << check.out << check.err << "\n" << body;
-    EXPECT_EQ(check.out + check.err, "") << "promtool's lint has remarks:\n" << check.out << check.err;
-    // Every sample's family has HELP and TYPE.
-    std::istringstream in(body);
-    std::set<std::string> described;
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind("# TYPE ", 0) == 0) described.insert(line.substr(7, line.find(' ', 7) - 7));
-        if (line.empty() || line[0] == '#') continue;
-        std::string name = line.substr(0, line.find_first_of("{ "));
-        EXPECT_TRUE(described.count(name)) << name << " has no TYPE before it";
-        EXPECT_NE(body.find("# HELP " + name + " "), std::string::npos) << name << " has no HELP";
-    }
+    expect_prometheus_accepts(body, dir_.file("metrics.txt"));
 }
 
 // Which terminal hook runs is never a secret: the start-up line and /metrics say it, and a
