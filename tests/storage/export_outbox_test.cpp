@@ -87,9 +87,10 @@ TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
     {
         // Back to the schema before export existed (v2), data kept: v3 (export), v4 (attribution
         // keys, which only adds columns and rebuilds audit_events), v5 (exe columns), v6 (restart), v7 (hash chains),
-        // v8 (upload spool) and v9 (retention) run again.
+        // v8 (upload spool), v9 (retention) and v10 (kubelet judgements) run again.
         auto db = Database::open(path_, Database::Mode::read_write);
-        db.exec("DROP TRIGGER sessions_held_never_deleted; DROP TRIGGER commands_of_deleted_ignored; "  // v9
+        db.exec("ALTER TABLE sessions DROP COLUMN kubelet_check; "  // v10
+                "DROP TRIGGER sessions_held_never_deleted; DROP TRIGGER commands_of_deleted_ignored; "  // v9
                 "DROP TRIGGER chunks_of_deleted_ignored; DROP TRIGGER sessions_deleted_not_again; DROP INDEX sessions_end; "
                 "DROP TABLE session_holds; DROP TABLE hold_log; DROP TABLE session_ledger; DROP TABLE session_tombstones; "
                 "DROP TRIGGER upload_session_insert; DROP TRIGGER upload_session_update; "  // v8
