@@ -55,6 +55,7 @@ enum ea_event_type {
 #define EA_PATH_COPY_FILE_RANGE 3
 #define EA_PATH_IO_URING 4
 #define EA_PATH_COMPAT_VECTOR 5 /* a 32-bit process's readv/writev/sendfile/splice family */
+#define EA_PATH_KERNEL_PAGES 6  /* seen at the tty layer in kernel memory: sendfile, splice, copy_file_range */
 
 /* ea_exec_result_v2.exe_flags */
 #define EA_EXE_FILELESS (1u << 0)       /* the executable has no name in any directory (memfd, deleted) */

@@ -2,14 +2,17 @@
 /*
  * Terminal I/O of session processes: what they write to a pty (output) and read from it (input).
  *
- * Hook: one tp_btf/sys_exit program for every syscall that moves bytes to or from a file.
- * Everything else on the node returns after one register compare (the syscall number), which is
- * what an unrelated process pays: a tp/syscalls enter+exit pair per syscall costs twice as much
- * (measured: docs/architecture.md, "What the syscall tracepoints cost"). At exit the saved
- * registers still hold the arguments, and only the bytes actually transferred are copied, in
- * EA_IO_CHUNK records. No table holds a syscall in flight, so nothing can be crowded out.
+ * Two hook families; the loader loads exactly one (recorder/capture/capture.cpp, --tty-hook):
+ * - fentry/fexit on tty_write and tty_read (end of this file), where the kernel allows
+ *   trampolines: only terminal I/O pays, the rest of the node nothing.
+ * - Elsewhere, one tp_btf/sys_exit program for every syscall that moves bytes to or from a file.
+ *   Everything else on the node returns after one register compare (the syscall number), which
+ *   is what an unrelated process pays: a tp/syscalls enter+exit pair per syscall costs twice as
+ *   much (measured: docs/architecture.md, "What the syscall tracepoints cost"). At exit the saved
+ *   registers still hold the arguments, and only the bytes actually transferred are copied, in
+ *   EA_IO_CHUNK records. No table holds a syscall in flight, so nothing can be crowded out.
  *
- * Captured: read/write, readv/writev, pread64/pwrite64, preadv/pwritev, preadv2/pwritev2 (a tty
+ * Captured by the tracepoint: read/write, readv/writev, pread64/pwrite64, preadv/pwritev, preadv2/pwritev2 (a tty
  * takes offset -1 there), and a 32-bit process's read/write (int 0x80 or a compat binary: the
  * ia32 table, which tp/syscalls never sees). Counted as uncaptured (a gap with its byte count):
  * sendfile, splice and copy_file_range with a terminal on either side (the bytes come from
@@ -33,6 +36,9 @@
 
 /* Keep input read with ECHO off in canonical mode (a password) instead of its length only. */
 const volatile __u8 ea_keep_echo_off_input EA_WEAK = 0;
+/* Which family is loaded (1: the tty layer's fexit). Unused here: it makes the two program sets
+ * differ in their pin tag, so a recorder in the other mode replaces them as an upgrade would. */
+const volatile __u8 ea_tty_hook_fexit EA_WEAK = 0;
 
 enum ea_io_op { EA_OP_NONE, EA_OP_READ, EA_OP_WRITE, EA_OP_READV, EA_OP_WRITEV, EA_OP_SENDFILE, EA_OP_SPLICE, EA_OP_COPY_RANGE, EA_OP_COMPAT_OTHER };
 
@@ -40,6 +46,7 @@ struct io_stash {
 	__u64 buf;    /* read/write: the buffer */
 	__u64 iov;    /* readv/writev: the iovec array (buf unused) */
 	__u64 tty_id;
+	__u64 skip;  /* readv/writev: bytes of the first iovec consumed before the call */
 	__u32 iovcnt;
 	__u16 flags; /* EA_IO_* */
 	__u16 rows;
@@ -142,6 +149,11 @@ static long copy_one(__u32 index, void *unused)
 		if (bpf_probe_read_user(&v, sizeof(v),
 					(void *)(c->stash.iov + c->next_iov * sizeof(struct iovec))))
 			return 1;
+		if (c->next_iov == 0 && c->stash.skip) {
+			__u64 skip = c->stash.skip < v.iov_len ? c->stash.skip : v.iov_len;
+			v.iov_base = (void *)((__u64)v.iov_base + skip);
+			v.iov_len -= skip;
+		}
 		c->next_iov++;
 		c->seg_base = (__u64)v.iov_base;
 		c->seg_len = v.iov_len;
@@ -364,5 +376,126 @@ int ea_io_uring_complete(struct io_uring_complete_args *ctx)
 	if (!terminal_of(BPF_CORE_READ(req, file), input, &t))
 		return 0;
 	record_uncaptured(st, &t, EA_PATH_IO_URING, ctx->res);
+	return 0;
+}
+
+/* ---- Where the kernel allows trampolines: the tty layer itself (Linux 6.4+) ----
+ *
+ * fentry/fexit on tty_write and tty_read run for terminal I/O only: the node's other processes pay
+ * nothing at all. Every way bytes reach a terminal passes there: the read/write family of both
+ * syscall tables, io_uring (its io-wq workers are threads of the submitter), and sendfile/splice
+ * (their bytes arrive in kernel pages: counted, not captured). The loader tries these first and
+ * falls back to ea_sys_exit and ea_io_uring_complete where the kernel refuses them
+ * (recorder/capture/capture.cpp); exactly one of the two families is loaded.
+ *
+ * fentry notes where the caller's buffer starts, in task storage (one entry per session task that
+ * does terminal I/O, freed with the task: nothing a session can crowd out); fexit copies the
+ * bytes the call moved. */
+
+enum ea_iter_kind { EA_ITER_NONE, EA_ITER_USER_BUF, EA_ITER_USER_IOV, EA_ITER_KERNEL };
+
+struct tty_call {
+	__u64 base;  /* EA_ITER_USER_BUF: the buffer at the call's position */
+	__u64 iov;   /* EA_ITER_USER_IOV: the segment array at the call's position */
+	__u64 skip;  /* bytes of the first segment consumed before the call */
+	__u32 nr_segs;
+	__u8 kind;   /* enum ea_iter_kind; EA_ITER_NONE once the call is done */
+	__u8 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tty_call);
+} ea_tty_call SEC(".maps");
+
+static __always_inline void tty_call_begin(struct iov_iter *it)
+{
+	if (!ea_session_of_current())
+		return;
+	struct tty_call *c = bpf_task_storage_get(&ea_tty_call, bpf_get_current_task_btf(), 0,
+						  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c)
+		return; /* no memory: fexit counts the call's bytes as lost */
+	__u8 type = BPF_CORE_READ(it, iter_type);
+	__u64 offset = BPF_CORE_READ(it, iov_offset);
+	c->base = c->iov = c->skip = 0;
+	c->nr_segs = 0;
+	if (bpf_core_enum_value_exists(enum iter_type, ITER_UBUF) && type == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
+		c->kind = EA_ITER_USER_BUF;
+		c->base = (__u64)BPF_CORE_READ(it, ubuf) + offset;
+	} else if (type == bpf_core_enum_value(enum iter_type, ITER_IOVEC)) {
+		c->kind = EA_ITER_USER_IOV;
+		c->iov = (__u64)BPF_CORE_READ(it, __iov);
+		c->skip = offset;
+		c->nr_segs = BPF_CORE_READ(it, nr_segs);
+	} else {
+		c->kind = EA_ITER_KERNEL; /* kvec, bvec, pipe pages: sendfile and splice */
+	}
+}
+
+static __always_inline void tty_call_end(struct kiocb *iocb, bool input, long ret)
+{
+	struct session_task *st = ea_session_of_current();
+	if (!st)
+		return;
+	struct tty_call *c = bpf_task_storage_get(&ea_tty_call, bpf_get_current_task_btf(), 0, 0);
+	struct tty_call call = {};
+	if (c) {
+		call = *c;
+		c->kind = EA_ITER_NONE;
+	}
+	struct io_stash t = {};
+	if (ret <= 0 || !terminal_of(BPF_CORE_READ(iocb, ki_filp), input, &t))
+		return;
+	switch (call.kind) {
+	case EA_ITER_USER_BUF:
+		t.buf = call.base;
+		record_io(st, &t, ret);
+		return;
+	case EA_ITER_USER_IOV:
+		t.iov = call.iov;
+		t.iovcnt = call.nr_segs;
+		t.skip = call.skip;
+		record_io(st, &t, ret);
+		return;
+	case EA_ITER_KERNEL:
+		record_uncaptured(st, &t, EA_PATH_KERNEL_PAGES, ret);
+		return;
+	default:
+		/* fentry had no memory for the call (or ran before this session was followed) */
+		ea_report_loss(st);
+		__sync_fetch_and_add(&st->lost_events, 1);
+		__sync_fetch_and_add(&st->lost_bytes, ret);
+		return;
+	}
+}
+
+SEC("fentry/tty_write")
+int BPF_PROG(ea_tty_write_entry, struct kiocb *iocb, struct iov_iter *from)
+{
+	tty_call_begin(from);
+	return 0;
+}
+
+SEC("fexit/tty_write")
+int BPF_PROG(ea_tty_write_exit, struct kiocb *iocb, struct iov_iter *from, long ret)
+{
+	tty_call_end(iocb, false, ret);
+	return 0;
+}
+
+SEC("fentry/tty_read")
+int BPF_PROG(ea_tty_read_entry, struct kiocb *iocb, struct iov_iter *to)
+{
+	tty_call_begin(to);
+	return 0;
+}
+
+SEC("fexit/tty_read")
+int BPF_PROG(ea_tty_read_exit, struct kiocb *iocb, struct iov_iter *to, long ret)
+{
+	tty_call_end(iocb, true, ret);
 	return 0;
 }

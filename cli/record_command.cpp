@@ -47,6 +47,14 @@ void add_record_command(CLI::App& app, Commands& commands) {
     rec->add_flag("--keep-echo-off-input", options->keep_echo_off_input,
                   "WARNING: stores what is typed at a password prompt (input read with ECHO off in canonical mode) "
                   "in clear. By default only its length is kept; readline, vim and less input is kept either way");
+    rec->add_option("--tty-hook", options->tty_hook,
+                    "Where terminal I/O is hooked. fexit: on the kernel's tty layer (BPF trampolines; only terminal "
+                    "I/O pays, the node's other processes nothing). tracepoint: at every syscall's exit (every read "
+                    "and write on the node pays one compare). auto: fexit where the kernel allows it, else the "
+                    "tracepoint; the start-up line and /metrics (execaudit_capture_tty_hook) say which runs and why")
+        ->type_name("auto|fexit|tracepoint")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"auto", "fexit", "tracepoint"}));
     rec->add_option("--bpf-pin-dir", options->bpf_pin_dir,
                     "bpffs directory where the kernel-side state (maps, attached programs) outlives the recorder: a "
                     "restart or an upgrade continues the open sessions. `execaudit detach` removes it")

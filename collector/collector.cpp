@@ -7,6 +7,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "net/http_server.h"
+#include "collector/database_probe.h"
 #include "net/metrics.h"
 #include "storage/postgres/pg_connection.h"
 #include "storage/postgres/pg_schema.h"
@@ -66,6 +67,7 @@ int run_collect(const CollectOptions& options) {
     std::unique_ptr<UploadService> uploads;
     std::unique_ptr<WebhookIntake> webhooks;
     std::unique_ptr<Leader> leader;
+    std::unique_ptr<DatabaseProbe> probe;
 
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -73,6 +75,7 @@ int run_collect(const CollectOptions& options) {
         log::info("signal {}: stopping", signo);
         stopping = true;
         for (auto& s : servers) s->stop();
+        if (probe) probe->stop();
         if (uploads) uploads->stop();
         if (webhooks) webhooks->stop();
         if (leader) leader->stop();
@@ -131,6 +134,9 @@ int run_collect(const CollectOptions& options) {
                     for (auto& x : webhooks->metrics()) m.push_back(std::move(x));
                 return m;
             };
+            // readiness follows PostgreSQL itself, also while nothing arrives to fail or succeed
+            probe = std::make_unique<DatabaseProbe>(options.db, std::chrono::seconds(2),
+                                                    [&uploads](const std::string& error) { uploads->note_database(error); });
             auto not_ready = [&] { return uploads->not_ready(); };
             servers.push_back(std::make_unique<net::HttpServer>(
                 net::HttpServerOptions{.name = "metrics", .listen = options.metrics, .plain_http = true,
@@ -142,6 +148,7 @@ int run_collect(const CollectOptions& options) {
     start();
     io.run();
     for (auto& s : servers) s->stop();
+    if (probe) probe->stop();
     if (uploads) uploads->stop();
     if (webhooks) webhooks->stop();
     if (leader) leader->stop();

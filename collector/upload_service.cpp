@@ -146,7 +146,8 @@ std::vector<net::Metric> UploadService::metrics() const {
          "counter", static_cast<double>(chains_intact_)},
         {"collector_chain_failures_total", "Ended sessions whose stored records do not match their node's hash chain (findings)",
          "counter", static_cast<double>(chains_failed_)},
-        {"collector_database_up", "1 while the last contact with PostgreSQL worked", "gauge", db_error_.empty() ? 1.0 : 0.0},
+        {"collector_database_up", "1 while the last contact with PostgreSQL worked (a batch, or the probe every 2 s)", "gauge",
+         db_error_.empty() ? 1.0 : 0.0},
     };
     for (auto r : {Refusal::malformed, Refusal::node_mismatch, Refusal::foreign_session, Refusal::unknown_session,
                    Refusal::database}) {
@@ -159,7 +160,12 @@ std::vector<net::Metric> UploadService::metrics() const {
 
 std::string UploadService::not_ready() const {
     std::lock_guard lock(mutex_);
-    return db_error_.empty() ? "" : "the database is unavailable";
+    return db_error_.empty() ? "" : "PostgreSQL does not answer: " + db_error_;
+}
+
+void UploadService::note_database(const std::string& error) {
+    std::lock_guard lock(mutex_);
+    db_error_ = error;
 }
 
 }  // namespace execaudit::collector

@@ -38,8 +38,10 @@ public:
     net::HttpHandler handler();
     void stop();
     std::vector<net::Metric> metrics() const;
-    /// "" while the last database contact worked.
+    /// "" while the last database contact worked (a batch, or DatabaseProbe's); else why not.
     std::string not_ready() const;
+    /// The outcome of a contact outside the workers (DatabaseProbe): "" it answered, else why not.
+    void note_database(const std::string& error);
 
 private:
     struct Job {

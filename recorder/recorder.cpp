@@ -341,7 +341,11 @@ int run_record(const RecordOptions& options) {
     };
     Capture capture(io, Capture::Options{.roots = roots, .ring_bytes = options.ring_buffer_mb << 20,
                                               .keep_echo_off_input = options.keep_echo_off_input,
-                                              .pin_dir = options.bpf_pin_dir}, on_batch);
+                                              .pin_dir = options.bpf_pin_dir,
+                                              .tty_hook = options.tty_hook == "fexit"        ? TtyHook::fexit
+                                                          : options.tty_hook == "tracepoint" ? TtyHook::tracepoint
+                                                                                             : TtyHook::automatic},
+                    on_batch);
     {
         // The sessions the kernel went on following while no recorder ran continue; the rest
         // (another boot, no kernel state left) were abandoned.
@@ -391,6 +395,13 @@ int run_record(const RecordOptions& options) {
               "database {}{}", node, capture.programs_attached(), capture.programs_continued(), describe_roots(roots),
               options.db_path, capture.pinned() ? fmt::format(", kernel state pinned in {}/{}", options.bpf_pin_dir,
                                                                 capture.pin_tag()) : std::string(", nothing pinned"));
+    if (capture.tty_hook() == TtyHook::fexit)
+        log::info("terminal I/O hooked at the tty layer (fexit on tty_write and tty_read): the node's other processes "
+                  "pay nothing");
+    else
+        log::info("terminal I/O hooked at the syscall tracepoint (tp_btf/sys_exit): every read and write on the node "
+                  "pays one compare{}", capture.tty_hook_fallback().empty() ? std::string(" (--tty-hook tracepoint)")
+                                                                            : "; " + capture.tty_hook_fallback());
     log::info("execaudit record: ready");
     retention.start();
 

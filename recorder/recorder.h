@@ -21,6 +21,7 @@ struct RecordOptions {
     /// bpffs directory where the kernel-side state outlives the recorder; empty: not pinned
     /// (a stop detaches the programs and interrupts every open session).
     std::string bpf_pin_dir = "/sys/fs/bpf/execaudit";
+    std::string tty_hook = "auto";  ///< auto | fexit | tracepoint (recorder/capture/capture.h TtyHook)
     size_t store_queue_mb = 32;  ///< records waiting for the database at most; beyond, while it cannot be written: dropped and counted
     uint64_t max_session_output_mb = 0;
     std::string signing_key;  ///< Ed25519 private key (PEM) that signs every session head; empty: unsigned  ///< terminal output stored per session at most; beyond: counted as lost. 0: no cap

@@ -24,7 +24,12 @@ constexpr size_t kBatchBytes = 4u << 20;      // hand over to the tracker every 
 constexpr int kBatchFull = -7777;             // our callback's "stop here, batch is full"
 constexpr int kMaxBatchesPerDrain = 8;        // then let the io_context run other work
 
+// While an attempt whose failure is expected and reported by us runs (the tty layer's fexit on a
+// kernel without trampolines), libbpf's warnings are debug lines: they would only mislead.
+bool libbpf_quiet = false;
+
 int libbpf_to_log(enum libbpf_print_level level, const char* format, va_list args) {
+    if (libbpf_quiet && level == LIBBPF_WARN) level = LIBBPF_DEBUG;
     if (level == LIBBPF_DEBUG && log::level() > log::Level::debug) return 0;
     char buf[1024];
     int n = std::vsnprintf(buf, sizeof(buf), format, args);
@@ -91,6 +96,57 @@ Capture::Capture(boost::asio::io_context& io, Options options, BatchHandler on_b
         levels |= 1u << root.level;
     }
 
+    if (options_.tty_hook != TtyHook::tracepoint) {
+        std::string why;
+        {
+            struct Quiet {
+                explicit Quiet(bool on) { libbpf_quiet = on; }
+                ~Quiet() { libbpf_quiet = false; }
+            } quiet(options_.tty_hook == TtyHook::automatic);
+            why = load(true, levels);
+            if (why.empty()) why = try_attach_tty_layer();
+        }
+        if (why.empty()) {
+            tty_hook_ = TtyHook::fexit;
+        } else if (options_.tty_hook == TtyHook::fexit) {
+            throw RuntimeError(fmt::format(
+                "--tty-hook fexit: the kernel refused the tty layer's fexit programs: {} (it needs BPF trampolines, "
+                "Linux 6.4+ with BTF; --tty-hook auto falls back to the syscall tracepoint; EXECAUDIT_LOG=debug "
+                "says more)", why));
+        } else {
+            tty_fallback_ = "fexit on the tty layer was refused: " + why + " (EXECAUDIT_LOG=debug shows libbpf's log)";
+            skel_.reset();
+            // what this attempt pinned goes with it (libbpf unpins on a failed load; not after an attach)
+            if (pinned() && tag_created_) remove_pins(options_.pin_dir + "/" + tag_);
+            lock_.reset();
+        }
+    }
+    if (tty_hook_ == TtyHook::tracepoint) {
+        if (std::string why = load(false, levels); !why.empty()) {
+            if (pinned() && resumed_)
+                throw RuntimeError(fmt::format(
+                    "cannot load execaudit's BPF programs over the maps pinned in {}: {} (a pinned map that is not what "
+                    "this build created? `execaudit detach --bpf-pin-dir {}` removes them; EXECAUDIT_LOG=debug says "
+                    "more)", options_.pin_dir + "/" + tag_, why, options_.pin_dir));
+            throw RuntimeError(fmt::format(
+                "the kernel refused execaudit's BPF programs: {} (needs root with CAP_BPF and CAP_PERFMON, Linux 5.17+ "
+                "with BTF at /sys/kernel/btf/vmlinux; run with EXECAUDIT_LOG=debug for the verifier's log)", why));
+        }
+    }
+
+    uint8_t one = 1;
+    for (const auto& root : options_.roots) {
+        if (bpf_map__update_elem(skel_->maps.ea_scope_roots, &root.id, sizeof(root.id), &one, sizeof(one), BPF_ANY))
+            throw RuntimeError(fmt::format("cannot add cgroup root {} to the scope: {}", root.path, errno_text(errno)));
+    }
+
+    ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.ea_events), &Capture::on_sample, this, nullptr));
+    if (!ring_) throw RuntimeError(fmt::format("cannot map the ring buffer: {}", errno_text(errno)));
+    batch_.reserve(kBatchBytes + 64 * 1024);
+}
+
+std::string Capture::load(bool fexit, uint32_t levels) {
+    tag_created_ = false;
     skel_.reset(execaudit_bpf__open());
     if (!skel_) throw RuntimeError(fmt::format("cannot open the BPF programs: {}", errno_text(errno)));
 
@@ -100,6 +156,15 @@ Capture::Capture(boost::asio::io_context& io, Options options, BatchHandler on_b
     skel_->rodata->ea_keep_echo_off_input = options_.keep_echo_off_input ? 1 : 0;
     skel_->rodata->ea_host_mnt_ns = host_ns_.mnt;
     skel_->rodata->ea_host_pid_ns = host_ns_.pid;
+    skel_->rodata->ea_tty_hook_fexit = fexit ? 1 : 0;
+    // exactly one terminal hook family: both would record every byte twice
+    for (bpf_program* p : {skel_->progs.ea_sys_exit, skel_->progs.ea_io_uring_complete})
+        bpf_program__set_autoload(p, !fexit);
+    for (bpf_program* p : {skel_->progs.ea_tty_write_entry, skel_->progs.ea_tty_write_exit,
+                           skel_->progs.ea_tty_read_entry, skel_->progs.ea_tty_read_exit})
+        bpf_program__set_autoload(p, fexit);
+    // task storage backs the fexit programs only; an older kernel may not have it at all
+    bpf_map__set_autocreate(skel_->maps.ea_tty_call, fexit);
     int cpus = libbpf_num_possible_cpus();
     if (cpus <= 0) throw RuntimeError(fmt::format("cannot count the possible CPUs: {}", errno_text(cpus)));
     if (int err = bpf_map__set_max_entries(skel_->maps.ea_scratch_map, static_cast<uint32_t>(cpus)))
@@ -119,6 +184,7 @@ Capture::Capture(boost::asio::io_context& io, Options options, BatchHandler on_b
         tag_ = recorder::pin_tag(std::span(static_cast<const std::byte*>(object), object_size),
                                  std::as_bytes(std::span(skel_->rodata, 1)), ring, static_cast<uint32_t>(cpus));
         std::string maps = options_.pin_dir + "/" + tag_ + "/maps";
+        tag_created_ = !fs::exists(options_.pin_dir + "/" + tag_);
         std::error_code ec;
         fs::create_directories(maps, ec);
         fs::create_directories(options_.pin_dir + "/" + tag_ + "/links", ec);
@@ -127,10 +193,12 @@ Capture::Capture(boost::asio::io_context& io, Options options, BatchHandler on_b
         bpf_map* map;
         bpf_object__for_each_map(map, skel_->obj) {
             if (bpf_map__is_internal(map)) continue;  // .rodata is config, .bss only seeds ids
+            if (!bpf_map__autocreate(map)) continue;
             std::string path = maps + "/" + bpf_map__name(map);
             if (int err = bpf_map__set_pin_path(map, path.c_str()))
                 throw RuntimeError(fmt::format("cannot pin map {} at {}: {}", bpf_map__name(map), path, errno_text(err)));
         }
+        old_tags_.clear();
         for (const auto& t : pinned_tags(options_.pin_dir))
             if (t != tag_) {
                 old_tags_.push_back(t);
@@ -139,26 +207,30 @@ Capture::Capture(boost::asio::io_context& io, Options options, BatchHandler on_b
     }
 
     if (int err = execaudit_bpf__load(skel_.get())) {
-        if (pinned() && resumed_)
-            throw RuntimeError(fmt::format(
-                "cannot load execaudit's BPF programs over the maps pinned in {}: {} (a pinned map that is not what this "
-                "build created? `execaudit detach --bpf-pin-dir {}` removes them; EXECAUDIT_LOG=debug says more)",
-                options_.pin_dir + "/" + tag_, errno_text(err), options_.pin_dir));
-        throw RuntimeError(fmt::format(
-            "the kernel refused execaudit's BPF programs: {} (needs root with CAP_BPF and CAP_PERFMON, Linux 5.17+ "
-            "with BTF at /sys/kernel/btf/vmlinux; run with EXECAUDIT_LOG=debug for the verifier's log)",
-            errno_text(err)));
+        // a tag directory made for this attempt goes with it (libbpf unpins the maps it pinned)
+        if (pinned() && tag_created_) remove_pins(options_.pin_dir + "/" + tag_);
+        return errno_text(err);
     }
+    return "";
 
-    uint8_t one = 1;
-    for (const auto& root : options_.roots) {
-        if (bpf_map__update_elem(skel_->maps.ea_scope_roots, &root.id, sizeof(root.id), &one, sizeof(one), BPF_ANY))
-            throw RuntimeError(fmt::format("cannot add cgroup root {} to the scope: {}", root.path, errno_text(errno)));
+}
+
+std::string Capture::try_attach_tty_layer() {
+    for (bpf_program* p : {skel_->progs.ea_tty_write_entry, skel_->progs.ea_tty_write_exit,
+                           skel_->progs.ea_tty_read_entry, skel_->progs.ea_tty_read_exit}) {
+        std::unique_ptr<bpf_link, LinkDeleter> link(bpf_program__attach(p));
+        if (!link) return fmt::format("cannot attach {}: {}", bpf_program__name(p), errno_text(errno));
     }
+    return "";
+}
 
-    ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.ea_events), &Capture::on_sample, this, nullptr));
-    if (!ring_) throw RuntimeError(fmt::format("cannot map the ring buffer: {}", errno_text(errno)));
-    batch_.reserve(kBatchBytes + 64 * 1024);
+std::string_view Capture::tty_hook_name(TtyHook hook) {
+    switch (hook) {
+        case TtyHook::fexit: return "fexit";
+        case TtyHook::tracepoint: return "tracepoint";
+        case TtyHook::automatic: break;
+    }
+    return "auto";
 }
 
 Capture::~Capture() { stop(); }
@@ -186,11 +258,10 @@ void Capture::start() {
         old_tags_.clear();
     } else {
         if (int err = execaudit_bpf__attach(skel_.get()))
-            throw RuntimeError(fmt::format("cannot attach the BPF programs: {} (tracepoints need tracefs; kprobes and "
-                                           "fentry are not used)", errno_text(err)));
+            throw RuntimeError(fmt::format("cannot attach the BPF programs: {} (tracepoints need tracefs)", errno_text(err)));
         attached_ = 0;
         bpf_program* prog;
-        bpf_object__for_each_program(prog, skel_->obj) ++attached_;
+        bpf_object__for_each_program(prog, skel_->obj) attached_ += bpf_program__autoload(prog) ? 1 : 0;
     }
 
     wakeup_fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, ::dup(ring_buffer__epoll_fd(ring_.get())));
@@ -227,6 +298,7 @@ void Capture::attach_pinned() {
     std::string dir = options_.pin_dir + "/" + tag_ + "/links/";
     bpf_program* prog;
     bpf_object__for_each_program(prog, skel_->obj) {
+        if (!bpf_program__autoload(prog)) continue;  // the other terminal hook family
         std::string path = dir + bpf_program__name(prog);
         bpf_link* link = nullptr;
         if (::access(path.c_str(), F_OK) == 0) {
@@ -242,8 +314,8 @@ void Capture::attach_pinned() {
         if (!link) {
             link = bpf_program__attach(prog);
             if (!link)
-                throw RuntimeError(fmt::format("cannot attach BPF program {}: {} (tracepoints need tracefs; kprobes and "
-                                               "fentry are not used)", bpf_program__name(prog), errno_text(errno)));
+                throw RuntimeError(fmt::format("cannot attach BPF program {}: {} (tracepoints need tracefs)",
+                                               bpf_program__name(prog), errno_text(errno)));
             if (int err = bpf_link__pin(link, path.c_str())) {
                 bpf_link__destroy(link);
                 throw RuntimeError(fmt::format("cannot pin the link of {} at {}: {}", bpf_program__name(prog), path,

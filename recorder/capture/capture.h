@@ -24,6 +24,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 struct execaudit_bpf;
@@ -31,6 +32,10 @@ struct ring_buffer;
 struct bpf_link;
 
 namespace execaudit::recorder {
+
+/// Where terminal I/O is hooked (bpf/tty.bpf.c). `automatic` tries the tty layer's fexit and
+/// falls back to the syscall tracepoint where the kernel refuses trampolines, saying why.
+enum class TtyHook { automatic, fexit, tracepoint };
 
 class Capture {
 public:
@@ -41,13 +46,14 @@ public:
         std::chrono::milliseconds drain_interval{5};        ///< while records arrive
         std::chrono::milliseconds idle_drain_interval{100};  ///< reached by doubling while none do
         std::string pin_dir;  ///< empty: nothing pinned, stop() detaches the programs
+        TtyHook tty_hook = TtyHook::automatic;
     };
     /// Called on the io_context thread with each batch of records (each 8-byte aligned,
     /// framed as [u32 length][record][padding]). Use for_each_record() to walk it.
     using BatchHandler = std::function<void(std::span<const std::byte> batch)>;
 
     /// Opens and loads the programs (not yet attached). Throws RuntimeError with the kernel's
-    /// reason when they do not load.
+    /// reason when they do not load (with TtyHook::fexit: also when the tty layer's are refused).
     Capture(boost::asio::io_context& io, Options options, BatchHandler on_batch);
     ~Capture();
     Capture(const Capture&) = delete;
@@ -70,6 +76,12 @@ public:
     void stop();
 
     size_t programs_attached() const { return attached_; }
+    /// The terminal hooks loaded: TtyHook::fexit or TtyHook::tracepoint, never automatic.
+    TtyHook tty_hook() const { return tty_hook_; }
+    /// Why the tty layer's fexit programs are not used (empty when they are, or were not asked for).
+    const std::string& tty_hook_fallback() const { return tty_fallback_; }
+    /// "fexit" or "tracepoint", as the start-up line and /metrics say it.
+    static std::string_view tty_hook_name(TtyHook hook);
     /// The kernel-side state (sessions, their members) outlived the previous recorder: the
     /// session ids the kernel reports continue its ids. Known once constructed.
     bool resumed() const { return resumed_; }
@@ -87,6 +99,12 @@ public:
                                 const std::function<void(std::span<const std::byte>)>& fn);
 
 private:
+    /// Opens, configures and loads the programs with one terminal hook family. Returns the
+    /// kernel's reason when they do not load (nothing is left pinned then).
+    std::string load(bool fexit, uint32_t levels);
+    /// Attaches and detaches the tty layer's programs once: the kernel may load a trampoline
+    /// program and still refuse to attach it.
+    std::string try_attach_tty_layer();
     static int on_sample(void* ctx, void* data, size_t size) noexcept;
     /// Takes what the ring holds; returns how many records it handed over.
     uint64_t drain();
@@ -112,6 +130,9 @@ private:
     std::unique_ptr<boost::asio::posix::stream_descriptor> wakeup_fd_;
     std::vector<std::byte> batch_;
     size_t attached_ = 0;
+    TtyHook tty_hook_ = TtyHook::tracepoint;
+    std::string tty_fallback_;
+    bool tag_created_ = false;  ///< load() made this tag's pin directory
     size_t continued_ = 0;
     uint64_t last_adopted_id_ = 0;
     bool resumed_ = false;

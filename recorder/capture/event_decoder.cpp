@@ -160,6 +160,7 @@ std::string_view uncaptured_path_name(uint32_t path) {
         case EA_PATH_COPY_FILE_RANGE: return "copy_file_range";
         case EA_PATH_IO_URING: return "io_uring";
         case EA_PATH_COMPAT_VECTOR: return "a 32-bit vector or splice syscall";
+        case EA_PATH_KERNEL_PAGES: return "sendfile, splice or copy_file_range";
         default: return "an unknown path";
     }
 }

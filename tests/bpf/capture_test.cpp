@@ -1,6 +1,7 @@
 // The BPF programs on this kernel: they load and attach; a process that enters a pod cgroup
 // from outside (after the container's init) with a pty produces exec, output, input and exit
 // events; the init's own children and a process outside the scope produce none.
+#include "common/errors.h"
 #include "recorder/capture/capture.h"
 #include "recorder/pods/cgroup_fs.h"
 #include "recorder/capture/event_decoder.h"
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <iostream>
 #include <sstream>
 
 using namespace execaudit;
@@ -116,7 +118,78 @@ protected:
     std::vector<Seen> seen_;
 };
 
-TEST_F(BpfCapture, AllProgramsAttach) { EXPECT_EQ(capture_->programs_attached(), 8u); }
+// exec 4, session 2, and one terminal family: fexit 4 (tty_write/tty_read in and out) or tracepoint 2
+TEST_F(BpfCapture, AllProgramsAttach) {
+    EXPECT_EQ(capture_->programs_attached(), capture_->tty_hook() == TtyHook::fexit ? 10u : 8u);
+}
+
+// The terminal hook: the tty layer's fexit where the kernel allows trampolines, else the syscall
+// tracepoint, and never silently. This machine's kernel refuses fexit (the tests say which ran).
+class TtyHookChoice : public ::testing::Test {
+protected:
+    void SetUp() override {
+        EA_REQUIRE(missing_privileges());
+        ensure_tracefs();
+        cgroups_ = std::make_unique<CgroupFs>(CgroupFs::discover());
+        base_ = "/execaudit-ttyhook-" + std::to_string(getpid());
+        std::filesystem::create_directories(cgroups_->mount_point() + base_);
+    }
+    void TearDown() override {
+        if (!pins_.empty()) remove_pins(pins_);  // pinned links would keep the programs attached
+        if (cgroups_) rmdir((cgroups_->mount_point() + base_).c_str());
+    }
+    std::unique_ptr<Capture> capture(TtyHook hook, std::string pin_dir = "") {
+        return std::make_unique<Capture>(
+            io_, Capture::Options{.roots = {cgroups_->root_from_argument(base_)}, .pin_dir = std::move(pin_dir), .tty_hook = hook},
+            [](std::span<const std::byte>) {});
+    }
+    boost::asio::io_context io_;
+    std::unique_ptr<CgroupFs> cgroups_;
+    std::string base_;
+    std::string pins_;
+};
+
+TEST_F(TtyHookChoice, AutoTakesFexitOrSaysWhyNot) {
+    auto automatic = capture(TtyHook::automatic);
+    std::cout << "terminal hook on this kernel: " << Capture::tty_hook_name(automatic->tty_hook())
+              << (automatic->tty_hook_fallback().empty() ? "" : " (" + automatic->tty_hook_fallback() + ")") << "\n";
+    if (automatic->tty_hook() == TtyHook::fexit) {
+        EXPECT_EQ(automatic->tty_hook_fallback(), "");
+        automatic.reset();
+        EXPECT_EQ(capture(TtyHook::fexit)->tty_hook(), TtyHook::fexit);
+        return;
+    }
+    ASSERT_EQ(automatic->tty_hook(), TtyHook::tracepoint);
+    EXPECT_NE(automatic->tty_hook_fallback().find("fexit on the tty layer was refused: "), std::string::npos)
+        << automatic->tty_hook_fallback();
+    automatic.reset();
+    // asked for by name, a refusal is an error that says what the kernel said, not a fallback
+    try {
+        capture(TtyHook::fexit);
+        FAIL() << "--tty-hook fexit loaded on a kernel where auto fell back";
+    } catch (const RuntimeError& e) {
+        EXPECT_NE(std::string(e.what()).find("--tty-hook fexit: the kernel refused"), std::string::npos) << e.what();
+    }
+}
+
+TEST_F(TtyHookChoice, TracepointWhenAskedWithoutTryingFexit) {
+    auto c = capture(TtyHook::tracepoint);
+    EXPECT_EQ(c->tty_hook(), TtyHook::tracepoint);
+    EXPECT_EQ(c->tty_hook_fallback(), "");
+    c->start();
+    EXPECT_EQ(c->programs_attached(), 8u);
+}
+
+// A refused attempt leaves nothing pinned: the next recorder would take its empty directory for
+// an older build's state.
+TEST_F(TtyHookChoice, AFallbackLeavesOnlyTheProgramsInUsePinned) {
+    pins_ = "/sys/fs/bpf/execaudit-ttyhook-" + std::to_string(getpid());
+    auto c = capture(TtyHook::automatic, pins_);
+    c->start();
+    auto tags = pinned_tags(pins_);
+    ASSERT_EQ(tags.size(), 1u);
+    EXPECT_EQ(tags[0], c->pin_tag());
+}
 
 TEST_F(BpfCapture, SessionEventsInScopeAndNothingElse) {
     // The container's init: first to enter. Its workload execs in a loop and must stay unseen.

@@ -4,10 +4,7 @@
 // other replica takes over. An allowed request with no session is `unrecorded` only once the
 // node that hosts its pod has uploaded past the request's window: while that node is silent the
 // request stays pending, and /metrics says why.
-#include "tests/support/audit_fixtures.h"
-#include "tests/support/cluster.h"
-#include "tests/support/node_test.h"
-#include "tests/support/postgres.h"
+#include "tests/support/cluster_test.h"
 
 #include <gtest/gtest.h>
 
@@ -15,103 +12,14 @@ namespace execaudit::testing {
 namespace {
 using json = nlohmann::json;
 
-class ClusterAttribution : public NodeTest {
+class ClusterAttribution : public ClusterTest {
 protected:
-    std::vector<std::string> required_programs() const override { return {"curl", "openssl"}; }
     void SetUp() override {
-        NodeTest::SetUp();
+        ClusterTest::SetUp();
         if (HasFatalFailure() || IsSkipped()) return;
-        EA_REQUIRE(missing_postgres());
-        pg_ = std::make_unique<PostgresServer>();
-        pki_ = std::make_unique<ClusterPki>(dir_.path());
-        node_cert_ = pki_->issue_node("/CN=test-node", "test-node");
-        for (int i = 0; i < 2; ++i) {
-            upload_port_[i] = free_loopback_port();
-            audit_port_[i] = free_loopback_port();
-            start_collector(i);
-        }
+        for (int i = 0; i < 2; ++i) start_collector(i);
         recorder_ = std::make_unique<Recorder>(*bed_, db_, recorder_args());
     }
-    void TearDown() override {
-        NodeTest::TearDown();
-        for (auto& c : collectors_) c.reset();
-    }
-    std::vector<std::string> recorder_args() {
-        return {"--collector", "https://127.0.0.1:" + std::to_string(upload_port_[0]), "--collector-ca", pki_->ca,
-                "--collector-cert", node_cert_, "--collector-key", ClusterPki::key_of(node_cert_)};
-    }
-    void start_collector(int i) {
-        collectors_[i].reset();
-        collectors_[i] = std::make_unique<Collector>(
-            pg_->uri(), *pki_, dir_.file("collect-" + std::to_string(i) + "-" + std::to_string(++runs_) + ".log"),
-            std::vector<std::string>{"--audit-webhook", "127.0.0.1:" + std::to_string(audit_port_[i]), "--client-ca", pki_->ca,
-                                     "--client-subject", "kube-apiserver", "--audit-grace", "4"},
-            upload_port_[i]);
-    }
-    int leader() {
-        for (int i = 0; i < 2; ++i)
-            if (collectors_[i] && collectors_[i]->metric("collector_leader") == 1) return i;
-        return -1;
-    }
-    CurlResult post_audit(int i, const std::vector<json>& items, const std::string& cert = "") {
-        return curl_post("https://127.0.0.1:" + std::to_string(audit_port_[i]) + "/audit", event_list(items), dir_.path(),
-                         curl_tls(*pki_, cert.empty() ? pki_->apiserver_cert : cert));
-    }
-    ExecCall call(const std::string& id, const std::string& user, std::vector<std::string> command) {
-        ExecCall c;
-        c.audit_id = id;
-        c.user = user;
-        c.ns = "shop";
-        c.pod = "web-7f9c";
-        c.container = "app";
-        c.command = std::move(command);
-        c.received_ns = now_ns();
-        return c;
-    }
-    /// A whole exec as the API server audits it, with the session it asked for.
-    void exec_as(int collector, const ExecCall& c, const std::string& exec_id) {
-        ASSERT_EQ(post_audit(collector, {audit_stage(c, "RequestReceived", c.received_ns, 0)}).status, 200);
-        int64_t upgraded = now_ns();
-        {
-            PtyProcess shell(bed_->exec_tty(container_, exec_id, c.command), 24, 80);
-            ASSERT_TRUE(shell.wait_for("# ", 20s)) << shell.output();
-            shell.type("echo " + exec_id + "; exit\r");
-            ASSERT_EQ(shell.wait(20s), 0);
-        }
-        auto r = post_audit(collector, {audit_stage(c, "ResponseStarted", upgraded, 101),
-                                        audit_stage(c, "ResponseComplete", now_ns(), 101)});
-        ASSERT_EQ(r.status, 200) << r.body;
-    }
-    json cluster(const std::vector<std::string>& args) {
-        std::vector<std::string> argv = {execaudit_bin()};
-        argv.insert(argv.end(), args.begin(), args.end());
-        argv.insert(argv.end(), {"--db", pg_->uri(), "--format", "json"});
-        auto r = run(argv);
-        return r.exit_code == 0 ? json::parse(r.out) : json::array();
-    }
-    json cluster_session_of(const std::string& user) {
-        for (const auto& s : cluster({"sessions"}))
-            if (s["user"] == user) return s;
-        return json::object();
-    }
-    std::string request_state(const std::string& audit_id) {
-        for (const auto& r : cluster({"audit-events"}))
-            if (r["audit_id"] == audit_id) return r["state"];
-        return "";
-    }
-    std::string logs() {
-        std::string out = recorder_ ? recorder_->log() : "";
-        for (auto& c : collectors_)
-            if (c) out += "\n--- collector ---\n" + c->log();
-        return out;
-    }
-
-    std::unique_ptr<PostgresServer> pg_;
-    std::unique_ptr<ClusterPki> pki_;
-    std::unique_ptr<Collector> collectors_[2];
-    uint16_t upload_port_[2] = {}, audit_port_[2] = {};
-    std::string node_cert_;
-    int runs_ = 0;
 };
 
 TEST_F(ClusterAttribution, OneLeaderNamesEveryUserAcrossReplicasAndAnotherTakesOver) {

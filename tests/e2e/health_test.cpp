@@ -2,6 +2,7 @@
 // attached, database writable) and /metrics checked by Prometheus' own promtool.
 #include "tests/support/audit_fixtures.h"
 #include "tests/support/node_test.h"
+#include "tests/support/prometheus.h"
 
 #include <gtest/gtest.h>
 #include <sys/mount.h>
@@ -45,21 +46,40 @@ TEST_F(HealthTest, PromtoolAcceptsTheAgentsMetrics) {
     auto [code, body] = get("/metrics");
     ASSERT_EQ(code, 200) << body;
     ASSERT_NE(body.find("execaudit_export_backlog_records{destination="), std::string::npos) << body;
-    std::string file = dir_.file("metrics.txt");
-    { std::ofstream(file) << body; }
-    auto check = run({"sh", "-c", "promtool check metrics < " + file});
-    EXPECT_EQ(check.exit_code, 0) << check.out << check.err << "\n" << body;
-    EXPECT_EQ(check.out + check.err, "") << "promtool's lint has remarks:\n" << check.out << check.err;
-    // Every sample's family has HELP and TYPE.
-    std::istringstream in(body);
-    std::set<std::string> described;
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind("# TYPE ", 0) == 0) described.insert(line.substr(7, line.find(' ', 7) - 7));
-        if (line.empty() || line[0] == '#') continue;
-        std::string name = line.substr(0, line.find_first_of("{ "));
-        EXPECT_TRUE(described.count(name)) << name << " has no TYPE before it";
-        EXPECT_NE(body.find("# HELP " + name + " "), std::string::npos) << name << " has no HELP";
+    expect_prometheus_accepts(body, dir_.file("metrics.txt"));
+}
+
+// Which terminal hook runs is never a secret: the start-up line and /metrics say it, and a
+// refused fexit asked for by name stops the recorder with the kernel's reason (no silent fallback).
+TEST_F(HealthTest, TheTerminalHookIsSaidAndAFexitRefusalIsAnError) {
+    start();
+    auto [code, body] = get("/metrics");
+    ASSERT_EQ(code, 200) << body;
+    bool fexit = body.find("execaudit_capture_tty_hook{hook=\"fexit\"} 1") != std::string::npos;
+    bool tracepoint = body.find("execaudit_capture_tty_hook{hook=\"tracepoint\"} 1") != std::string::npos;
+    ASSERT_NE(fexit, tracepoint) << body;
+    std::string log = recorder_->log();
+    if (tracepoint) {
+        EXPECT_NE(log.find("terminal I/O hooked at the syscall tracepoint (tp_btf/sys_exit): every read and write on the "
+                           "node pays one compare; fexit on the tty layer was refused: "), std::string::npos) << log;
+        // the expected refusal is ours to report: libbpf's own warnings about it would mislead
+        EXPECT_EQ(log.find("libbpf: "), std::string::npos) << log;
+    } else {
+        EXPECT_NE(log.find("terminal I/O hooked at the tty layer (fexit on tty_write and tty_read)"), std::string::npos) << log;
     }
+    recorder_->stop();
+
+    try {
+        Recorder asked(*bed_, dir_.file("fexit.db"), {"--tty-hook", "fexit"});
+        EXPECT_TRUE(fexit) << "--tty-hook fexit started where auto fell back:\n" << asked.log();
+    } catch (const std::runtime_error& e) {
+        EXPECT_TRUE(tracepoint) << e.what();
+        EXPECT_NE(std::string(e.what()).find("--tty-hook fexit: the kernel refused the tty layer's fexit programs"),
+                  std::string::npos) << e.what();
+    }
+    auto bad = run({execaudit_bin(), "record", "--tty-hook", "kprobe", "--db", dir_.file("bad.db")});
+    EXPECT_EQ(bad.exit_code, 2) << bad.err;
+    EXPECT_NE(bad.err.find("--tty-hook"), std::string::npos) << bad.err;
 }
 
 TEST_F(HealthTest, ReadyWhileTheDatabaseIsWritable) {

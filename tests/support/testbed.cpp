@@ -97,8 +97,9 @@ Recorder::Recorder(const Testbed& bed, const std::string& db_path, std::vector<s
                    const std::string& log_path)
     : log_path_(!log_path.empty() ? log_path : db_path + ".recorder-" + std::to_string(next_run()) + ".log") {  // its own "ready" line
     std::vector<std::string> argv = {execaudit_bin(), "record", "--db", db_path, "--cgroup-root", bed.cgroup_root(),
-                                     "--node-name", "test-node", "--pods-log-dir", bed.pods_log_dir(),
-                                     "--containers-log-dir", bed.containers_log_dir()};
+                                     "--pods-log-dir", bed.pods_log_dir(), "--containers-log-dir", bed.containers_log_dir()};
+    if (std::find(extra_args.begin(), extra_args.end(), "--node-name") == extra_args.end())
+        argv.insert(argv.end(), {"--node-name", "test-node"});
     bool own_pins = std::none_of(extra_args.begin(), extra_args.end(),
                                  [](const std::string& a) { return a == "--bpf-pin-dir" || a == "--no-bpf-pin"; });
     if (own_pins) {

@@ -61,7 +61,8 @@ private:
 
 class Recorder {
 public:
-    /// Starts `execaudit record` against the testbed and waits until it is ready. Unless
+    /// Starts `execaudit record` against the testbed (--node-name test-node unless extra_args names
+    /// one) and waits until it is ready. Unless
     /// extra_args has --bpf-pin-dir or --no-bpf-pin, it pins in the database's PinDirLease.
     /// `log_path`: where its stderr goes (default: beside the database).
     Recorder(const Testbed& bed, const std::string& db_path, std::vector<std::string> extra_args = {},
