@@ -18,6 +18,12 @@ std::string json_array(const std::vector<std::string>& values) {
     return arr.dump();
 }
 
+std::optional<KubeletJudgement> judgement_of(const storage::SessionRecord& s) {
+    if (!s.kubelet) return std::nullopt;
+    return KubeletJudgement{.kubelet = s.kubelet->kubelet, .entered_via = s.kubelet->entered_via, .name = s.kubelet->name,
+                            .reason = s.kubelet->reason};
+}
+
 SessionFacts facts_of(const storage::SessionRecord& s) {
     return SessionFacts{.id = s.id,
                         .namespace_name = s.namespace_name,
@@ -29,7 +35,8 @@ SessionFacts facts_of(const storage::SessionRecord& s) {
                         .start_ns = s.start_ns,
                         .end_ns = s.end_ns,
                         .entry = entry_kind_of(s.entered_via),
-                        .start_lost = s.start_lost};
+                        .start_lost = s.start_lost,
+                        .kubelet = judgement_of(s)};
 }
 
 /// An event dated this far ahead of the node's clock is not correlated: a broken (or forged)
@@ -161,11 +168,8 @@ void Attribution::session_started(const storage::SessionRecord& s) {
     intake_.room = correlator_.has_room();
 }
 
-void Attribution::session_classified(const std::string& session_id, KubeletJudgement judgement) {
-    correlator_.classify_session(session_id, std::move(judgement));
-}
-
 void Attribution::session_ended(const storage::SessionRecord& s) {
+    if (auto j = judgement_of(s)) correlator_.classify_session(s.id, std::move(*j));
     if (s.end_ns) correlator_.end_session(s.id, *s.end_ns, clock_());
     store_changed_requests();
 }

@@ -48,10 +48,9 @@ public:
                 const std::function<std::vector<std::string>(const std::string&)>& candidates_of, int64_t now_ns);
 
     void session_started(const storage::SessionRecord& session);
+    /// Its kubelet judgement (session.kubelet, judged by the node's recorder, which knows the pod's
+    /// spec and the session's commands) decides it when no API request explains it.
     void session_ended(const storage::SessionRecord& session);
-    /// Whether a session that ended was the kubelet's own probe or hook (judged by the recorder,
-    /// which knows the pod's spec and the session's commands); before session_ended.
-    void session_classified(const std::string& session_id, KubeletJudgement judgement);
 
     /// Audit stages from `source` ("webhook" or "log"). `cursor` is stored in the same
     /// transaction; `on_stored` runs on the io_context once they are durable.

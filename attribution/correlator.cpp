@@ -327,8 +327,9 @@ void Correlator::correlate_exec(Group& g, std::vector<TrackedSession*>& sessions
 
     for (auto* s : unexplained) {
         int64_t deadline = sat_add(s->facts.start_ns, options_.grace_ns);
-        if (now_ns >= deadline && s->facts.kubelet && s->facts.kubelet->kubelet) {
+        if (now_ns >= deadline && s->facts.kubelet && s->facts.kubelet->kubelet && !s->facts.tty) {
             // no API request, and the kubelet's own probe or hook in every detail: not a finding
+            // (never on a tty, whatever a node says: the kubelet runs its execs without one)
             report_session(*s, SessionVerdict{.session_id = s->facts.id, .attribution = SessionAttribution::kubelet,
                                               .entered_via = s->facts.kubelet->entered_via,
                                               .reason = s->facts.kubelet->name});

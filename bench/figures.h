@@ -9,6 +9,10 @@ namespace execaudit::bench {
 void node_figures(const Scale& scale, Report& report);
 /// In-process: the session tracker and the database writer, fed as fast as they take it.
 void ingest_figures(const Scale& scale, Report& report);
+/// Cluster mode: a node's recorder uploading to a real collector on a real PostgreSQL 15. Needs root.
+void cluster_figures(const Scale& scale, Report& report);
+/// Empty when the cluster figures can run here; otherwise why not.
+std::string missing_for_cluster_figures();
 /// Replay: seeking in an 8-hour, 300 MB session (runs replay_seek_bench), and the peak RSS of `play` on it.
 void seek_figures(const Scale& scale, Report& report);
 

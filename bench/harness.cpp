@@ -37,6 +37,7 @@ Scale Scale::from_mode(Mode m) {
         s.execs = 50;
         s.flood_mb = 4;
         s.ingest_mb = 16;
+        s.latency_execs = 3;
         s.judge = false;
     } else if (m == Mode::full) {
         s.runs = 7;
@@ -44,6 +45,7 @@ Scale Scale::from_mode(Mode m) {
         s.execs = 3000;
         s.flood_mb = 200;
         s.ingest_mb = 2048;
+        s.latency_execs = 200;
     }
     return s;
 }

@@ -33,6 +33,7 @@ struct Scale {
     int execs = 1000;              ///< execs per exec-rate run
     size_t flood_mb = 200;
     size_t ingest_mb = 512;
+    int latency_execs = 50;        ///< execs timed from the node to PostgreSQL
     bool judge = true;             ///< smoke runs print figures without PASS/FAIL
     static Scale from_mode(Mode m);
 };

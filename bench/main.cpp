@@ -1,6 +1,6 @@
 // execaudit-bench: every performance figure of the recorder, as ratios measured in one run
 // (these machines are shared and noisy), with PASS/FAIL against the targets in bench/README.md.
-//   execaudit-bench [--smoke|--quick|--full] [--json PATH] [--only node|ingest|seek]
+//   execaudit-bench [--smoke|--quick|--full] [--json PATH] [--only node|ingest|seek|cluster]
 #include "bench/figures.h"
 #include "tests/support/environment.h"
 
@@ -19,9 +19,15 @@ int main(int argc, char** argv) {
         else if (a == "--quick") mode = Scale::Mode::quick;
         else if (a == "--full") mode = Scale::Mode::full;
         else if (a == "--json" && i + 1 < argc) json = argv[++i];
-        else if (a == "--only" && i + 1 < argc) only = argv[++i];
+        else if (a == "--only" && i + 1 < argc) {
+            only = argv[++i];
+            if (only != "node" && only != "ingest" && only != "seek" && only != "cluster") {
+                std::cerr << "execaudit-bench: --only takes node, ingest, seek or cluster, not '" << only << "'\n";
+                return 2;
+            }
+        }
         else {
-            std::cerr << "usage: execaudit-bench [--smoke|--quick|--full] [--json PATH] [--only node|ingest|seek]\n";
+            std::cerr << "usage: execaudit-bench [--smoke|--quick|--full] [--json PATH] [--only node|ingest|seek|cluster]\n";
             return 2;
         }
     }
@@ -36,6 +42,15 @@ int main(int argc, char** argv) {
                 std::cerr << "SKIPPED node figures: " << missing << "\n";
             } else {
                 node_figures(scale, report);
+            }
+        }
+        if (only.empty() || only == "cluster") {
+            std::string missing = execaudit::testing::missing_privileges();
+            if (missing.empty()) missing = missing_for_cluster_figures();
+            if (!missing.empty()) {
+                std::cerr << "SKIPPED cluster figures: " << missing << "\n";
+            } else {
+                cluster_figures(scale, report);
             }
         }
     } catch (const std::exception& e) {

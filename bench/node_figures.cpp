@@ -1,6 +1,7 @@
 // Figures measured on the real node path: a private containerd, `ctr task exec -t` (the node half
 // of `kubectl exec -it`), the real recorder as a process, and the peer recorders from Debian.
 #include "bench/figures.h"
+#include "bench/workload.h"
 #include "tests/support/process.h"
 #include "tests/support/testbed.h"
 
@@ -11,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <random>
 #include <sstream>
 #include <thread>
 
@@ -25,58 +25,6 @@ namespace {
 // The recorder's default ring: the flood must be lossless with it, and its double mapping
 // (ring buffers are mapped twice for wrap-around) counts twice in the recorder's RSS.
 constexpr int kRingMb = 16;
-
-// Log-like text: lines of varying length, so the tty's \n -> \r\n and the compressor both see
-// what a real session prints.
-void write_text_file(const std::string& path, size_t bytes) {
-    std::ofstream out(path, std::ios::binary);
-    std::mt19937 rng(42);
-    static const char* words[] = {"GET",    "POST",  "/api/v1/orders", "200",   "404",     "user=alice", "latency_ms=",
-                                  "INFO",   "WARN",  "connection",     "reset", "upstream", "cache",      "miss",
-                                  "hit",    "retry", "timeout",        "pod",   "node-3",   "shard=17",   "ok"};
-    size_t written = 0;
-    std::string line;
-    while (written < bytes) {
-        line = fmt::format("2026-11-24T12:{:02}:{:02}.{:06}Z", rng() % 60, rng() % 60, rng() % 1000000);
-        int n = 4 + static_cast<int>(rng() % 14);
-        for (int i = 0; i < n; ++i) {
-            line += ' ';
-            line += words[rng() % (sizeof(words) / sizeof(*words))];
-            if (rng() % 4 == 0) line += std::to_string(rng() % 100000);
-        }
-        line += '\n';
-        out << line;
-        written += line.size();
-    }
-}
-
-struct ProcUsage {
-    double cpu_s = 0;
-    double peak_rss_mb = 0;
-};
-
-ProcUsage usage_of(pid_t pid) {
-    ProcUsage u;
-    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-    std::string text((std::istreambuf_iterator<char>(stat)), {});
-    size_t close = text.rfind(')');
-    if (close != std::string::npos) {
-        std::istringstream rest(text.substr(close + 2));
-        std::string field;
-        unsigned long long utime = 0, stime = 0;
-        for (int i = 3; i <= 15; ++i) {
-            rest >> field;
-            if (i == 14) utime = std::stoull(field);
-            if (i == 15) stime = std::stoull(field);
-        }
-        u.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-    }
-    std::ifstream status(fmt::format("/proc/{}/status", pid));
-    std::string line;
-    while (std::getline(status, line))
-        if (line.starts_with("VmHWM:")) u.peak_rss_mb = std::stod(line.substr(6)) / 1024.0;
-    return u;
-}
 
 int64_t file_size(const std::string& path) {
     std::error_code ec;
@@ -303,17 +251,18 @@ public:
     // The flood again, watching the recorder process itself.
     void recorder_costs(Report& report) {
         auto rec = recorder("cost");
-        ProcUsage before = usage_of(rec->pid());
+        double cpu_before = cpu_seconds(rec->pid()).value_or(0);
         container_pty_mb_s("/tmp/flood.txt");
         // what it costs includes persisting: wait until the session is stored, then read usage
         eventually([&] { return list_sessions(dir_.file("cost.db")).size() == 1 && list_sessions(dir_.file("cost.db"))[0]["status"] == "ended"; }, 60s);
         std::this_thread::sleep_for(1500ms);
-        ProcUsage after = usage_of(rec->pid());
+        double cpu_after = cpu_seconds(rec->pid()).value_or(0);
+        double peak_rss = peak_rss_mb(rec->pid()).value_or(0);
         rec->stop();
         double gb = static_cast<double>(fs::file_size(flood_)) / 1e9;
-        report.add({"recorder_cpu_s_per_gb", (after.cpu_s - before.cpu_s) / gb, "s/GB", Target{Target::Op::at_most, 4.0},
+        report.add({"recorder_cpu_s_per_gb", (cpu_after - cpu_before) / gb, "s/GB", Target{Target::Op::at_most, 4.0},
                     "recorder user+system CPU during the flood, persisting included"});
-        report.add({"recorder_rss_mb", after.peak_rss_mb, "MB", Target{Target::Op::at_most, 64.0},
+        report.add({"recorder_rss_mb", peak_rss, "MB", Target{Target::Op::at_most, 64.0},
                     "peak resident set (VmHWM) of the recorder through the flood"});
     }
 

@@ -50,6 +50,16 @@ std::string excerpt(const std::string& s) {
     return out;
 }
 
+/// How a session came in, as its node observed it. Its SQLite may hold the node's own verdict
+/// there by the time it uploads (probe or hook: the kubelet's; attach or debug: confirmed by a
+/// request), but in a cluster verdicts are the leader's: a node's word never makes a session the
+/// kubelet's over an audited request (the node's kubelet judgement travels apart, in `kubelet`).
+std::string observed_entry(const std::string& entered_via) {
+    if (entered_via == "probe" || entered_via == "hook") return "runc";
+    if (entered_via == "attach" || entered_via == "debug") return "tty-init";
+    return entered_via;
+}
+
 }  // namespace
 
 ChainCheck check_chains(pg::Connection& c, const upload::Batch& batch) {
@@ -116,6 +126,7 @@ IngestResult ingest_batch(pg::Connection& c, const std::string& node, const uplo
                 auto s = storage::from_upload(r.session());
                 s.node = node;
                 if (cluster) s.cluster = cluster;  // the collector's name, not a node's claim
+                s.entered_via = observed_entry(s.entered_via);
                 put = pg::put_session(c, s, now_ns);
                 what = "session " + s.id;
             } else if (r.has_command()) {

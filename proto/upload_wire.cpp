@@ -83,6 +83,16 @@ std::expected<void, std::string> check_session(const v1::UploadSession& s, const
         return std::unexpected("session " + s.id() + ": a negative time");
     if (s.has_cluster()) EA_CHECK(check_name("session " + s.id() + ": the cluster name", s.cluster(), limits));
     if (s.has_pod_meta()) EA_CHECK(check_pod(s.id(), s.pod_meta(), limits));
+    if (s.has_kubelet()) {
+        const auto& k = s.kubelet();
+        for (const auto* f : {&k.entered_via(), &k.name(), &k.reason()})
+            EA_CHECK(check_name("session " + s.id() + ": the kubelet judgement", *f, limits));
+        if (k.kubelet() && k.entered_via() != "probe" && k.entered_via() != "hook")
+            return std::unexpected(fmt::format("session {}: a kubelet run entered via '{}' (probe or hook)", s.id(),
+                                               k.entered_via().substr(0, 32)));
+        if (k.kubelet() && s.tty()) return std::unexpected("session " + s.id() + ": a kubelet run on a tty (the kubelet has none)");
+        if (s.status() == "open") return std::unexpected("session " + s.id() + ": judged while open (judged once it ends)");
+    }
     return {};
 }
 

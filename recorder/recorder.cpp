@@ -277,11 +277,14 @@ int run_record(const RecordOptions& options) {
     Attribution attribution(io, correlation, writer);
     KubeletRuns kubelet_runs;
     tracker.set_command_observer([&](const storage::CommandRecord& c) { kubelet_runs.command(c); });
+    tracker.set_end_judge([&](storage::SessionRecord& session) {
+        if (entry_kind_of(session.entered_via) != EntryKind::exec) return;
+        auto j = kubelet_runs.ended(session, pods);
+        session.kubelet = storage::KubeletCheck{.kubelet = j.kubelet, .entered_via = j.entered_via, .name = j.name, .reason = j.reason};
+    });
     tracker.set_observer([&](const storage::SessionRecord& session, bool ended) {
         if (ended) {
-            if (entry_kind_of(session.entered_via) == EntryKind::exec)
-                attribution.session_classified(session.id, kubelet_runs.ended(session, pods));
-            attribution.session_ended(session);
+            attribution.session_ended(session);  // decides by its kubelet judgement, stored with its end
         } else {
             if (entry_kind_of(session.entered_via) == EntryKind::exec) kubelet_runs.started(session);
             attribution.session_started(session);

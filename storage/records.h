@@ -21,6 +21,20 @@ struct PodMetadata {
     bool operator==(const PodMetadata&) const = default;
 };
 
+/// The recorder's judgement of an ended exec session against the pod spec (attribution/kubelet_exec.h):
+/// whether it was the kubelet's own probe or hook run. It decides only a session no API request explains.
+struct KubeletCheck {
+    bool kubelet = false;
+    std::string entered_via;  ///< kubelet: "probe" or "hook"
+    std::string name;         ///< kubelet: which (liveness, postStart, ...)
+    std::string reason;       ///< not the kubelet's but probe-like: why ("" when nothing alike)
+    bool operator==(const KubeletCheck&) const = default;
+};
+
+/// KubeletCheck as stored (a JSON object), and back; nullopt for anything else.
+std::string kubelet_check_json(const KubeletCheck& check);
+std::optional<KubeletCheck> kubelet_check_from_json(const std::string& json);
+
 struct SessionRecord {
     std::string id;
     std::string node;
@@ -65,6 +79,7 @@ struct SessionRecord {
     uint64_t kernel_session_id = 0;  ///< the BPF programs' number for it (0: before v6), for a restarted recorder
     std::optional<PodMetadata> pod_meta;  ///< nullopt: the pod was not known when it started
     std::optional<std::string> cluster;   ///< --cluster-name of the recorder (the collector's in cluster mode)
+    std::optional<KubeletCheck> kubelet;  ///< judged once it ended (an exec session; nullopt: not judged)
     // Integrity (storage/session_chain.h); empty for sessions recorded before it existed.
     std::string chain_start;     ///< the hash of record 0 (32 bytes)
     std::string chain_head;      ///< once ended or interrupted: the head (32 bytes)

@@ -390,7 +390,14 @@ WHEN EXISTS (SELECT 1 FROM session_tombstones WHERE session_id = NEW.id) BEGIN S
 CREATE INDEX sessions_end ON sessions (end_ns) WHERE status <> 'open';
 )sql",
 
-    // v10: which workload (issue 17, docs/pods.md): what the API server said of the session's pod
+    // v10: the recorder's kubelet judgement of each ended exec session (storage/records.h
+    // KubeletCheck, as JSON; NULL: not judged), stored with the session's end so that it leaves
+    // the node with it: in cluster mode the collector's correlator decides by it (issue 17).
+    R"sql(
+ALTER TABLE sessions ADD COLUMN kubelet_check TEXT;
+)sql",
+
+    // v11: which workload (issue 17, docs/pods.md): what the API server said of the session's pod
     // when it started, and the cluster's name. pod_labels NULL: the pod was not known (no API
     // access); the other pod columns are then NULL too.
     R"sql(

@@ -13,8 +13,8 @@ constexpr const char* kSessionColumns =
     "leader_start_ns, boot_id, tty, command, start_ns, start_boot_ns, end_ns, status, exit_code, exit_signal, "
     "attribution, user, groups_json, source_ips_json, user_agent, audit_id, commands, output_bytes, input_bytes, "
     "lost_bytes, lost_events, rows, cols, entered_via, start_lost, last_activity_ns, request_id, user_verified, "
-    "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key, pod_labels, "
-    "pod_labels_dropped, owner_kind, owner_name, workload_kind, workload_name, service_account, cluster, "
+    "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key, kubelet_check, "
+    "pod_labels, pod_labels_dropped, owner_kind, owner_name, workload_kind, workload_name, service_account, cluster, "
     "(SELECT h.reason FROM session_holds h WHERE h.session_id = id), (SELECT h.held_by FROM session_holds h WHERE "
     "h.session_id = id), (SELECT h.held_ns FROM session_holds h WHERE h.session_id = id)";
 
@@ -65,6 +65,7 @@ SessionRecord read_session(const Statement& st) {
     r.chain_records = static_cast<uint64_t>(st.column_int(c++));
     r.head_signature = st.column_blob(c++);
     r.signing_key = st.column_text(c++);
+    if (auto k = st.column_optional_text(c++)) r.kubelet = kubelet_check_from_json(*k);
     if (auto labels = st.column_optional_text(c++)) {
         PodMetadata m;
         m.labels_json = *labels;

@@ -39,10 +39,10 @@ constexpr const char* kUpsertSession = R"sql(
 INSERT INTO sessions (id, node, namespace, pod, pod_uid, container, container_id, cgroup_id, cgroup_path,
     leader_pid, leader_start_ns, boot_id, tty, command, command_text, start_ns, start_boot_ns, end_ns, status,
     exit_code, exit_signal, commands, output_bytes, input_bytes, lost_bytes, lost_events, rows, cols,
-    entered_via, start_lost, last_activity_ns, kernel_session_id, pod_labels, pod_labels_dropped, owner_kind,
-    owner_name, workload_kind, workload_name, service_account, cluster)
+    entered_via, start_lost, last_activity_ns, kernel_session_id, kubelet_check, pod_labels, pod_labels_dropped,
+    owner_kind, owner_name, workload_kind, workload_name, service_account, cluster)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-    ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40)
+    ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40, ?41)
 ON CONFLICT (id) DO UPDATE SET
     namespace = excluded.namespace, pod = excluded.pod, pod_uid = excluded.pod_uid,
     container = excluded.container, container_id = excluded.container_id, cgroup_path = excluded.cgroup_path,
@@ -52,6 +52,7 @@ ON CONFLICT (id) DO UPDATE SET
     input_bytes = excluded.input_bytes, lost_bytes = excluded.lost_bytes, lost_events = excluded.lost_events,
     rows = excluded.rows, cols = excluded.cols, start_lost = excluded.start_lost,
     last_activity_ns = excluded.last_activity_ns,
+    kubelet_check = coalesce(sessions.kubelet_check, excluded.kubelet_check),
     -- what the pod was when the session started: once known, a later write without it keeps it
     pod_labels_dropped = CASE WHEN excluded.pod_labels IS NULL THEN pod_labels_dropped ELSE excluded.pod_labels_dropped END,
     owner_kind = CASE WHEN excluded.pod_labels IS NULL THEN owner_kind ELSE excluded.owner_kind END,
@@ -446,7 +447,8 @@ void StoreWriter::apply(WriteOp& op) {
         st.bind(26, static_cast<int64_t>(r.lost_events)).bind(27, static_cast<int64_t>(r.rows));
         st.bind(28, static_cast<int64_t>(r.cols)).bind(29, r.entered_via).bind(30, int64_t{r.start_lost});
         st.bind(31, r.last_activity_ns).bind(32, static_cast<int64_t>(r.kernel_session_id));
-        bind_pod_metadata(st, 33, r);
+        st.bind(33, r.kubelet ? std::optional<std::string>(kubelet_check_json(*r.kubelet)) : std::nullopt);
+        bind_pod_metadata(st, 34, r);
         st.run();
         ChainState& chain = chain_for(r.id);
         if (!chain.legacy && chain.index == 0) {

@@ -51,6 +51,13 @@ upload::v1::UploadSession to_upload(const SessionRecord& s) {
         pod->set_service_account(m->service_account);
     }
     if (s.cluster) u.set_cluster(*s.cluster);
+    if (s.kubelet) {
+        auto* k = u.mutable_kubelet();
+        k->set_kubelet(s.kubelet->kubelet);
+        k->set_entered_via(s.kubelet->entered_via);
+        k->set_name(s.kubelet->name);
+        k->set_reason(s.kubelet->reason);
+    }
     return u;
 }
 
@@ -144,6 +151,9 @@ SessionRecord from_upload(const upload::v1::UploadSession& u) {
                                  .service_account = pod.service_account()};
     }
     if (u.has_cluster()) s.cluster = u.cluster();
+    if (u.has_kubelet())
+        s.kubelet = storage::KubeletCheck{.kubelet = u.kubelet().kubelet(), .entered_via = u.kubelet().entered_via(),
+                                          .name = u.kubelet().name(), .reason = u.kubelet().reason()};
     return s;
 }
 

@@ -326,6 +326,7 @@ void SessionTracker::end_session(Tracked& s, uint64_t boot_ns, std::optional<int
     log::info("session {} {}: exit code {}, {} commands, {} bytes out, {} bytes in, {} lost", r.id, status,
               r.exit_code ? std::to_string(*r.exit_code) : "unknown", r.commands, r.output_bytes, r.input_bytes,
               r.lost_bytes);
+    if (end_judge_) end_judge_(r);
     write_session(s);
     if (observer_) observer_(r, true);
 }
@@ -484,6 +485,7 @@ void SessionTracker::interrupt_all(int64_t now_wall_ns) {
             s.record.status = "interrupted";
             s.record.end_ns = std::max(now_wall_ns, s.record.start_ns);
             log::info("session {} interrupted: the recorder is stopping while it runs", s.record.id);
+            if (end_judge_) end_judge_(s.record);
             write_session(s);
             if (observer_) observer_(s.record, true);
         } else {

@@ -62,6 +62,10 @@ public:
     /// Every command as it is stored (the recorder judges kubelet probe runs by them).
     using CommandObserver = std::function<void(const storage::CommandRecord& command)>;
     void set_command_observer(CommandObserver observer) { command_observer_ = std::move(observer); }
+    /// Fills what is known of a session only once it ends (its kubelet judgement), just before its
+    /// end is stored: the end and the judgement are one record, and leave the node together.
+    using EndJudge = std::function<void(storage::SessionRecord& session)>;
+    void set_end_judge(EndJudge judge) { end_judge_ = std::move(judge); }
 
     void on_event(const Event& event);
     /// Periodic work (every ~100 ms): seals old chunks, writes changed sessions, notices dead
@@ -138,6 +142,7 @@ private:
     Sink sink_;
     Observer observer_;
     CommandObserver command_observer_;
+    EndJudge end_judge_;
     const BootClock& clock_;
     std::unordered_map<uint64_t, Tracked> sessions_;  ///< by kernel session id
     Stats stats_;

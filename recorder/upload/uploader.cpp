@@ -33,6 +33,7 @@ v1::UploadSession start_of(const storage::SessionRecord& s) {
     u.clear_chain_records();
     u.clear_head_signature();
     u.clear_signing_key();
+    u.clear_kubelet();  // judged at its end
     return u;
 }
 

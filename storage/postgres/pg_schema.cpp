@@ -239,7 +239,14 @@ CREATE INDEX audit_events_unfed ON audit_events (received_ns) WHERE NOT fed;
 CREATE INDEX sessions_pending ON sessions (start_ns) WHERE attribution = 'pending';
 )sql",
 
-    // v4: which workload (issue 17, docs/pods.md): what the API server said of the session's pod
+    // v4: the node's kubelet judgement of each ended exec session (storage/records.h KubeletCheck,
+    // as JSON; NULL: not judged), written once, as the node that owns the session uploaded it. The
+    // leader's correlator decides by it only for a session no API request explains (issue 17).
+    R"sql(
+ALTER TABLE sessions ADD COLUMN kubelet_check text;
+)sql",
+
+    // v5: which workload (issue 17, docs/pods.md): what the API server said of the session's pod
     // when it started, as the node uploaded it, and the cluster's name (the collector's own when
     // it has one). pod_labels NULL: the node did not know the pod; the other pod columns are then
     // NULL too. Labels are JSON text; `sessions --label` finds them through a GIN index.

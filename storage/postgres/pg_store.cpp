@@ -14,8 +14,8 @@ constexpr const char* kSessionColumns =
     "leader_start_ns, boot_id, tty, command, start_ns, start_boot_ns, end_ns, status, exit_code, exit_signal, "
     "attribution, username, groups_json, source_ips_json, user_agent, audit_id, commands, output_bytes, input_bytes, "
     "lost_bytes, lost_events, rows, cols, entered_via, start_lost, last_activity_ns, request_id, user_verified, "
-    "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key, pod_labels, "
-    "pod_labels_dropped, owner_kind, owner_name, workload_kind, workload_name, service_account, cluster";
+    "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key, kubelet_check, "
+    "pod_labels, pod_labels_dropped, owner_kind, owner_name, workload_kind, workload_name, service_account, cluster";
 
 SessionRecord read_session(const Result& r, int row) {
     SessionRecord s;
@@ -64,6 +64,7 @@ SessionRecord read_session(const Result& r, int row) {
     s.chain_records = static_cast<uint64_t>(r.int64(row, c++));
     s.head_signature = r.bytes(row, c++);
     s.signing_key = r.text(row, c++);
+    if (auto k = r.optional_text(row, c++)) s.kubelet = kubelet_check_from_json(*k);
     if (auto labels = r.optional_text(row, c++)) {
         PodMetadata m;
         m.labels_json = *labels;

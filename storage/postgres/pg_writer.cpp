@@ -36,10 +36,10 @@ constexpr const char* kUpsertSession = R"sql(
 INSERT INTO sessions (id, node, namespace, pod, pod_uid, container, container_id, cgroup_id, cgroup_path,
     leader_pid, leader_start_ns, boot_id, tty, command, command_text, start_ns, start_boot_ns, end_ns, status,
     exit_code, exit_signal, commands, output_bytes, input_bytes, lost_bytes, lost_events, rows, cols,
-    entered_via, start_lost, last_activity_ns, committed_ns, pod_labels, pod_labels_dropped, owner_kind, owner_name,
-    workload_kind, workload_name, service_account, cluster)
+    entered_via, start_lost, last_activity_ns, committed_ns, kubelet_check, pod_labels, pod_labels_dropped, owner_kind,
+    owner_name, workload_kind, workload_name, service_account, cluster)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-    $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40)
+    $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41)
 ON CONFLICT (id) DO UPDATE SET
     namespace = excluded.namespace, pod = excluded.pod, pod_uid = excluded.pod_uid,
     container = excluded.container, container_id = excluded.container_id, cgroup_path = excluded.cgroup_path,
@@ -56,6 +56,7 @@ ON CONFLICT (id) DO UPDATE SET
     rows = excluded.rows, cols = excluded.cols, start_lost = excluded.start_lost,
     last_activity_ns = greatest(sessions.last_activity_ns, excluded.last_activity_ns),
     committed_ns = excluded.committed_ns,
+    kubelet_check = coalesce(sessions.kubelet_check, excluded.kubelet_check),  -- judged once, at the end
     -- what the pod was when the session started: once known, a later upload without it keeps it
     pod_labels_dropped = CASE WHEN excluded.pod_labels IS NULL THEN sessions.pod_labels_dropped ELSE excluded.pod_labels_dropped END,
     owner_kind = CASE WHEN excluded.pod_labels IS NULL THEN sessions.owner_kind ELSE excluded.owner_kind END,
@@ -102,6 +103,7 @@ PutResult put_session(Connection& c, const SessionRecord& s, int64_t now_ns) {
                      num(static_cast<int64_t>(s.input_bytes)), num(static_cast<int64_t>(s.lost_bytes)),
                      num(static_cast<int64_t>(s.lost_events)), num(int64_t{s.rows}), num(int64_t{s.cols}),
                      text(s.entered_via), boolean(s.start_lost), num(s.last_activity_ns), num(now_ns),
+                     s.kubelet ? text(kubelet_check_json(*s.kubelet)) : null(),
                      s.pod_meta ? text(s.pod_meta->labels_json) : null(),
                      num(int64_t{s.pod_meta ? s.pod_meta->labels_dropped : 0}), pod_text(&PodMetadata::owner_kind),
                      pod_text(&PodMetadata::owner_name), pod_text(&PodMetadata::workload_kind),

@@ -271,3 +271,36 @@ TEST_F(Rules, UnverifiedAdmissionNeverOverridesAudit) {
 }
 
 }  // namespace
+
+// Cluster mode: the node judges each ended exec against the pod spec, but only the leader knows
+// the API's requests. The judgement decides a session nobody asked for, never one a request
+// explains, and never one on a tty, whatever the node claims.
+TEST_F(Rules, ANodesKubeletJudgementNeverOutweighsAnAuditedRequest) {
+    const std::vector<std::string> probe = {"/bin/cat", "/etc/passwd"};
+    const KubeletJudgement kubelet{.kubelet = true, .entered_via = "probe", .name = "liveness"};
+    auto asked = stage("rc", "ResponseStarted", kT0, kT0 + 50 * kMs, "carol", 101, probe);
+    asked.target.tty = false;
+    c_.add_audit_event(asked, kT0);
+    auto facts = [&](const std::string& id, int64_t start, bool tty) {
+        auto f = session(id, start, probe);
+        f.tty = tty;
+        return f;
+    };
+    c_.add_session(facts("carol", kT0 + 100 * kMs, false), kT0);
+    c_.classify_session("carol", kubelet);  // the node cannot know she asked: it judged by the spec
+    c_.end_session("carol", kT0 + kS, kT0 + kS);
+    asked.stage = "ResponseComplete";
+    asked.stage_ns = kT0 + kS + 10 * kMs;
+    c_.add_audit_event(asked, kT0 + kS);
+    c_.add_session(facts("probe", kT0 + 5 * kS, false), kT0 + 5 * kS);
+    c_.classify_session("probe", kubelet);
+    c_.end_session("probe", kT0 + 5 * kS + 10 * kMs, kT0 + 5 * kS);
+    c_.add_session(facts("on-a-tty", kT0 + 6 * kS, true), kT0 + 6 * kS);
+    c_.classify_session("on-a-tty", kubelet);  // a node that says so of a session on a tty
+    c_.end_session("on-a-tty", kT0 + 7 * kS, kT0 + 7 * kS);
+    c_.tick(kT0 + 200 * kS);
+    EXPECT_EQ(seen_.verdict["carol"], "audit");
+    EXPECT_EQ(seen_.user["carol"], "carol");
+    EXPECT_EQ(seen_.verdict["probe"], "kubelet");
+    EXPECT_EQ(seen_.verdict["on-a-tty"], "unattributed");
+}

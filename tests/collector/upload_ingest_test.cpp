@@ -167,6 +167,68 @@ TEST_F(UploadIngest, MalformedRecordsAreRefusedWithTheReason) {
     EXPECT_EQ(q("SELECT count(*) FROM sessions"), "0\n");
 }
 
+v1::UploadRecord judged(const std::string& id, const std::string& node, bool kubelet, const std::string& reason = "") {
+    auto r = session(id, node, "ended");
+    r.mutable_session()->set_tty(false);
+    auto* k = r.mutable_session()->mutable_kubelet();
+    k->set_kubelet(kubelet);
+    if (kubelet) {
+        k->set_entered_via("probe");
+        k->set_name("liveness");
+    }
+    k->set_reason(reason);
+    return r;
+}
+
+// A node's kubelet judgement (issue 17) is a claim about its own session only, made once, at its
+// end: another node cannot make a session the kubelet's, a node cannot change its mind after the
+// leader may have decided by it, and the node's own verdicts (entered via probe) are not entries.
+TEST_F(UploadIngest, AKubeletJudgementIsTheOwningNodesOnceAndNeverAnEntry) {
+    ASSERT_EQ(ingest("node-a", batch("node-a", {at(1, session("aaaa000000000001", "node-a"))})).status, 200);
+    auto takeover = ingest("node-b", batch("node-b", {at(1, judged("aaaa000000000001", "node-b", true))}));
+    EXPECT_EQ(takeover.status, 403);
+    EXPECT_EQ(takeover.refusal, Refusal::foreign_session);
+    EXPECT_EQ(q("SELECT status, kubelet_check IS NULL FROM sessions"), "open|t\n");
+
+    const std::string why = "the argv of the liveness probe on a tty: the kubelet runs it without one";
+    ASSERT_EQ(ingest("node-a", batch("node-a", {at(2, judged("aaaa000000000001", "node-a", false, why))})).status, 200);
+    // said again, otherwise: stored as first said
+    ASSERT_EQ(ingest("node-a", batch("node-a", {at(3, judged("aaaa000000000001", "node-a", true))})).status, 200);
+    storage::pg::PgSessionStore store(*c_);
+    auto s = store.find("aaaa000000000001");
+    ASSERT_TRUE(s && s->kubelet);
+    EXPECT_FALSE(s->kubelet->kubelet);
+    EXPECT_EQ(s->kubelet->reason, why);
+
+    // a session first uploaded after its node's own correlator called it a probe run (the collector
+    // was away): an exec whose verdict is the leader's
+    auto late = judged("aaaa000000000002", "node-a", true);
+    late.mutable_session()->set_entered_via("probe");
+    ASSERT_EQ(ingest("node-a", batch("node-a", {at(4, late)})).status, 200);
+    EXPECT_EQ(q("SELECT entered_via, attribution FROM sessions WHERE id = 'aaaa000000000002'"), "runc|pending\n");
+    auto back = store.find("aaaa000000000002");
+    ASSERT_TRUE(back && back->kubelet);
+    EXPECT_TRUE(back->kubelet->kubelet);
+    EXPECT_EQ(back->kubelet->entered_via, "probe");
+}
+
+TEST_F(UploadIngest, AKubeletJudgementThatCannotBeIsRefusedWithTheReason) {
+    auto how = judged("aaaa000000000001", "node-a", true);
+    how.mutable_session()->mutable_kubelet()->set_entered_via("admin");
+    auto on_tty = judged("aaaa000000000001", "node-a", true);
+    on_tty.mutable_session()->set_tty(true);
+    auto open = judged("aaaa000000000001", "node-a", false, "pod spec unknown");
+    open.mutable_session()->set_status("open");
+    open.mutable_session()->clear_end_ns();
+    for (const auto& [record, reason] : {std::pair{how, "entered via 'admin'"}, std::pair{on_tty, "on a tty"},
+                                         std::pair{open, "judged while open"}}) {
+        auto r = ingest("node-a", batch("node-a", {at(1, record)}));
+        EXPECT_EQ(r.status, 400) << reason;
+        EXPECT_NE(r.message.find(reason), std::string::npos) << r.message;
+    }
+    EXPECT_EQ(q("SELECT count(*) FROM sessions"), "0\n");
+}
+
 // The Decisions' export cursor on PostgreSQL: ids are insertion order, not commit order, when
 // replicas insert concurrently; positions are given to committed rows only, by the exporter.
 TEST_F(UploadIngest, ExportPositionsFollowCommitOrderWithConcurrentWriters) {

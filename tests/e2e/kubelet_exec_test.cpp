@@ -8,7 +8,6 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <fstream>
 
 using namespace execaudit::testing;
@@ -24,9 +23,7 @@ protected:
         return run({"curl", "-s", "http://127.0.0.1:" + std::to_string(port) + "/metrics"}).out;
     }
     void exec(const std::string& id, const std::vector<std::string>& argv) {
-        std::vector<std::string> args = {"task", "exec", "--exec-id", id, container_};
-        args.insert(args.end(), argv.begin(), argv.end());
-        auto r = run(bed_->ctr(args), 60s);
+        auto r = run(bed_->exec(container_, id, argv), 60s);
         ASSERT_EQ(r.exit_code, 0) << r.err;
     }
 };
@@ -38,7 +35,7 @@ TEST_F(KubeletExecTest, ProbeRunsAreTheKubeletsAndLookAlikesStayFindings) {
     const std::vector<std::string> probe = {"/bin/cat", "/etc/passwd"};
     KubePodSpec pod;
     pod.name = "web-7f9c";
-    pod.uid = pod_uid();
+    pod.uid = bed_->pod_uid("shop", "web-7f9c");
     ASSERT_FALSE(pod.uid.empty());
     pod.node = "test-node";
     pod.execs = {{"app", "livenessProbe", probe}};

@@ -87,13 +87,14 @@ TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
     {
         // Back to the schema before export existed (v2), data kept: v3 (export), v4 (attribution
         // keys, which only adds columns and rebuilds audit_events), v5 (exe columns), v6 (restart), v7 (hash chains),
-        // v8 (upload spool), v9 (retention) and v10 (pod metadata) run again.
+        // v8 (upload spool), v9 (retention), v10 (kubelet judgements) and v11 (pod metadata) run again.
         auto db = Database::open(path_, Database::Mode::read_write);
-        db.exec("DROP INDEX sessions_workload; ALTER TABLE sessions DROP COLUMN pod_labels; "  // v10
+        db.exec("DROP INDEX sessions_workload; ALTER TABLE sessions DROP COLUMN pod_labels; "  // v11
                 "ALTER TABLE sessions DROP COLUMN pod_labels_dropped; ALTER TABLE sessions DROP COLUMN owner_kind; "
                 "ALTER TABLE sessions DROP COLUMN owner_name; ALTER TABLE sessions DROP COLUMN workload_kind; "
                 "ALTER TABLE sessions DROP COLUMN workload_name; ALTER TABLE sessions DROP COLUMN service_account; "
                 "ALTER TABLE sessions DROP COLUMN cluster; "
+                "ALTER TABLE sessions DROP COLUMN kubelet_check; "  // v10
                 "DROP TRIGGER sessions_held_never_deleted; DROP TRIGGER commands_of_deleted_ignored; "  // v9
                 "DROP TRIGGER chunks_of_deleted_ignored; DROP TRIGGER sessions_deleted_not_again; DROP INDEX sessions_end; "
                 "DROP TABLE session_holds; DROP TABLE hold_log; DROP TABLE session_ledger; DROP TABLE session_tombstones; "

@@ -35,6 +35,7 @@ public:
     uint16_t upload_port() const { return upload_port_; }
     uint16_t metrics_port() const { return metrics_port_; }
     std::string url() const { return "https://127.0.0.1:" + std::to_string(upload_port_); }
+    pid_t pid() const { return process_->pid(); }
     /// SIGTERM; the exit status.
     int stop();
     void kill();

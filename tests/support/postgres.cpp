@@ -68,7 +68,7 @@ static std::string template_cluster() {
     return data;
 }
 
-PostgresServer::PostgresServer() : data_(dir_.file("pg")), log_(dir_.file("pg.log")) {
+PostgresServer::PostgresServer(Options options) : data_(dir_.file("pg")), log_(dir_.file("pg.log")), options_(options) {
     must(run({"cp", "-a", template_cluster(), data_}), "cp");
     must(run({"chown", "nobody", dir_.path()}), "chown");
     port_ = free_port();
@@ -84,7 +84,8 @@ std::string PostgresServer::uri() const { return fmt::format("postgresql://execa
 
 void PostgresServer::start() {
     must(run({"runuser", "-u", "nobody", "--", fmt::format("{}/pg_ctl", kBin), "-D", data_, "-l", log_, "-w", "-o",
-              fmt::format("-k {} -c listen_addresses=127.0.0.1 -p {} -c fsync=off", dir_.path(), port_), "start"},
+              fmt::format("-k {} -c listen_addresses=127.0.0.1 -p {} -c fsync={}", dir_.path(), port_,
+                          options_.fsync ? "on" : "off"), "start"},
              60s),
          "pg_ctl start");
     running_ = true;

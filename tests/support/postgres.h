@@ -15,7 +15,13 @@ std::string missing_postgres();
 
 class PostgresServer {
 public:
-    PostgresServer();
+    struct Options {
+        /// Tests run without fsync (seconds matter, a crash of the machine does not); the
+        /// benchmarks keep it, as a production server does.
+        bool fsync = false;
+    };
+    PostgresServer() : PostgresServer(Options{}) {}
+    explicit PostgresServer(Options options);
     ~PostgresServer();
     PostgresServer(const PostgresServer&) = delete;
     PostgresServer& operator=(const PostgresServer&) = delete;
@@ -35,6 +41,7 @@ private:
     std::string data_, log_;
     uint16_t port_ = 0;
     bool running_ = false;
+    Options options_;
 };
 
 }  // namespace execaudit::testing

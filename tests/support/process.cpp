@@ -11,6 +11,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
+#include <sstream>
 #include <stdexcept>
 
 namespace execaudit::testing {
@@ -196,6 +198,22 @@ std::optional<double> peak_rss_mb(pid_t pid) {
     for (std::string line; std::getline(status, line);)
         if (line.starts_with("VmHWM:")) return std::stod(line.substr(6)) / 1024.0;
     return std::nullopt;
+}
+
+std::optional<double> cpu_seconds(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), {});
+    // the command name (field 2) may hold spaces and parentheses: count fields after its last ')'
+    size_t close = text.rfind(')');
+    if (close == std::string::npos) return std::nullopt;
+    std::istringstream rest(text.substr(close + 1));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+        if (i == 14) utime = std::stoull(field);
+        if (i == 15) stime = std::stoull(field);
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 }  // namespace execaudit::testing

@@ -81,6 +81,8 @@ bool eventually(F condition, std::chrono::milliseconds timeout = 20s);
 
 /// A running process's peak resident set (VmHWM) in MB; nullopt once it has exited.
 std::optional<double> peak_rss_mb(pid_t pid);
+/// A running process's user+system CPU seconds so far (/proc/PID/stat utime+stime); nullopt once it has exited.
+std::optional<double> cpu_seconds(pid_t pid);
 
 }  // namespace execaudit::testing
 

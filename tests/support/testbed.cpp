@@ -93,6 +93,23 @@ std::vector<std::string> Testbed::exec_tty(const std::string& container_id, cons
     return ctr(args);
 }
 
+std::vector<std::string> Testbed::exec(const std::string& container_id, const std::string& exec_id,
+                                       const std::vector<std::string>& command) const {
+    std::vector<std::string> args = {"task", "exec", "--exec-id", exec_id, container_id};
+    args.insert(args.end(), command.begin(), command.end());
+    return ctr(args);
+}
+
+std::string Testbed::pod_uid(const std::string& ns, const std::string& pod) const {
+    std::string prefix = ns + "_" + pod + "_";
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(pods_log_dir(), ec)) {
+        std::string name = e.path().filename().string();
+        if (name.rfind(prefix, 0) == 0) return name.substr(prefix.size());
+    }
+    return "";
+}
+
 Recorder::Recorder(const Testbed& bed, const std::string& db_path, std::vector<std::string> extra_args,
                    const std::string& log_path)
     : log_path_(!log_path.empty() ? log_path : db_path + ".recorder-" + std::to_string(next_run()) + ".log") {  // its own "ready" line

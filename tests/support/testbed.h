@@ -30,6 +30,13 @@ public:
     std::vector<std::string> exec_tty(const std::string& container_id, const std::string& exec_id,
                                       const std::vector<std::string>& command) const;
 
+    /// argv for a non-interactive exec (no tty), the way the kubelet runs exec probes and hooks:
+    /// ctr task exec --exec-id ID CONTAINER CMD...
+    std::vector<std::string> exec(const std::string& container_id, const std::string& exec_id,
+                                  const std::vector<std::string>& command) const;
+    /// The UID the testbed gave pod `ns`/`pod` (its kubelet log directory's); empty when it has none.
+    std::string pod_uid(const std::string& ns, const std::string& pod) const;
+
     const std::string& cgroup_root() const { return cgroup_root_; }
     std::string pods_log_dir() const { return dir_.path() + "/node/logs/pods"; }
     std::string containers_log_dir() const { return dir_.path() + "/node/logs/containers"; }
