@@ -104,11 +104,13 @@ std::vector<Metric> recorder_metrics(const RecorderParts& p) {
     }
     if (p.retention) {
         auto rs = p.retention->stats();
-        std::vector<std::pair<std::string, std::string>> age = {{"cause", "age"}}, size = {{"cause", "size"}};
-        m.push_back({"retention_deleted_sessions_total", "Sessions deleted by retention (size: before their rule, to stay "
-                     "within --max-db-size / --min-free-space)", "counter", d(rs.deleted_by_age), age});
-        m.push_back({"retention_deleted_sessions_total", "Sessions deleted by retention (size: before their rule, to stay "
-                     "within --max-db-size / --min-free-space)", "counter", d(rs.deleted_by_size), size});
+        std::vector<std::pair<std::string, std::string>> age = {{"cause", "age"}}, size = {{"cause", "size"}},
+                                                         folded = {{"cause", "folded"}};
+        constexpr const char* kDeletedHelp = "Sessions deleted by retention (size: before their rule, to stay within "
+                                             "--max-db-size / --min-free-space; folded: a kubelet run counted by an earlier row)";
+        m.push_back({"retention_deleted_sessions_total", kDeletedHelp, "counter", d(rs.deleted_by_age), age});
+        m.push_back({"retention_deleted_sessions_total", kDeletedHelp, "counter", d(rs.deleted_by_size), size});
+        m.push_back({"retention_deleted_sessions_total", kDeletedHelp, "counter", d(rs.folded), folded});
         m.push_back({"retention_deleted_bytes_total", "Stored terminal bytes of the deleted sessions", "counter",
                      d(rs.stored_bytes_deleted)});
         m.push_back({"retention_held_kept", "Sessions past their rule kept by a legal hold (latest pass)", "gauge", d(rs.held_kept)});

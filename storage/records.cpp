@@ -40,3 +40,18 @@ bool argv0_mismatch(const CommandRecord& c) {
 }
 
 }  // namespace execaudit::storage
+
+namespace execaudit::storage {
+
+namespace {
+constexpr std::string_view kFoldedInto = "folded into ";
+}
+
+std::string folded_rule(const std::string& target_id) { return std::string(kFoldedInto) + target_id; }
+
+std::string TombstoneRecord::folded_into() const {
+    if (cause != "folded" || !rule.starts_with(kFoldedInto)) return {};
+    return rule.substr(kFoldedInto.size());
+}
+
+}  // namespace execaudit::storage

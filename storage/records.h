@@ -80,6 +80,11 @@ struct SessionRecord {
     std::optional<PodMetadata> pod_meta;  ///< nullopt: the pod was not known when it started
     std::optional<std::string> cluster;   ///< --cluster-name of the recorder (the collector's in cluster mode)
     std::optional<KubeletCheck> kubelet;  ///< judged once it ended (an exec session; nullopt: not judged)
+    /// How many runs this row stands for (docs/kubelet-execs.md, "Folded runs"): 1, or more once
+    /// retention folded the kubelet's identical later runs into it (each a tombstone, cause `folded`).
+    uint64_t runs = 1;
+    std::optional<int64_t> last_run_ns;   ///< runs > 1: the newest folded run's start
+    std::optional<int64_t> run_min_ns, run_max_ns;  ///< runs > 1: the shortest and longest run, its own included
     // Integrity (storage/session_chain.h); empty for sessions recorded before it existed.
     std::string chain_start;     ///< the hash of record 0 (32 bytes)
     std::string chain_head;      ///< once ended or interrupted: the head (32 bytes)
@@ -106,12 +111,19 @@ struct TombstoneRecord {
     std::string chain_head;  ///< empty: it had none (recorded before hash chains, or never sealed)
     uint64_t chain_records = 0;
     std::string head_signature, signing_key;
-    std::string cause;  ///< age | size
-    std::string rule;   ///< as configured: "retention-days 30", "retention-namespace prod-*=400", "max-db-size 10G"
+    std::string cause;  ///< age | size | folded
+    /// as configured: "retention-days 30", "retention-namespace prod-*=400", "max-db-size 10G";
+    /// cause folded: "folded into ID" (the row that now counts the run)
+    std::string rule;
     int64_t deleted_ns = 0;
     std::optional<int64_t> completed_ns;  ///< nullopt: still being deleted
     uint64_t stored_bytes = 0;
+    /// cause folded: the id of the row it was folded into; else empty.
+    std::string folded_into() const;
 };
+
+/// The rule text of a run folded into `target_id`.
+std::string folded_rule(const std::string& target_id);
 
 struct CommandRecord {
     std::string session_id;

@@ -18,6 +18,16 @@
 // session row; an interrupted deletion is finished by the next pass. Freed pages go back to the
 // file system by incremental vacuum (databases created since v8).
 //
+// Folding (docs/kubelet-execs.md, "Folded runs"): each pass also folds the kubelet's repeated
+// probe and hook runs. A run folds into the newest earlier row of the same container instance
+// that repeats it exactly (attribution kubelet on both, no tty, the same argv, the same kubelet
+// judgement, the same exit, the same tree of commands, nothing lost), started at most
+// Options::fold_window before it, ended, not held and not itself folded away. The run must be
+// ended, unheld and confirmed by every export destination and the collector, like any deletion.
+// In one transaction the target counts it (runs, last_run_ns, run_min/max_ns),
+// the run gets its tombstone (cause `folded`, rule "folded into ID") and ledger entry, and its
+// rows go: a probe run is a few commands, so a batch of folds is one short transaction.
+//
 // Thread: its own (start()), with its own connection; run_pass() can also be called directly
 // (tests, a one-shot command) with the clock it should use.
 
@@ -91,9 +101,13 @@ public:
         /// waiting writer always gets the lock in between.
         std::chrono::milliseconds pause{150};
         std::chrono::milliseconds interval{60'000};  ///< between passes
+        bool fold = true;                  ///< fold the kubelet's repeated runs
+        int64_t fold_window_ns = 3'600'000'000'000;  ///< a run folds into a row started at most this long before it
+        size_t fold_batch = 64;            ///< folds per transaction
     };
     struct Pass {
         uint64_t deleted_by_age = 0, deleted_by_size = 0, finished = 0;
+        uint64_t folded = 0;           ///< kubelet runs folded into an earlier row (tombstones with cause folded)
         uint64_t held_kept = 0;        ///< past their rule, kept by a legal hold
         uint64_t unexported_kept = 0;  ///< past their rule, not yet confirmed by every export destination
         uint64_t stored_bytes_deleted = 0;
@@ -104,7 +118,7 @@ public:
         std::vector<std::string> deleted_ids;
     };
     struct Stats {
-        uint64_t passes = 0, deleted_by_age = 0, deleted_by_size = 0, stored_bytes_deleted = 0;
+        uint64_t passes = 0, deleted_by_age = 0, deleted_by_size = 0, stored_bytes_deleted = 0, folded = 0;
         uint64_t held_kept = 0, unexported_kept = 0;  ///< of the latest pass
         uint64_t used_bytes = 0, file_bytes = 0;
         bool size_unmet = false;
@@ -134,6 +148,13 @@ private:
     };
     std::optional<int64_t> export_floor();
     bool delete_session(const std::string& id, const std::string& cause, const std::string& rule, int64_t now_ns, Pass& pass);
+    /// Inside a transaction: re-checks `id` and writes its tombstone and ledger entry; false
+    /// when it may not go (gone, open, held, tombstoned already). Adds its stored bytes to `stored`.
+    bool write_tombstone(const std::string& id, const std::string& cause, const std::string& rule, int64_t now_ns,
+                         uint64_t& stored);
+    void fold_runs(int64_t now_ns, Pass& pass);
+    /// Inside a transaction: folds run `id` into `target` whole (re-checked); false when either changed.
+    bool fold_into(const std::string& id, const std::string& target, int64_t now_ns, Pass& pass);
     bool finish_deletion(const std::string& id, int64_t now_ns);
     void reclaim();
     void pause();

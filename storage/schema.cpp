@@ -411,29 +411,63 @@ ALTER TABLE sessions ADD COLUMN service_account TEXT;
 ALTER TABLE sessions ADD COLUMN cluster TEXT;
 CREATE INDEX sessions_workload ON sessions (workload_name, workload_kind);
 )sql",
+
+    // v12: a row may stand for several runs (issue 17, docs/kubelet-execs.md "Folded runs"). The
+    // kubelet's identical probe and hook runs are folded by retention (storage/retention.h) into
+    // the earlier row they repeat: it counts them, the folded run goes through the tombstone path
+    // with cause 'folded' (rule "folded into ID"; the CHECK gains 'folded' in widen_tombstone_cause
+    // below). last_run_ns, run_min_ns, run_max_ns NULL: nothing folded into it yet (its own run is all it stands for). A fold's
+    // update of the target is not a change the collector needs (it has every run as uploaded): the
+    // upload trigger skips it.
+    R"sql(
+ALTER TABLE sessions ADD COLUMN runs INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE sessions ADD COLUMN last_run_ns INTEGER;        -- the start of the newest run folded into it
+ALTER TABLE sessions ADD COLUMN run_min_ns INTEGER;         -- the shortest run's duration, its own included
+ALTER TABLE sessions ADD COLUMN run_max_ns INTEGER;         -- the longest
+DROP TRIGGER upload_session_update;
+CREATE TRIGGER upload_session_update AFTER UPDATE ON sessions
+WHEN EXISTS (SELECT 1 FROM recorder_state WHERE key = 'upload_spool') AND NEW.runs IS OLD.runs BEGIN
+    DELETE FROM upload_outbox WHERE session_id = NEW.id AND kind = 1;
+    INSERT INTO upload_outbox (session_id, kind, seq) VALUES (NEW.id, 1, 0);
+END;
+)sql",
 };
+
+// Relaxes a CHECK of `table` written by an earlier migration: replaces `old_text` with `new_text`
+// in its stored CREATE TABLE and checks that `marker` is then in it.
+void widen_check(Database& db, const char* table, const char* old_text, const char* new_text, const char* marker);
 
 // The attribution CHECK of v1 gains 'workload' and 'kubelet'. SQLite cannot alter a CHECK, and
 // rebuilding `sessions` (its foreign keys and export triggers) is risky; relaxing a constraint
 // is what SQLite's documented writable_schema procedure is for ("Making Other Kinds Of Table
 // Schema Changes"): edit the stored CREATE TABLE, bump schema_version so it is re-read.
 void widen_attribution_check(Database& db) {
-    constexpr const char* kOld = "CHECK (attribution IN ('pending', 'audit', 'admission', 'ambiguous', 'unattributed'))";
-    constexpr const char* kNew =
-        "CHECK (attribution IN ('pending', 'audit', 'admission', 'ambiguous', 'unattributed', 'workload', 'kubelet'))";
+    widen_check(db, "sessions", "CHECK (attribution IN ('pending', 'audit', 'admission', 'ambiguous', 'unattributed'))",
+                "CHECK (attribution IN ('pending', 'audit', 'admission', 'ambiguous', 'unattributed', 'workload', 'kubelet'))",
+                "'workload'");
+}
+
+// v12: a tombstone's cause gains 'folded' (the same procedure).
+void widen_tombstone_cause(Database& db) {
+    widen_check(db, "session_tombstones", "CHECK (cause IN ('age', 'size'))", "CHECK (cause IN ('age', 'size', 'folded'))",
+                "'folded'");
+}
+
+void widen_check(Database& db, const char* table, const char* old_text, const char* new_text, const char* marker) {
     auto version = db.prepare("PRAGMA schema_version");
     version.step();
     int64_t v = version.column_int(0);
     version.reset();
     db.exec("PRAGMA writable_schema = ON");
-    auto edit = db.prepare("UPDATE sqlite_master SET sql = replace(sql, ?1, ?2) WHERE type = 'table' AND name = 'sessions'");
-    edit.bind(1, std::string_view(kOld)).bind(2, std::string_view(kNew));
+    auto edit = db.prepare("UPDATE sqlite_master SET sql = replace(sql, ?1, ?2) WHERE type = 'table' AND name = ?3");
+    edit.bind(1, std::string_view(old_text)).bind(2, std::string_view(new_text)).bind(3, std::string_view(table));
     edit.run();
     db.exec(fmt::format("PRAGMA schema_version = {}", v + 1));
     db.exec("PRAGMA writable_schema = OFF");
-    auto check = db.prepare("SELECT instr(sql, 'workload') > 0 FROM sqlite_master WHERE type = 'table' AND name = 'sessions'");
+    auto check = db.prepare("SELECT instr(sql, ?1) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?2");
+    check.bind(1, std::string_view(marker)).bind(2, std::string_view(table));
     if (!check.step() || check.column_int(0) == 0)
-        throw RuntimeError(db.path() + ": cannot widen sessions.attribution (its CHECK is not the one v1 created)");
+        throw RuntimeError(fmt::format("{}: cannot widen a CHECK of {} (it is not the one an earlier migration created)", db.path(), table));
 }
 
 }  // namespace
@@ -456,6 +490,7 @@ void migrate(Database& db) {
     for (int v = version; v < current_schema_version(); ++v) {
         db.exec(kMigrations[static_cast<size_t>(v)]);
         if (v == 3) widen_attribution_check(db);
+        if (v == 11) widen_tombstone_cause(db);
     }
     db.exec(fmt::format("PRAGMA user_version = {}", current_schema_version()));
     tx.commit();

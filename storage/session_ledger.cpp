@@ -130,6 +130,13 @@ std::vector<std::string> SqliteLedger::session_ids() {
     return out;
 }
 
+std::map<std::string, uint64_t> SqliteLedger::folded_rows() {
+    std::map<std::string, uint64_t> out;
+    auto st = db_.prepare("SELECT id, runs FROM sessions WHERE runs <> 1");
+    while (st.step()) out.emplace(st.column_text(0), static_cast<uint64_t>(st.column_int(1)));
+    return out;
+}
+
 std::vector<TombstoneRecord> SqliteLedger::tombstones(std::optional<int64_t> since_ns, std::optional<int64_t> until_ns) {
     std::vector<TombstoneRecord> out;
     auto st = db_.prepare(fmt::format("SELECT {} FROM session_tombstones WHERE (?1 IS NULL OR end_ns IS NULL OR end_ns >= ?1) "
@@ -216,6 +223,31 @@ LedgerCheck verify_ledger(LedgerReader& ledger, const HeadVerifier* key, std::op
     }
     for (const auto& id : stored)
         if (!recorded.count(id)) problem(id, Integrity::altered, "stored, but not in the ledger: inserted afterwards?", 0);
+    // A row that counts folded runs: each of them is a tombstone (cause folded) naming it, intact in
+    // the ledger, and nothing else. A count raised or lowered by hand, or a folded run's tombstone
+    // pointed elsewhere, shows here.
+    std::map<std::string, uint64_t> folded_into;
+    for (const auto& [id, t] : tombs) {
+        auto d = deleted.find(id);
+        if (t.cause == "folded" && d != deleted.end() && to_bytes(tombstone_digest(t)) == d->second->digest)
+            ++folded_into[t.folded_into()];
+    }
+    auto counted = ledger.folded_rows();
+    auto check_runs = [&](const std::string& id, uint64_t runs) {
+        auto f = folded_into.find(id);
+        uint64_t folded = f == folded_into.end() ? 0 : f->second;
+        auto r = recorded.find(id);
+        int64_t t = r == recorded.end() ? 0 : r->second->time_ns;
+        if (runs != folded + 1 && in_range(t))
+            problem(id, Integrity::altered,
+                    fmt::format("it counts {} runs, but {} folded into it are in the ledger (its own run makes {})", runs,
+                                folded, folded + 1),
+                    t);
+    };
+    for (const auto& [id, runs] : counted)
+        if (stored.count(id)) check_runs(id, runs);
+    for (const auto& [id, n] : folded_into)
+        if (stored.count(id) && !counted.count(id)) check_runs(id, 1);
     for (auto& [id, t] : tombs) {
         bool range = (!since_ns || !t.end_ns || *t.end_ns >= *since_ns) && (!until_ns || t.start_ns < *until_ns);
         auto d = deleted.find(id);

@@ -15,6 +15,7 @@
 #include "storage/records.h"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,8 @@ public:
     virtual std::vector<LedgerEntry> entries() = 0;
     /// Every stored session's id.
     virtual std::vector<std::string> session_ids() = 0;
+    /// The stored sessions that count more than their own run (runs > 1), with that count.
+    virtual std::map<std::string, uint64_t> folded_rows() { return {}; }
     /// Tombstones of sessions running in [since, until) (either bound optional), oldest first.
     virtual std::vector<TombstoneRecord> tombstones(std::optional<int64_t> since_ns, std::optional<int64_t> until_ns) = 0;
     /// A tombstone by exact id or unique prefix.
@@ -60,6 +63,7 @@ public:
     explicit SqliteLedger(Database& db) : db_(db) {}
     std::vector<LedgerEntry> entries() override;
     std::vector<std::string> session_ids() override;
+    std::map<std::string, uint64_t> folded_rows() override;
     std::vector<TombstoneRecord> tombstones(std::optional<int64_t> since_ns, std::optional<int64_t> until_ns) override;
     std::optional<TombstoneRecord> tombstone(const std::string& id_or_prefix) override;
 
@@ -78,7 +82,7 @@ struct LedgerFinding {
 struct LedgerCheck {
     uint64_t entries = 0;
     std::vector<LedgerFinding> problems;      ///< removed sessions, altered or unsigned entries, forged tombstones
-    std::vector<TombstoneRecord> deleted;     ///< deleted by policy, in the range, their entries intact
+    std::vector<TombstoneRecord> deleted;     ///< deleted by policy (folded runs included), in the range, their entries intact
 };
 
 /// Walks the whole ledger (its chain and, with `key`, every signature) and reports the sessions in

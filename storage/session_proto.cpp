@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace execaudit::storage {
 std::vector<std::string> json_string_array(const std::string& json_text) {
     std::vector<std::string> out;
@@ -99,6 +101,12 @@ execaudit::v1::Session to_proto(const SessionRecord& r) {
     s.set_entered_via(utf8_lossy(r.entered_via));
     if (r.start_lost) s.set_start_lost(true);
     add_pod_metadata(r, s);
+    s.set_runs(r.runs);
+    if (r.runs > 1) {
+        if (r.last_run_ns) s.set_last_run(format_rfc3339_us(*r.last_run_ns));
+        if (r.run_min_ns) s.set_run_min_us(static_cast<uint64_t>(std::max<int64_t>(*r.run_min_ns, 0) / 1000));
+        if (r.run_max_ns) s.set_run_max_us(static_cast<uint64_t>(std::max<int64_t>(*r.run_max_ns, 0) / 1000));
+    }
     return s;
 }
 

@@ -15,6 +15,7 @@ constexpr const char* kSessionColumns =
     "lost_bytes, lost_events, rows, cols, entered_via, start_lost, last_activity_ns, request_id, user_verified, "
     "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key, kubelet_check, "
     "pod_labels, pod_labels_dropped, owner_kind, owner_name, workload_kind, workload_name, service_account, cluster, "
+    "runs, last_run_ns, run_min_ns, run_max_ns, "
     "(SELECT h.reason FROM session_holds h WHERE h.session_id = id), (SELECT h.held_by FROM session_holds h WHERE "
     "h.session_id = id), (SELECT h.held_ns FROM session_holds h WHERE h.session_id = id)";
 
@@ -80,6 +81,10 @@ SessionRecord read_session(const Statement& st) {
         c += 6;
     }
     r.cluster = st.column_optional_text(c++);
+    r.runs = static_cast<uint64_t>(st.column_int(c++));
+    r.last_run_ns = st.column_optional_int(c++);
+    r.run_min_ns = st.column_optional_int(c++);
+    r.run_max_ns = st.column_optional_int(c++);
     if (auto reason = st.column_optional_text(c++)) {
         r.held = true;
         r.hold_reason = *reason;

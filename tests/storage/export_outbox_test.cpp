@@ -87,9 +87,12 @@ TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
     {
         // Back to the schema before export existed (v2), data kept: v3 (export), v4 (attribution
         // keys, which only adds columns and rebuilds audit_events), v5 (exe columns), v6 (restart), v7 (hash chains),
-        // v8 (upload spool), v9 (retention), v10 (kubelet judgements) and v11 (pod metadata) run again.
+        // v8 (upload spool), v9 (retention), v10 (kubelet judgements), v11 (pod metadata) and v12 (folded runs) run again.
         auto db = Database::open(path_, Database::Mode::read_write);
-        db.exec("DROP INDEX sessions_workload; ALTER TABLE sessions DROP COLUMN pod_labels; "  // v11
+        db.exec("DROP TRIGGER upload_session_update; "  // v12 (and v8's trigger it replaced)
+                "ALTER TABLE sessions DROP COLUMN runs; ALTER TABLE sessions DROP COLUMN last_run_ns; "
+                "ALTER TABLE sessions DROP COLUMN run_min_ns; ALTER TABLE sessions DROP COLUMN run_max_ns; "
+                "DROP INDEX sessions_workload; ALTER TABLE sessions DROP COLUMN pod_labels; "  // v11
                 "ALTER TABLE sessions DROP COLUMN pod_labels_dropped; ALTER TABLE sessions DROP COLUMN owner_kind; "
                 "ALTER TABLE sessions DROP COLUMN owner_name; ALTER TABLE sessions DROP COLUMN workload_kind; "
                 "ALTER TABLE sessions DROP COLUMN workload_name; ALTER TABLE sessions DROP COLUMN service_account; "
@@ -98,7 +101,7 @@ TEST_F(OutboxTest, SessionsRecordedBeforeTheMigrationAreBackfilled) {
                 "DROP TRIGGER sessions_held_never_deleted; DROP TRIGGER commands_of_deleted_ignored; "  // v9
                 "DROP TRIGGER chunks_of_deleted_ignored; DROP TRIGGER sessions_deleted_not_again; DROP INDEX sessions_end; "
                 "DROP TABLE session_holds; DROP TABLE hold_log; DROP TABLE session_ledger; DROP TABLE session_tombstones; "
-                "DROP TRIGGER upload_session_insert; DROP TRIGGER upload_session_update; "  // v8
+                "DROP TRIGGER upload_session_insert; "  // v8
                 "DROP TRIGGER upload_command; DROP TRIGGER upload_chunk; DROP TABLE upload_outbox; "
                 "DROP TRIGGER export_session_start; DROP TRIGGER export_session_end; "
                 "DROP TRIGGER export_session_attributed; DROP TRIGGER export_command; "
