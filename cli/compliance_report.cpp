@@ -58,19 +58,28 @@ ComplianceReport gather_report(storage::SessionReader& sessions, storage::Reques
         }
         ++r.integrity[storage::integrity_name(e.integrity)];
         std::string user = s.user ? utf8_lossy(*s.user) : "(" + s.attribution + ")";
-        r.by_user[user].sessions += 1;
-        r.by_user[user].commands += s.commands;
+        // a row that stands for several runs counts each (the same commands each time)
+        r.runs += s.runs;
+        if (s.attribution == "kubelet") r.kubelet_runs += s.runs;
+        r.by_user[user].sessions += s.runs;
+        r.by_user[user].commands += s.commands * s.runs;
         std::string ns = s.namespace_name.empty() ? "(unknown)" : utf8_lossy(s.namespace_name);
-        r.by_namespace[ns].sessions += 1;
-        r.by_namespace[ns].commands += s.commands;
+        r.by_namespace[ns].sessions += s.runs;
+        r.by_namespace[ns].commands += s.commands * s.runs;
         e.session = std::move(s);
         r.sessions.push_back(std::move(e));
     }
     if (ledger) {
         auto check = storage::verify_ledger(*ledger, key, since_ns, until_ns);
         r.ledger_checked = true;
-        r.deleted = std::move(check.deleted);
-        for (const auto& t : r.deleted) r.deleted_by_size += t.cause == "size";
+        for (auto& t : check.deleted) {
+            if (t.cause == "folded") {
+                ++r.folded_runs;  // counted by the row it was folded into
+                continue;
+            }
+            r.deleted_by_size += t.cause == "size";
+            r.deleted.push_back(std::move(t));
+        }
         r.ledger_problems = std::move(check.problems);
         r.integrity_failed += r.ledger_problems.size();
         for (const auto& p : r.ledger_problems) ++r.integrity[storage::integrity_name(p.verdict)];

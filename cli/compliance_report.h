@@ -45,6 +45,10 @@ struct ComplianceReport {
     /// gone without a rule (counted in integrity_failed).
     std::vector<storage::TombstoneRecord> deleted;
     uint64_t deleted_by_size = 0;  ///< deleted before their retention ended, to stay within the size bounds
+    /// Runs, not rows (docs/kubelet-execs.md, "Folded runs"): a row that stands for N runs counts N
+    /// sessions in the tallies. The kubelet's runs of the period, and how many of them were folded
+    /// into an earlier row (their tombstones, cause folded, are not listed as deletions).
+    uint64_t runs = 0, kubelet_runs = 0, folded_runs = 0;  ///< deleted before their retention ended, to stay within the size bounds
     std::vector<storage::LedgerFinding> ledger_problems;
     bool ledger_checked = false;
 };

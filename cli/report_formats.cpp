@@ -94,6 +94,13 @@ std::string deleted_line(const storage::TombstoneRecord& t) {
                        utf8_lossy(t.rule), t.completed_ns ? "" : " (in progress)");
 }
 
+// Runs, not rows: what the kubelet's folded rows stand for.
+std::string runs_note(const ComplianceReport& r) {
+    if (!r.kubelet_runs) return "";
+    return fmt::format(" ({} of them the kubelet's probe and hook runs{})", r.kubelet_runs,
+                       r.folded_runs ? fmt::format(", {} folded into the rows that count them", r.folded_runs) : "");
+}
+
 std::string problem_line(const storage::LedgerFinding& p) {
     return fmt::format("{} {}: {}", p.session_id.empty() ? "the ledger" : p.session_id, storage::integrity_name(p.verdict), p.detail);
 }
@@ -109,7 +116,7 @@ void write_report_markdown(std::ostream& out, const ComplianceReport& r) {
                        r.signing_key.empty() ? "not checked (no --public-key)" : "checked with key " + r.signing_key);
     out << "## Findings\n\n| finding | count |\n|---|---|\n";
     for (const auto& f : findings(r)) out << fmt::format("| {} | {} |\n", f.title, f.count);
-    out << fmt::format("\n{} sessions in the period.\n\n", r.sessions.size());
+    out << fmt::format("\n{} sessions in the period{}.\n\n", r.runs, runs_note(r));
     out << "## Sessions per user\n\n| user | sessions | commands |\n|---|---|---|\n";
     for (const auto& [user, t] : r.by_user) out << fmt::format("| {} | {} | {} |\n", md(user), t.sessions, t.commands);
     out << "\n## Sessions per namespace\n\n| namespace | sessions | commands |\n|---|---|---|\n";
@@ -202,6 +209,9 @@ void write_report_json(std::ostream& out, const ComplianceReport& r) {
     f["deleted_by_size_bounds"] = r.deleted_by_size;
     f["removed_sessions"] = r.ledger_problems.size();
     j["findings"] = f;
+    j["runs"] = r.runs;  // sessions in the period, each folded run counted
+    j["kubelet_runs"] = r.kubelet_runs;
+    j["folded_runs"] = r.folded_runs;
     auto tallies = [](const std::map<std::string, Tally>& m, const char* key) {
         json a = json::array();
         for (const auto& [name, t] : m) a.push_back({{key, name}, {"sessions", t.sessions}, {"commands", t.commands}});
@@ -278,7 +288,7 @@ table.sessions { font-size: .9em; }
     out << "<h2>Findings</h2>\n<table class=\"finding\"><thead><tr><th>finding</th><th>count</th></tr></thead><tbody>\n";
     for (const auto& f : findings(r))
         out << fmt::format("<tr><td>{}</td><td class=\"num {}\">{}</td></tr>\n", html_text(f.title), f.count ? "bad" : "ok", f.count);
-    out << fmt::format("</tbody></table>\n<p>{} sessions in the period.</p>\n", r.sessions.size());
+    out << fmt::format("</tbody></table>\n<p>{} sessions in the period{}.</p>\n", r.runs, html_text(runs_note(r)));
     auto tally = [&](const char* title, const char* key, const std::map<std::string, Tally>& m) {
         out << fmt::format("<h2>{}</h2>\n<table><thead><tr><th>{}</th><th>sessions</th><th>commands</th></tr></thead><tbody>\n",
                            title, key);

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 namespace execaudit::cli {
@@ -19,6 +20,11 @@ std::string human_bytes(uint64_t n) {
     if (n < 1024 * 1024) return fmt::format("{:.1f}K", n / 1024.0);
     if (n < 1024ull * 1024 * 1024) return fmt::format("{:.1f}M", n / (1024.0 * 1024));
     return fmt::format("{:.1f}G", n / (1024.0 * 1024 * 1024));
+}
+
+// A probe run is milliseconds: shown as such below a second.
+std::string run_duration(int64_t ns) {
+    return ns < 1'000'000'000 ? fmt::format("{:.1f}ms", static_cast<double>(std::max<int64_t>(ns, 0)) / 1e6) : format_duration(ns);
 }
 
 std::string duration_of(const storage::SessionRecord& s) {
@@ -133,15 +139,21 @@ void print_sessions_table(std::ostream& out, const std::vector<storage::SessionR
         out << "no sessions match\n";
         return;
     }
+    // RUNS (docs/kubelet-execs.md, "Folded runs") where the kubelet's runs are listed: a row may stand for several
+    bool runs = std::any_of(sessions.begin(), sessions.end(),
+                            [](const auto& s) { return s.runs > 1 || s.attribution == "kubelet"; });
     std::vector<std::vector<std::string>> rows;
     for (const auto& s : sessions) {
         rows.push_back({terminal_safe(s.id), short_time(s.start_ns), duration_of(s),
                         terminal_safe(s.status) + (s.held ? " HELD" : ""), user_of(s), pod_of(s),
                         terminal_safe(s.container), std::to_string(s.commands), human_bytes(s.output_bytes),
                         terminal_safe(join_argv(lossy(s.command)))});
+        if (runs) rows.back().insert(rows.back().begin() + 3, std::to_string(s.runs));
     }
-    print_table(out, {"ID", "START (UTC)", "DURATION", "STATUS", "USER", "NAMESPACE/POD", "CONTAINER", "CMDS", "OUTPUT", "COMMAND"},
-                rows);
+    std::vector<std::string> header = {"ID", "START (UTC)", "DURATION", "STATUS", "USER", "NAMESPACE/POD", "CONTAINER", "CMDS",
+                                       "OUTPUT", "COMMAND"};
+    if (runs) header.insert(header.begin() + 3, "RUNS");
+    print_table(out, header, rows);
 }
 
 void print_sessions_json(std::ostream& out, const std::vector<storage::SessionRecord>& sessions,
@@ -184,7 +196,7 @@ void print_workload(std::ostream& out, const storage::SessionRecord& s) {
 
 void print_sessions_csv(std::ostream& out, const std::vector<storage::SessionRecord>& sessions) {
     out << "id,node,namespace,pod,pod_uid,container,container_id,leader_pid,tty,command,start,end,status,exit_code,"
-           "attribution,user,commands,output_bytes,input_bytes,lost_bytes,lost_events,legal_hold,workload,cluster\n";
+           "attribution,user,commands,output_bytes,input_bytes,lost_bytes,lost_events,legal_hold,workload,cluster,runs\n";
     for (const auto& s : sessions) {
         std::vector<std::string> f = {
             s.id, utf8_lossy(s.node), utf8_lossy(s.namespace_name), utf8_lossy(s.pod), s.pod_uid,
@@ -196,7 +208,7 @@ void print_sessions_csv(std::ostream& out, const std::vector<storage::SessionRec
             s.pod_meta && !s.pod_meta->workload_kind.empty()
                 ? utf8_lossy(s.pod_meta->workload_kind + "/" + s.pod_meta->workload_name)
                 : "",
-            s.cluster ? utf8_lossy(*s.cluster) : ""};
+            s.cluster ? utf8_lossy(*s.cluster) : "", std::to_string(s.runs)};
         out << csv_line(f);
     }
 }
@@ -222,6 +234,15 @@ void print_session_table(std::ostream& out, const storage::SessionRecord& s,
     if (s.exit_code) status += fmt::format(", exit code {}", *s.exit_code);
     if (s.exit_signal) status += fmt::format(" (killed by signal {})", *s.exit_signal);
     row("Status", status);
+    if (s.runs > 1) {
+        // docs/kubelet-execs.md, "Folded runs": the same argv, tree and exit each time
+        std::string runs = fmt::format("{} (the kubelet's identical runs, folded into this row: the first at its start",
+                                       s.runs);
+        if (s.last_run_ns) runs += ", the last at " + format_rfc3339_us(*s.last_run_ns);
+        if (s.run_min_ns && s.run_max_ns)
+            runs += fmt::format("; each {} to {}", run_duration(*s.run_min_ns), run_duration(*s.run_max_ns));
+        row("Runs", runs + "; the timeline and output below are the first run's)");
+    }
     if (s.held)
         row("Legal hold", fmt::format("since {} by {}: {} (retention never deletes it; `execaudit release` lifts it)",
                                       format_rfc3339_us(s.held_ns), terminal_safe(s.held_by), terminal_safe(s.hold_reason)));

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <set>
 
 namespace execaudit::cli {
@@ -72,7 +73,7 @@ int run_verify(const VerifyArgs& a) {
                                                          terminal_safe(r.detail));
     }
     // The ledger: every session ever recorded here is stored, or was deleted by a rule (its tombstone).
-    size_t deleted = 0, ledger_failed = 0;
+    size_t deleted = 0, folded = 0, ledger_failed = 0;
     std::string no_ledger;
     if (auto* ledger = db->ledger()) {
         auto check = storage::verify_ledger(*ledger, key ? &*key : nullptr, range.since_ns, range.until_ns);
@@ -83,9 +84,16 @@ int run_verify(const VerifyArgs& a) {
             std::cerr << fmt::format("{}  {:<9}  {}\n", p.session_id.empty() ? "ledger" : terminal_safe(p.session_id),
                                      storage::integrity_name(p.verdict), terminal_safe(p.detail));
         }
+        // folded runs (docs/kubelet-execs.md): one line per row they were folded into, not one per run
+        std::map<std::string, size_t> folded_into;
         for (const auto& t : check.deleted) {
             if (!whole && !deleted_ids.count(t.session_id)) continue;
             ++deleted;
+            if (t.cause == "folded") {
+                ++folded;
+                ++folded_into[t.folded_into()];
+                continue;
+            }
             if (!a.quiet)
                 std::cout << fmt::format("{}  {:<9}  {} at {} by rule {}{}; it had {} records, head {}\n", terminal_safe(t.session_id),
                                          "deleted", t.cause == "size" ? "to stay within the size bounds" : "past its retention",
@@ -93,6 +101,11 @@ int run_verify(const VerifyArgs& a) {
                                          t.completed_ns ? "" : " (in progress)", t.chain_records,
                                          t.chain_head.empty() ? "none" : storage::to_hex(t.chain_head).substr(0, 16));
         }
+        if (!a.quiet)
+            for (const auto& [target, n] : folded_into)
+                std::cout << fmt::format("{}  {:<9}  {} later kubelet run{} folded into this row (cause folded), each a tombstone "
+                                         "intact in the ledger\n",
+                                         terminal_safe(target), "folded", n, n == 1 ? "" : "s");
         failed += ledger_failed;
     } else {
         no_ledger = "; this store keeps no session ledger yet: a whole session removed from it cannot be detected";
@@ -102,7 +115,8 @@ int run_verify(const VerifyArgs& a) {
                                       secs, static_cast<double>(bytes) / 1e6, intact);
     if (open) summary += fmt::format(", {} still recording (consistent so far)", open);
     if (unchained) summary += fmt::format(", {} recorded before hash chains (not checkable)", unchained);
-    if (deleted) summary += fmt::format(", {} deleted by retention rules (tombstones intact)", deleted);
+    if (deleted - folded) summary += fmt::format(", {} deleted by retention rules (tombstones intact)", deleted - folded);
+    if (folded) summary += fmt::format(", {} kubelet runs folded into the rows that count them (tombstones intact)", folded);
     if (ledger_failed) summary += fmt::format(", {} ledger failures (sessions removed, or the ledger altered)", ledger_failed);
     if (failed) summary += fmt::format(", {} FAILED", failed);
     if (!key) summary += "; signatures not checked (no --public-key)";

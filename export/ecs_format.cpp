@@ -127,7 +127,11 @@ nlohmann::json to_ecs(const v1::ExportRecord& r) {
                            {"lost_bytes", s.lost_bytes()},
                            {"lost_events", s.lost_events()},
                            {"source_ips", strings(s.source_ips())},
-                           {"session_start", s.start()}};
+                           {"session_start", s.start()},
+                           {"runs", s.runs()}};  // docs/kubelet-execs.md, "Folded runs"
+    if (s.has_last_run()) ours["last_run"] = s.last_run();
+    if (s.has_run_min_us()) ours["run_min_us"] = s.run_min_us();
+    if (s.has_run_max_us()) ours["run_max_us"] = s.run_max_us();
     if (s.has_exit_signal()) ours["exit_signal"] = s.exit_signal();
     if (r.kind() == v1::command) {
         ours["command_seq"] = r.command().seq();

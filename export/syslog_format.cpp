@@ -98,6 +98,8 @@ std::string syslog_message(const v1::ExportRecord& r, const SyslogFormat& f) {
             param("output_bytes", std::to_string(s.output_bytes()));
             param("input_bytes", std::to_string(s.input_bytes()));
             param("lost_bytes", std::to_string(s.lost_bytes()));
+            param("runs", std::to_string(s.runs()));  // docs/kubelet-execs.md, "Folded runs"
+            if (s.has_last_run()) param("last_run", s.last_run());
         }
     }
     out += "] ";

@@ -1,7 +1,9 @@
 // The kubelet's own exec probes, played the way the kubelet runs them (a non-tty runc exec through
 // containerd, with the probe's exact argv) against a real container whose pod spec the test's API
 // server serves: stored as `attribution: kubelet`, `entered_via: probe`, hidden from `sessions`;
-// the look-alikes (another argv, the probe's argv on a tty) stay findings and say why.
+// the look-alikes (another argv, the probe's argv on a tty) stay findings and say why. Identical
+// runs are folded by the recorder's retention into one row that counts them (runs), never a
+// look-alike, and `verify` passes on the folded database.
 #include "tests/support/audit_fixtures.h"
 #include "tests/support/kube_api.h"
 #include "tests/support/node_test.h"
@@ -43,7 +45,7 @@ TEST_F(KubeletExecTest, ProbeRunsAreTheKubeletsAndLookAlikesStayFindings) {
     api.control("add", {{"pod", kube_pod(pod)}});
     recorder_ = std::make_unique<Recorder>(
         *bed_, db_, std::vector<std::string>{"--kubeconfig", api.kubeconfig("kubeconfig", {{"tokenFile", api_dir.file("token")}}),
-                                            "--metrics", "127.0.0.1:0", "--audit-grace", "2"});
+                                            "--metrics", "127.0.0.1:0", "--audit-grace", "2", "--retention-interval", "1"});
     ASSERT_TRUE(eventually([&] { return metrics().find("\nexecaudit_kube_pods_synced 1\n") != std::string::npos; }))
         << recorder_->log();
 
@@ -53,10 +55,11 @@ TEST_F(KubeletExecTest, ProbeRunsAreTheKubeletsAndLookAlikesStayFindings) {
         PtyProcess tty(bed_->exec_tty(container_, "probe-on-tty", probe), 24, 80);
         ASSERT_TRUE(tty.wait(30s).has_value());
     }
+    // every run judged; the kubelet's three folded into the first of them
     ASSERT_TRUE(eventually(
         [&] {
             auto all = list_sessions(db_, {"--all"});
-            if (all.size() != 5) return false;
+            if (all.size() != 3) return false;
             for (const auto& s : all)
                 if (s["attribution"] == "pending") return false;
             return true;
@@ -65,19 +68,34 @@ TEST_F(KubeletExecTest, ProbeRunsAreTheKubeletsAndLookAlikesStayFindings) {
         << list_sessions(db_, {"--all"}).dump(1) << recorder_->log();
 
     auto probes = list_sessions(db_, {"--entered-via", "probe"});
-    ASSERT_EQ(probes.size(), 3u) << list_sessions(db_, {"--all"}).dump(1);
-    for (const auto& s : probes) {
-        EXPECT_EQ(s["attribution"], "kubelet");
-        EXPECT_EQ(s["command"], probe);
-        EXPECT_FALSE(s["tty"].get<bool>());
-    }
+    ASSERT_EQ(probes.size(), 1u) << list_sessions(db_, {"--all"}).dump(1);
+    const auto& folded = probes[0];
+    EXPECT_EQ(folded["attribution"], "kubelet");
+    EXPECT_EQ(folded["command"], probe);
+    EXPECT_FALSE(folded["tty"].get<bool>());
+    EXPECT_EQ(folded["runs"], 3) << folded.dump(1);
+    EXPECT_FALSE(folded["last_run"].is_null()) << folded.dump(1);
+    EXPECT_FALSE(folded["run_max_us"].is_null()) << folded.dump(1);
+    // the table counts them, and `show` says what the row stands for
+    auto table = run({execaudit_bin(), "sessions", "--db", db_, "--entered-via", "probe"});
+    EXPECT_NE(table.out.find("RUNS"), std::string::npos) << table.out;
+    auto shown_one = run({execaudit_bin(), "show", "--db", db_, folded["id"].get<std::string>()});
+    EXPECT_NE(shown_one.out.find("Runs         3 (the kubelet's identical runs"), std::string::npos) << shown_one.out;
+    // each folded run is a tombstone the ledger vouches for: verify passes and says so
+    auto verified = run({execaudit_bin(), "verify", "--db", db_});
+    EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+    EXPECT_NE(verified.out.find("2 later kubelet runs folded into this row"), std::string::npos) << verified.out;
+    EXPECT_TRUE(eventually([&] {  // counted once the pass is over
+        return metrics().find("execaudit_retention_deleted_sessions_total{cause=\"folded\"} 2\n") != std::string::npos;
+    })) << metrics();
+
     // `sessions` shows the two look-alikes, not the kubelet's runs
     auto shown = list_sessions(db_);
     ASSERT_EQ(shown.size(), 2u) << shown.dump(1);
     for (const auto& s : shown) EXPECT_EQ(s["attribution"], "unattributed") << s.dump();
     std::string log = recorder_->log();
     EXPECT_NE(log.find("not the kubelet's: the argv of the liveness probe on a tty"), std::string::npos) << log;
-    EXPECT_EQ(log.find("FINDING: session " + probes[0]["id"].get<std::string>()), std::string::npos) << "no finding";
+    EXPECT_EQ(log.find("FINDING: session " + folded["id"].get<std::string>()), std::string::npos) << "no finding";
     EXPECT_EQ(recorder_->stop(), 0);
 }
 
