@@ -9,6 +9,8 @@ namespace execaudit::bench {
 void node_figures(const Scale& scale, Report& report);
 /// In-process: the session tracker and the database writer, fed as fast as they take it.
 void ingest_figures(const Scale& scale, Report& report);
+/// In-process: bytes per kubelet probe run, each its own row and folded (docs/kubelet-execs.md).
+void probe_figures(const Scale& scale, Report& report);
 /// Cluster mode: a node's recorder uploading to a real collector on a real PostgreSQL 15. Needs root.
 void cluster_figures(const Scale& scale, Report& report);
 /// Empty when the cluster figures can run here; otherwise why not.

@@ -34,7 +34,10 @@ int main(int argc, char** argv) {
     Scale scale = Scale::from_mode(mode);
     Report report;
     try {
-        if (only.empty() || only == "ingest") ingest_figures(scale, report);
+        if (only.empty() || only == "ingest") {
+            ingest_figures(scale, report);
+            probe_figures(scale, report);
+        }
         if (only.empty() || only == "seek") seek_figures(scale, report);
         if (only.empty() || only == "node") {
             std::string missing = execaudit::testing::missing_privileges();
