@@ -6,8 +6,10 @@
 #include "common/time_format.h"
 #include "storage/compression.h"
 #include "storage/io_frames.h"
+#include "storage/chain_verify.h"
 #include "storage/session_chain.h"
 #include "storage/session_ledger.h"
+#include "storage/session_store.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -501,6 +503,14 @@ std::optional<std::string> terminal_of(Database& db, const std::string& id) {
     return out;
 }
 
+// Its hash chain matches what is stored: a run whose records were changed on the node is never
+// folded (its fold would be a proper tombstone over altered records), nor counted into a changed row.
+bool chain_intact(Database& db, const std::string& id) {
+    SessionStore store(db);
+    auto s = store.find(id);
+    return s && verify_session(store, *s, nullptr).verdict == Integrity::intact;
+}
+
 // A run that may fold, or be folded into: the kubelet's on both counts (the correlator's
 // attribution and the recorder's judgement), no tty, ended with nothing lost.
 constexpr const char* kFoldable =
@@ -560,9 +570,9 @@ void Retention::fold_runs(int64_t now_ns, Pass& pass) {
                     if (targets.empty()) continue;
                     auto tree = tree_of(db_, page[i].first);
                     auto terminal = terminal_of(db_, page[i].first);
-                    if (!terminal) continue;
+                    if (!terminal || !chain_intact(db_, page[i].first)) continue;
                     for (const auto& t : targets) {
-                        if (tree_of(db_, t) != tree || terminal_of(db_, t) != terminal) continue;
+                        if (tree_of(db_, t) != tree || terminal_of(db_, t) != terminal || !chain_intact(db_, t)) continue;
                         if (fold_into(page[i].first, t, now_ns, pass)) ++n;
                         break;
                     }

@@ -21,7 +21,8 @@
 // Folding (docs/kubelet-execs.md, "Folded runs"): each pass also folds the kubelet's repeated
 // probe and hook runs. A run folds into the newest earlier row of the same container instance
 // that repeats it exactly (attribution kubelet on both, no tty, the same argv, the same kubelet
-// judgement, the same exit, the same tree of commands, nothing lost), started at most
+// judgement, the same exit, the same tree of commands and terminal data, nothing lost, both hash
+// chains intact), started at most
 // Options::fold_window before it, ended, not held and not itself folded away. The run must be
 // ended, unheld and confirmed by every export destination and the collector, like any deletion.
 // In one transaction the target counts it (runs, last_run_ns, run_min/max_ns),

@@ -295,6 +295,17 @@ TEST_F(FoldRunsTest, VerifyTellsAFoldedRunFromARemovedOne) {
     EXPECT_TRUE(named) << problems(check);
 }
 
+TEST_F(FoldRunsTest, ARunChangedOnTheNodeIsNeverFoldedIntoATombstone) {
+    write_runs(3);
+    // run 1's record changed after the fact (what it ran looks the same): its chain no longer matches
+    exec(fmt::format("UPDATE commands SET chain_hash = zeroblob(32) WHERE session_id = '{}' AND seq = 1", id_of(1)));
+    EXPECT_EQ(fold().folded, 1u);  // run 2 into run 0; run 1 stays, for verify to name
+    auto left = rows();
+    ASSERT_EQ(left.size(), 2u);
+    EXPECT_EQ(left[0].runs, 2u);
+    EXPECT_EQ(left[1].id, id_of(1));
+}
+
 TEST_F(FoldRunsTest, ACountEditedByHandFailsVerify) {
     write_runs(4);
     ASSERT_EQ(fold().folded, 3u);
