@@ -1,6 +1,7 @@
 // `execaudit report` through the real binary over a database written by the real writer: the
 // counts and names an auditor checks, in every format; CSV parsed by Python's csv module, JSON by
 // a JSON parser, HTML rendered by Debian's headless Chromium (its DOM and a screenshot).
+#include "storage/retention.h"
 #include "storage/store_writer.h"
 #include "tests/support/environment.h"
 #include "tests/support/process.h"
@@ -198,6 +199,65 @@ TEST_F(Report, HtmlIsOneFileChromiumRenders) {
         std::filesystem::copy_file(png, std::string(keep) + ".png", std::filesystem::copy_options::overwrite_existing);
         std::filesystem::copy_file(pdf, std::string(keep) + ".pdf", std::filesystem::copy_options::overwrite_existing);
     }
+}
+
+// The kubelet's folded runs (docs/kubelet-execs.md, "Folded runs") through the real binary: the
+// report counts runs, not rows; verify counts them as deleted by policy, one line per row, and
+// fails once a folded run's tombstone is gone; the table has a RUNS column.
+TEST(FoldedRuns, ReportCountsRunsAndVerifyVouchesForEachOne) {
+    TempDir dir;
+    std::string db = dir.file("s.db");
+    {
+        storage::StoreWriter w(storage::Database::open(db, storage::Database::Mode::read_write), {});
+        for (int i = 0; i < 5; ++i) {
+            auto s = sample_session(fmt::format("b0be{:012x}", i), kT0Ns + i * 10 * kSecondNs, {"/bin/cat", "/tmp/healthy"});
+            s.tty = false;
+            w.submit(storage::WriteSession{s});
+            w.submit(storage::WriteCommand{sample_command(s, 0, s.command)});
+            s.status = "ended";
+            s.end_ns = s.start_ns + 5'000'000;
+            s.exit_code = 0;
+            s.commands = 1;
+            s.kubelet = storage::KubeletCheck{.kubelet = true, .entered_via = "probe", .name = "liveness"};
+            w.submit(storage::WriteSession{s});
+            w.submit(storage::WriteAttribution{.session_id = s.id, .attribution = "kubelet", .entered_via = "probe"});
+        }
+        w.flush();
+    }
+    {
+        storage::Retention r(db, {}, nullptr, {.pause = std::chrono::milliseconds(0)});
+        ASSERT_EQ(r.run_pass(kT0Ns + storage::kDayNs).folded, 4u);
+    }
+    auto rep = run({execaudit_bin(), "report", "--db", db, "--since", "2024-10-29T00:00:00Z", "--until", "2024-10-30T00:00:00Z",
+                    "--format", "json"});
+    ASSERT_EQ(rep.exit_code, 0) << rep.err;
+    json j = json::parse(rep.out);
+    EXPECT_EQ(j["sessions"].size(), 1u);
+    EXPECT_EQ(j["runs"], 5);
+    EXPECT_EQ(j["kubelet_runs"], 5);
+    EXPECT_EQ(j["folded_runs"], 4);
+    EXPECT_EQ(j["per_user"][0]["sessions"], 5) << j["per_user"].dump();
+    EXPECT_TRUE(j["deleted_sessions"].empty()) << "folded runs are counted by their row, not listed as deletions";
+    EXPECT_EQ(j["findings"]["integrity_failures"], 0);
+    auto md = run({execaudit_bin(), "report", "--db", db, "--since", "2024-10-29T00:00:00Z", "--until", "2024-10-30T00:00:00Z"});
+    EXPECT_NE(md.out.find("5 sessions in the period (5 of them the kubelet's probe and hook runs, 4 folded into the rows that "
+                          "count them)"),
+              std::string::npos)
+        << md.out;
+
+    auto table = run({execaudit_bin(), "sessions", "--db", db, "--entered-via", "probe"});
+    EXPECT_NE(table.out.find("RUNS"), std::string::npos) << table.out;
+    auto v = run({execaudit_bin(), "verify", "--db", db});
+    EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+    EXPECT_NE(v.out.find("b0be000000000000  folded     4 later kubelet runs folded into this row"), std::string::npos) << v.out;
+    EXPECT_NE(v.out.find("4 kubelet runs folded into the rows that count them (tombstones intact)"), std::string::npos) << v.out;
+    {
+        auto d = storage::Database::open(db, storage::Database::Mode::read_write);
+        d.exec("DELETE FROM session_tombstones WHERE session_id = 'b0be000000000002'");
+    }
+    v = run({execaudit_bin(), "verify", "--db", db});
+    EXPECT_EQ(v.exit_code, 1) << v.out << v.err;
+    EXPECT_NE(v.err.find("b0be000000000002  REMOVED"), std::string::npos) << v.err;
 }
 
 }  // namespace
