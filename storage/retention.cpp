@@ -13,12 +13,9 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <fnmatch.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
-#include <charconv>
-#include <cmath>
 #include <filesystem>
 #include <limits>
 
@@ -27,103 +24,7 @@ namespace {
 
 std::string mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
 
-bool has_wildcard(std::string_view glob) { return glob.find_first_of("*?[") != std::string_view::npos; }
-
-size_t literal_chars(std::string_view glob) {
-    return static_cast<size_t>(std::count_if(glob.begin(), glob.end(), [](char c) {
-        return c != '*' && c != '?' && c != '[' && c != ']';
-    }));
-}
-
 }  // namespace
-
-uint64_t SizeBound::resolve(uint64_t filesystem_bytes) const {
-    if (percent > 0) return static_cast<uint64_t>(static_cast<double>(filesystem_bytes) * percent / 100.0);
-    return bytes;
-}
-
-SizeBound parse_size_bound(std::string_view text, std::string_view flag) {
-    SizeBound b;
-    b.text = std::string(text);
-    auto bad = [&] {
-        return UsageError(fmt::format("--{} {}: give bytes (1073741824), with a suffix (512M, 10G, 1T; powers of 1024), "
-                                      "a share of the database's file system (25%), or 0 for none",
-                                      flag, terminal_safe(std::string(text))));
-    };
-    if (text.empty()) throw bad();
-    if (text.back() == '%') {
-        std::string num(text.substr(0, text.size() - 1));
-        char* end = nullptr;
-        double p = std::strtod(num.c_str(), &end);
-        if (num.empty() || end != num.c_str() + num.size() || !std::isfinite(p) || p < 0 || p > 100) throw bad();
-        b.percent = p;
-        return b;
-    }
-    uint64_t n = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc() || ptr == text.data()) throw bad();
-    std::string suffix(ptr, text.data() + text.size());
-    for (auto& c : suffix) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    int shift = 0;
-    if (suffix.empty() || suffix == "B") shift = 0;
-    else if (suffix == "K" || suffix == "KB" || suffix == "KIB") shift = 10;
-    else if (suffix == "M" || suffix == "MB" || suffix == "MIB") shift = 20;
-    else if (suffix == "G" || suffix == "GB" || suffix == "GIB") shift = 30;
-    else if (suffix == "T" || suffix == "TB" || suffix == "TIB") shift = 40;
-    else throw bad();
-    if (shift && n > (std::numeric_limits<uint64_t>::max() >> shift)) throw bad();
-    b.bytes = n << shift;
-    return b;
-}
-
-NamespaceRule parse_namespace_rule(std::string_view text) {
-    auto eq = text.rfind('=');
-    auto bad = [&](std::string why) {
-        return UsageError(fmt::format("--retention-namespace {}: {} (GLOB=DAYS, e.g. prod-*=400, or GLOB=forever)",
-                                      terminal_safe(std::string(text)), why));
-    };
-    if (eq == std::string_view::npos || eq == 0) throw bad("no GLOB=DAYS");
-    NamespaceRule r{.glob = std::string(text.substr(0, eq)), .text = std::string(text)};
-    std::string_view days = text.substr(eq + 1);
-    if (r.glob.size() > 253) throw bad("the glob is longer than any namespace");
-    if (days == "forever") return r;
-    uint32_t d = 0;
-    auto [ptr, ec] = std::from_chars(days.data(), days.data() + days.size(), d);
-    if (ec != std::errc() || ptr != days.data() + days.size() || d == 0 || d > 36500)
-        throw bad("DAYS is a whole number from 1 to 36500, or forever");
-    r.days = d;
-    return r;
-}
-
-bool RetentionPolicy::any_age_rule() const {
-    if (days) return true;
-    return std::any_of(namespaces.begin(), namespaces.end(), [](const auto& r) { return r.days.has_value(); });
-}
-
-std::string RetentionPolicy::describe() const {
-    std::string out = days ? fmt::format("sessions kept {} days after they end", *days) : "no age limit";
-    for (const auto& r : namespaces)
-        out += fmt::format(", namespace {} {}", terminal_safe(r.glob), r.days ? fmt::format("{} days", *r.days) : "forever");
-    out += max_db_size.off() ? ", no size cap" : fmt::format(", max-db-size {}", max_db_size.text);
-    out += min_free_space.off() ? ", no free-space floor" : fmt::format(", min-free-space {}", min_free_space.text);
-    if (!export_cursors.empty()) out += fmt::format(", deleting only what {} export destinations confirmed", export_cursors.size());
-    return out;
-}
-
-AppliedRule rule_for(const RetentionPolicy& policy, std::string_view ns) {
-    std::string name(ns);
-    const NamespaceRule* best = nullptr;
-    auto rank = [](const NamespaceRule& r) {
-        return std::make_pair(!has_wildcard(r.glob) ? std::numeric_limits<size_t>::max() : literal_chars(r.glob), r.glob.size());
-    };
-    for (const auto& r : policy.namespaces) {
-        if (fnmatch(r.glob.c_str(), name.c_str(), 0) != 0) continue;
-        if (!best || rank(r) > rank(*best)) best = &r;
-    }
-    if (best) return {best->days, "retention-namespace " + best->text};
-    if (policy.days) return {policy.days, fmt::format("retention-days {}", *policy.days)};
-    return {std::nullopt, ""};
-}
 
 Retention::Retention(const std::string& db_path, RetentionPolicy policy, std::shared_ptr<const HeadSigner> signer,
                      Options options)
@@ -229,18 +130,14 @@ Retention::Pass Retention::run_pass(int64_t now_ns) {
     if (options_.fold && !stopping()) fold_runs(now_ns, pass);
 
     // By age: ended sessions past their rule, oldest first.
-    if (policy_.any_age_rule() && !stopping()) {
-        uint32_t shortest = std::numeric_limits<uint32_t>::max();
-        if (policy_.days) shortest = *policy_.days;
-        for (const auto& r : policy_.namespaces)
-            if (r.days) shortest = std::min(shortest, *r.days);
-        int64_t cutoff = now_ns - static_cast<int64_t>(shortest) * kDayNs;
+    if (auto cutoff_at = age_cutoff(policy_, now_ns); cutoff_at && !stopping()) {
+        int64_t cutoff = *cutoff_at;
         std::optional<int64_t> floor = export_floor();
         // keyset pages over (ended, id): a long list of kept sessions is read once per pass
         int64_t after_t = std::numeric_limits<int64_t>::min();
         std::string after_id;
         for (;;) {
-            std::vector<Candidate> page;
+            std::vector<RetentionCandidate> page;
             {
                 auto st = db_.prepare(
                     "SELECT s.id, s.namespace, coalesce(s.end_ns, nullif(s.last_activity_ns, 0), s.start_ns) AS t, "
@@ -252,7 +149,7 @@ Retention::Pass Retention::run_pass(int64_t now_ns) {
                     "ORDER BY t, s.id LIMIT 500");
                 st.bind(1, cutoff).bind(2, after_t).bind(3, after_id);
                 while (st.step()) {
-                    Candidate c{.id = st.column_text(0), .namespace_name = st.column_text(1), .ended_ns = st.column_int(2),
+                    RetentionCandidate c{.id = st.column_text(0), .namespace_name = st.column_text(1), .ended_ns = st.column_int(2),
                                 .held = st.column_int(3) != 0};
                     // and the collector has committed all of it (cluster mode: the upload spool is empty for it)
                     c.exported = (!floor || st.column_int(4) <= *floor) && st.column_int(5) == 0;
@@ -264,17 +161,11 @@ Retention::Pass Retention::run_pass(int64_t now_ns) {
             after_id = page.back().id;
             for (const auto& c : page) {
                 if (stopping()) break;
-                AppliedRule rule = rule_for(policy_, c.namespace_name);
-                if (!rule.days || c.ended_ns + static_cast<int64_t>(*rule.days) * kDayNs > now_ns) continue;
-                if (c.held) {
-                    ++pass.held_kept;
-                    continue;
-                }
-                if (!c.exported) {
-                    ++pass.unexported_kept;
-                    continue;
-                }
-                if (delete_session(c.id, "age", rule.text, now_ns, pass)) ++pass.deleted_by_age;
+                auto j = judge_by_age(policy_, c, now_ns);
+                if (j.verdict == AgeVerdict::held) ++pass.held_kept;
+                else if (j.verdict == AgeVerdict::unexported) ++pass.unexported_kept;
+                else if (j.verdict == AgeVerdict::expired && delete_session(c.id, "age", j.rule.text, now_ns, pass))
+                    ++pass.deleted_by_age;
             }
             if (stopping()) break;
         }

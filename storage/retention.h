@@ -34,6 +34,7 @@
 
 #include "storage/database.h"
 #include "storage/head_signing.h"
+#include "storage/retention_policy.h"
 
 #include <atomic>
 #include <chrono>
@@ -48,49 +49,6 @@
 #include <vector>
 
 namespace execaudit::storage {
-
-inline constexpr int64_t kDayNs = 86'400'000'000'000;
-
-/// A size given as bytes ("10G", "512MiB", "1073741824") or as a share of the database's file
-/// system ("25%"); "0" turns it off.
-struct SizeBound {
-    uint64_t bytes = 0;
-    double percent = 0;  ///< > 0: a share of the file system
-    std::string text;    ///< as given
-    bool off() const { return bytes == 0 && percent <= 0; }
-    uint64_t resolve(uint64_t filesystem_bytes) const;
-};
-/// Throws UsageError naming `flag` for anything else.
-SizeBound parse_size_bound(std::string_view text, std::string_view flag);
-
-struct NamespaceRule {
-    std::string glob;             ///< fnmatch(3) pattern on the session's namespace
-    std::optional<uint32_t> days; ///< nullopt: forever (never deleted by age)
-    std::string text;             ///< "prod-*=400"
-};
-/// "GLOB=DAYS" or "GLOB=forever"; throws UsageError.
-NamespaceRule parse_namespace_rule(std::string_view text);
-
-struct RetentionPolicy {
-    std::optional<uint32_t> days;  ///< --retention-days; nullopt: no age limit
-    std::vector<NamespaceRule> namespaces;
-    SizeBound max_db_size;     ///< the live pages of the database
-    SizeBound min_free_space;  ///< free space kept on the database's file system (reusable pages count as free)
-    /// Export cursors (export_cursor.name) that must have confirmed a session before it may go:
-    /// the configured destinations. Empty: nothing gates deletion.
-    std::vector<std::string> export_cursors;
-    bool any_age_rule() const;
-    std::string describe() const;  ///< for the start-up log line
-};
-
-/// The rule a namespace is kept by: its days (nullopt: no age limit) and its name as configured.
-struct AppliedRule {
-    std::optional<uint32_t> days;
-    std::string text;  ///< "retention-days 30", "retention-namespace prod-*=400", "" (none)
-};
-/// The most specific matching namespace rule (an exact name beats any glob; then the glob with
-/// the most characters other than * ? [ ]; then the first given), else --retention-days.
-AppliedRule rule_for(const RetentionPolicy& policy, std::string_view namespace_name);
 
 class Retention {
 public:
@@ -142,11 +100,6 @@ public:
     const RetentionPolicy& policy() const { return policy_; }
 
 private:
-    struct Candidate {
-        std::string id, namespace_name;
-        int64_t ended_ns = 0;
-        bool held = false, exported = true;
-    };
     std::optional<int64_t> export_floor();
     bool delete_session(const std::string& id, const std::string& cause, const std::string& rule, int64_t now_ns, Pass& pass);
     /// Inside a transaction: re-checks `id` and writes its tombstone and ledger entry; false
