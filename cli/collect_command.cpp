@@ -2,6 +2,7 @@
 #include "cli/command.h"
 #include "cli/config_file.h"
 #include "collector/collector.h"
+#include "storage/retention_policy.h"
 
 #include <cstdlib>
 
@@ -97,13 +98,40 @@ void add_collect_command(CLI::App& app, Commands& commands) {
     add_cluster_name_option(co, options->cluster_name,
                             "Name of this cluster, stored with every session the nodes upload (instead of the name a node "
                             "gives) and carried on every record (for a SIEM fed by several clusters)");
+    co->add_option("--retention-days", options->retention_days,
+                   "Delete a session from the cluster store this many days after it ended, unless it is held (`hold --db "
+                   "postgresql://...`) or not yet exported by every --export-* destination. Run by the leading replica "
+                   "alone; every deletion leaves a tombstone and a ledger entry that `verify` and `report` show. 0: no age limit")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 36500));
+    co->add_option("--retention-namespace", options->retention_namespaces,
+                   "GLOB=DAYS or GLOB=forever: the rule for namespaces matching GLOB (fnmatch), instead of "
+                   "--retention-days; repeatable. The most specific wins, as on the node (`record --retention-namespace`). "
+                   "In --config: `retention-namespace: {prod-*: 400, kube-system: forever}`")
+        ->type_name("GLOB=DAYS")
+        ->check(CLI::Validator(
+            [](std::string& v) {
+                try {
+                    storage::parse_namespace_rule(v);
+                    return std::string();
+                } catch (const std::exception& e) {
+                    return std::string(e.what());
+                }
+            },
+            ""));
+    co->add_option("--retention-interval", options->retention_interval_s, "Seconds between two retention passes of the leader")
+        ->capture_default_str()
+        ->check(CLI::Range(0.01, 86400.0));
     add_config_options(co);
     co->footer("A node's upload is acknowledged (2xx) only after it is committed; a batch sent again changes nothing.\n"
                "PostgreSQL down: 503 with Retry-After, and the nodes keep their backlog. `execaudit collect: ready` on\n"
                "stderr marks the start. The password in --db never reaches a log. Example:\n"
                "  EXECAUDIT_DB=postgresql://collector@pg.example:5432/execaudit execaudit collect --listen 0.0.0.0:7443 \\\n"
                "      --tls-cert /etc/execaudit/tls/tls.crt --tls-key /etc/execaudit/tls/tls.key \\\n"
-               "      --node-ca /etc/execaudit/node-ca/ca.crt --metrics 0.0.0.0:9090");
+               "      --node-ca /etc/execaudit/node-ca/ca.crt --metrics 0.0.0.0:9090\n"
+               "Retention (docs/retention.md): the leading replica deletes what every rule, hold and export allows:\n"
+               "  execaudit collect ... --export-syslog tls://siem:6514 --retention-days 400 \\\n"
+               "      --retention-namespace 'kube-system=forever'");
     commands.push_back({co, [options] { return collector::run_collect(*options); }});
 }
 

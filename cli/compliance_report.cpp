@@ -10,7 +10,8 @@
 namespace execaudit::cli {
 
 ComplianceReport gather_report(storage::SessionReader& sessions, storage::RequestReader& requests, int64_t since_ns,
-                               int64_t until_ns, const storage::HeadVerifier* key, storage::LedgerReader* ledger) {
+                               int64_t until_ns, const storage::HeadVerifier* key, storage::LedgerReader* ledger,
+                               bool ledger_signed_with_key) {
     ComplianceReport r;
     r.since_ns = since_ns;
     r.until_ns = until_ns;
@@ -70,7 +71,7 @@ ComplianceReport gather_report(storage::SessionReader& sessions, storage::Reques
         r.sessions.push_back(std::move(e));
     }
     if (ledger) {
-        auto check = storage::verify_ledger(*ledger, key, since_ns, until_ns);
+        auto check = storage::verify_ledger(*ledger, ledger_signed_with_key ? key : nullptr, since_ns, until_ns);
         r.ledger_checked = true;
         for (auto& t : check.deleted) {
             if (t.cause == "folded") {

@@ -56,7 +56,8 @@ struct ComplianceReport {
 /// Reads every session in [since, until) and the requests of the period; verifies each chain.
 /// `ledger`: the store's session ledger (null where it keeps none): deletions and removals.
 ComplianceReport gather_report(storage::SessionReader& sessions, storage::RequestReader& requests, int64_t since_ns,
-                               int64_t until_ns, const storage::HeadVerifier* key, storage::LedgerReader* ledger = nullptr);
+                               int64_t until_ns, const storage::HeadVerifier* key, storage::LedgerReader* ledger = nullptr,
+                               bool ledger_signed_with_key = true);
 
 void write_report_markdown(std::ostream& out, const ComplianceReport& r);
 /// RFC 4180: one row per session, the findings as columns, the report's parameters on every row.

@@ -5,6 +5,7 @@
 #include "common/text.h"
 #include "common/time_format.h"
 #include "storage/database.h"
+#include "storage/postgres/pg_holds.h"
 #include "storage/read_store.h"
 #include "storage/session_holds.h"
 
@@ -37,13 +38,18 @@ std::string default_actor() {
 }
 
 int run_hold(const HoldArgs& a, bool hold) {
-    if (storage::is_cluster_store(a.db))
-        throw UsageError("hold/release on the cluster's PostgreSQL store is not available yet: hold the session on its node's "
-                         "database (issue 15)");
-    auto db = storage::Database::open(a.db, storage::Database::Mode::read_write);
     std::string actor = a.by.empty() ? default_actor() : a.by;
-    auto changes = hold ? storage::hold_sessions(db, a.ids, a.reason, actor, wall_clock_ns())
-                        : storage::release_sessions(db, a.ids, a.reason, actor, wall_clock_ns());
+    std::vector<storage::HoldChange> changes;
+    if (storage::is_cluster_store(a.db)) {
+        // the cluster store: with the collector's writing role (a reader's is told so, exit 2)
+        auto c = storage::pg::Connection::open(a.db);
+        changes = hold ? storage::pg::hold_sessions(c, a.ids, a.reason, actor, wall_clock_ns())
+                       : storage::pg::release_sessions(c, a.ids, a.reason, actor, wall_clock_ns());
+    } else {
+        auto db = storage::Database::open(a.db, storage::Database::Mode::read_write);
+        changes = hold ? storage::hold_sessions(db, a.ids, a.reason, actor, wall_clock_ns())
+                       : storage::release_sessions(db, a.ids, a.reason, actor, wall_clock_ns());
+    }
     for (const auto& c : changes) {
         if (c.changed) std::cout << fmt::format("{}  {}\n", c.session_id, hold ? "held" : "released");
         else std::cout << fmt::format("{}  unchanged: {}\n", c.session_id, c.note);
@@ -65,8 +71,11 @@ void add_one(CLI::App& app, Commands& commands, bool hold) {
     c->footer(hold ? "All or nothing: an id that is not a stored session (mistyped, or deleted by retention already) is an\n"
                      "error and nothing is held. The database itself refuses to delete a held session. `sessions` marks\n"
                      "held sessions HELD, `show` and `--format json` (`legal_hold`) say since when, by whom and why.\n"
-                     "Example:\n"
-                     "  execaudit hold 3f2a9c0d 9b1e77a0 --reason 'incident INC-4711' --by alice@example.com"
+                     "On the cluster store (--db postgresql://...) the collector's retention keeps held sessions the same\n"
+                     "way; a hold there needs the collector's writing role (the read-only role may not place one).\n"
+                     "Examples:\n"
+                     "  execaudit hold 3f2a9c0d 9b1e77a0 --reason 'incident INC-4711' --by alice@example.com\n"
+                     "  execaudit hold 3f2a9c0d --reason 'INC-4711' --db postgresql://execaudit_collector@db/execaudit"
                    : "Example:\n"
                      "  execaudit release 3f2a9c0d --reason 'INC-4711 closed' --by alice@example.com");
     commands.push_back({c, [args, hold] { return run_hold(*args, hold); }});

@@ -33,7 +33,8 @@ int run_report(const ReportArgs& a) {
     std::optional<storage::HeadVerifier> key;
     if (!a.public_key.empty()) key = storage::HeadVerifier::from_pem_file(a.public_key);
     auto db = storage::open_read_store(a.db);
-    auto report = gather_report(db->sessions(), db->requests(), *range.since_ns, until, key ? &*key : nullptr, db->ledger());
+    auto report = gather_report(db->sessions(), db->requests(), *range.since_ns, until, key ? &*key : nullptr, db->ledger(),
+                                db->ledger_signed_by_recorder());
     report.source = db->label();
     report.since_text = a.since;
     report.until_text = a.until;

@@ -76,7 +76,10 @@ int run_verify(const VerifyArgs& a) {
     size_t deleted = 0, folded = 0, ledger_failed = 0;
     std::string no_ledger;
     if (auto* ledger = db->ledger()) {
-        auto check = storage::verify_ledger(*ledger, key ? &*key : nullptr, range.since_ns, range.until_ns);
+        // the cluster store's ledger is the collector's: a node's key says nothing of its entries
+        bool ledger_key = key && db->ledger_signed_by_recorder();
+        if (key && !ledger_key) no_ledger = "; the cluster store's ledger entries are the collector's, not checked with a node's --public-key";
+        auto check = storage::verify_ledger(*ledger, ledger_key ? &*key : nullptr, range.since_ns, range.until_ns);
         bool whole = a.ids.empty();
         for (const auto& p : check.problems) {
             if (!whole && !deleted_ids.count(p.session_id)) continue;

@@ -11,6 +11,7 @@
 #include "net/metrics.h"
 #include "storage/postgres/pg_connection.h"
 #include "storage/postgres/pg_schema.h"
+#include "storage/retention_policy.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -55,10 +56,20 @@ net::HttpServerOptions webhook_listener(const CollectOptions& o, const std::stri
     return s;
 }
 
+storage::RetentionPolicy retention_policy_of(const CollectOptions& o) {
+    storage::RetentionPolicy p;
+    if (o.retention_days) p.days = o.retention_days;
+    for (const auto& r : o.retention_namespaces) p.namespaces.push_back(storage::parse_namespace_rule(r));
+    if (o.retention_interval_s < 0.01 || o.retention_interval_s > 86400)
+        throw UsageError("--retention-interval is between 0.01 and 86400 seconds");
+    return p;
+}
+
 }  // namespace
 
 int run_collect(const CollectOptions& options) {
     check_options(options);
+    storage::RetentionPolicy retention = retention_policy_of(options);  // a bad rule: exit 2 before anything starts
     // the export flags are checked now (a bad URL or TLS file is exit 2), the exporters made by the leader
     exporting::make_exporters(options.exports, [] { return std::unique_ptr<exporting::ExportSource>(); });
     boost::asio::io_context io;
@@ -126,8 +137,10 @@ int run_collect(const CollectOptions& options) {
         attribution::Correlator::Options correlation;
         correlation.skew_ns = static_cast<int64_t>(options.audit_skew_s * 1e9);
         correlation.grace_ns = static_cast<int64_t>(options.audit_grace_s * 1e9);
-        leader = std::make_unique<Leader>(Leader::Options{.db_uri = options.db, .correlation = correlation,
-                                                          .exports = options.exports});
+        leader = std::make_unique<Leader>(Leader::Options{
+            .db_uri = options.db, .correlation = correlation, .exports = options.exports, .retention = retention,
+            .retention_interval = std::chrono::milliseconds(static_cast<int64_t>(options.retention_interval_s * 1000))});
+        if (retention.any_age_rule()) log::info("retention (run by the leading replica): {}", leader->retention()->policy().describe());
         leader->start();
         if (!options.metrics.empty()) {
             auto collect = [&] {

@@ -12,6 +12,7 @@
 #include "export/export_settings.h"
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,11 @@ struct CollectOptions {
     double audit_grace_s = 60;
     exporting::ExportSettings exports;  ///< the SIEM export (--export-*), from the leading replica
     std::string cluster_name;  ///< stored with every uploaded session instead of the node's; empty: the node's
+
+    // Retention of the cluster store (docs/retention.md, "For the collector"), run by the leader alone.
+    uint32_t retention_days = 0;                    ///< 0: no age limit
+    std::vector<std::string> retention_namespaces;  ///< GLOB=DAYS | GLOB=forever
+    double retention_interval_s = 60;
 };
 
 /// Runs until SIGTERM/SIGINT. Throws UsageError / RuntimeError for start-up failures.

@@ -29,7 +29,16 @@ namespace {
 constexpr int64_t kLeaderLock = 0x65786563'6c656164;
 }  // namespace
 
-Leader::Leader(Options options) : options_(std::move(options)) {}
+Leader::Leader(Options options) : options_(std::move(options)) {
+    if (options_.retention.any_age_rule()) {
+        auto policy = options_.retention;
+        // what must have been exported before a session may go: every destination of this collector
+        for (const auto& e : exporting::make_exporters(options_.exports, [] { return std::unique_ptr<exporting::ExportSource>(); }))
+            policy.export_cursors.push_back(e->name());
+        retention_ = std::make_unique<storage::pg::PgRetention>(options_.db_uri, std::move(policy), options_.signer,
+                                                                storage::pg::PgRetention::Options{.interval = options_.retention_interval});
+    }
+}
 
 Leader::~Leader() { stop(); }
 
@@ -145,6 +154,17 @@ void Leader::lead() {
         return e;
     };
     auto exporters = start_exports();
+    // Retention while this replica leads, and never after: stopped on every way out of lead().
+    struct RetentionTerm {
+        storage::pg::PgRetention* r;
+        ~RetentionTerm() {
+            if (r) r->stop();
+        }
+    } retention_term{retention_.get()};
+    if (retention_) {
+        retention_->start();
+        log::info("retention: this replica deletes from the cluster store: {}", retention_->policy().describe());
+    }
 
     std::set<std::pair<std::string, std::string>> fed;  // stages handed to the correlator this term
     auto feed_stages = [&] {
@@ -235,6 +255,7 @@ void Leader::lead() {
     };
     poll();
     io.run();
+    if (retention_) retention_->stop();
     for (auto& x : exporters) x->stop(std::chrono::seconds(2));
     sink.stop(std::chrono::seconds(5));
     leading_ = false;
@@ -254,6 +275,23 @@ std::vector<net::Metric> Leader::metrics() const {
         {"collector_sessions_unattributed_total", "Sessions with no API request (findings)", "counter", static_cast<double>(unattributed_)},
         {"collector_requests_unrecorded_total", "Allowed requests no node recorded (findings)", "counter", static_cast<double>(unrecorded_)},
     };
+    if (retention_) {
+        auto rs = retention_->stats();
+        std::vector<std::pair<std::string, std::string>> age = {{"cause", "age"}}, size = {{"cause", "size"}};
+        const char* help = "Sessions deleted from the cluster store by retention while this replica led (size: before their rule)";
+        m.push_back({"retention_deleted_sessions_total", help, "counter", static_cast<double>(rs.deleted_by_age), age});
+        m.push_back({"retention_deleted_sessions_total", help, "counter", 0.0, size});
+        m.push_back({"retention_deleted_bytes_total", "Stored terminal bytes of the deleted sessions", "counter",
+                     static_cast<double>(rs.stored_bytes_deleted)});
+        m.push_back({"retention_held_kept", "Sessions past their rule kept by a legal hold (latest pass)", "gauge",
+                     static_cast<double>(rs.held_kept)});
+        m.push_back({"retention_unexported_kept", "Sessions past their rule waiting for an export destination (latest pass)",
+                     "gauge", static_cast<double>(rs.unexported_kept)});
+        m.push_back({"retention_passes_total", "Retention passes this replica ran while it led", "counter",
+                     static_cast<double>(rs.passes)});
+        m.push_back({"retention_failed_passes_total", "Retention passes that failed (the log says why; the next one retries)",
+                     "counter", static_cast<double>(rs.failed_passes)});
+    }
     if (!leading_) return m;  // only the leader's view of the nodes is fresh
     int behind = 0, silent = 0;
     for (const auto& [name, p] : nodes_) {

@@ -11,15 +11,23 @@
 // plus the grace. A node that is behind or silent keeps it pending and shows in /metrics; a pod
 // that no node reports is a pod no node covers, and its request is unrecorded once its time passes.
 //
-// Threads: its own (the lock attempts, and while leading an io_context for the correlator).
+// While it leads it also runs the cluster store's retention (collect --retention-*), on a thread
+// of its own that it stops when it steps down: only the leader ever deletes.
+//
+// Threads: its own (the lock attempts, and while leading an io_context for the correlator), and
+// retention's while leading.
 
 #include "attribution/correlator.h"
 #include "export/export_settings.h"
 #include "net/metrics.h"
+#include "storage/head_signing.h"
+#include "storage/postgres/pg_retention.h"
+#include "storage/retention_policy.h"
 
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -38,6 +46,12 @@ public:
         int64_t silent_after_ns = 30'000'000'000;   ///< a node with no heartbeat for this long is silent
         int64_t gone_after_ns = 3600'000'000'000;   ///< ...and after this long its pods no longer hold requests
         exporting::ExportSettings exports;          ///< the SIEM export, run by the leader alone
+        /// collect --retention-*: run by the leader alone, while it leads (storage/postgres/pg_retention.h);
+        /// no age rule: none. Only what every export destination above has exported may go.
+        storage::RetentionPolicy retention;
+        std::chrono::milliseconds retention_interval{60'000};
+        /// Signs the ledger entries of its deletions (collect --signing-key); null: unsigned.
+        std::shared_ptr<const storage::HeadSigner> signer;
     };
     explicit Leader(Options options);
     ~Leader();
@@ -47,6 +61,8 @@ public:
     void start();
     void stop();
     bool leading() const { return leading_; }
+    /// The retention this replica runs while it leads (null: no --retention-* rule).
+    const storage::pg::PgRetention* retention() const { return retention_.get(); }
     std::vector<net::Metric> metrics() const;
 
 private:
@@ -60,6 +76,7 @@ private:
     bool stopping() const { return stopping_; }
 
     Options options_;
+    std::unique_ptr<storage::pg::PgRetention> retention_;  // its thread runs only during lead()
     std::atomic<bool> stopping_{false};
     std::atomic<bool> leading_{false};
     std::thread thread_;

@@ -1,6 +1,7 @@
 #include "collector/upload_ingest.h"
 
 #include "storage/chain_verify.h"
+#include "storage/postgres/pg_ledger.h"
 #include "storage/postgres/pg_store.h"
 #include "storage/postgres/pg_writer.h"
 #include "storage/upload_records.h"
@@ -8,6 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <set>
 
 namespace execaudit::collector {
@@ -81,7 +83,7 @@ ChainCheck check_chains(pg::Connection& c, const upload::Batch& batch) {
 }
 
 IngestResult ingest_batch(pg::Connection& c, const std::string& node, const upload::Batch& batch, int64_t now_ns,
-                          const std::optional<std::string>& cluster) {
+                          const std::optional<std::string>& cluster, const storage::HeadSigner* signer) {
     // Everything that can be judged without the database first.
     if (batch.header.node() != node)
         return refuse(403, Refusal::node_mismatch,
@@ -109,6 +111,7 @@ IngestResult ingest_batch(pg::Connection& c, const std::string& node, const uplo
                           {pg::text(node), pg::text(batch.header.spool_id())});
         int64_t acked = row.int64(0, 0);
         IngestResult result;
+        std::vector<storage::SessionRecord> recorded;  // first stored now: their ledger entries are due
         bool fresh = max_position == 0 || static_cast<int64_t>(max_position) > acked;
         const v1::Heartbeat* heartbeat = nullptr;
         for (const auto& r : batch.records) {
@@ -127,7 +130,9 @@ IngestResult ingest_batch(pg::Connection& c, const std::string& node, const uplo
                 s.node = node;
                 if (cluster) s.cluster = cluster;  // the collector's name, not a node's claim
                 s.entered_via = observed_entry(s.entered_via);
-                put = pg::put_session(c, s, now_ns);
+                bool first = false;
+                put = pg::put_session(c, s, now_ns, &first);
+                if (first) recorded.push_back(s);
                 what = "session " + s.id;
             } else if (r.has_command()) {
                 put = pg::put_command(c, node, storage::from_upload(r.command()), now_ns);
@@ -135,6 +140,15 @@ IngestResult ingest_batch(pg::Connection& c, const std::string& node, const uplo
             } else if (r.has_chunk()) {
                 put = pg::put_chunk(c, node, storage::from_upload(r.chunk()));
                 what = fmt::format("chunk {} of session {}", r.chunk().seq(), r.chunk().session_id());
+            }
+            if (put == pg::PutResult::deleted) {
+                const std::string& id = r.has_session()   ? r.session().id()
+                                        : r.has_command() ? r.command().session_id()
+                                                          : r.chunk().session_id();
+                ++result.deleted;
+                if (std::find(result.deleted_sessions.begin(), result.deleted_sessions.end(), id) == result.deleted_sessions.end())
+                    result.deleted_sessions.push_back(id);
+                continue;
             }
             if (put == pg::PutResult::foreign_node)
                 return refuse(403, Refusal::foreign_session, fmt::format("{}: that session belongs to another node", what));
@@ -166,9 +180,14 @@ IngestResult ingest_batch(pg::Connection& c, const std::string& node, const uplo
             c.exec("INSERT INTO nodes (name, first_seen_ns) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
                    {pg::text(node), pg::num(now_ns)});
         }
+        // Last before the commit: the ledger's head is locked from here until it, so replicas
+        // storing new sessions at once wait for each other only that long.
+        for (const auto& s : recorded)
+            pg::append_ledger(c, s.id, storage::LedgerKind::recorded, s.start_ns, s.chain_start, signer);
         tx.commit();
         result.acked_position = acked;
-        result.message = fmt::format("{{\"stored\":{},\"replayed\":{},\"acknowledged\":{}}}", result.stored, result.replayed, acked);
+        result.message = fmt::format("{{\"stored\":{},\"replayed\":{},\"deleted\":{},\"acknowledged\":{}}}", result.stored,
+                                     result.replayed, result.deleted, acked);
         return result;
     } catch (const pg::PgError& e) {
         if (e.connection_lost() || !c.ok()) throw;

@@ -7,6 +7,7 @@
 // replay) are skipped and counted.
 
 #include "proto/upload_wire.h"
+#include "storage/head_signing.h"
 #include "storage/postgres/pg_connection.h"
 
 #include <cstdint>
@@ -34,6 +35,8 @@ struct IngestResult {
     std::string message;     ///< for the node (and the log); never database credentials
     uint64_t stored = 0;     ///< records written
     uint64_t replayed = 0;   ///< records at or before the committed position: skipped
+    uint64_t deleted = 0;    ///< records of sessions retention deleted (tombstoned): acknowledged, never re-inserted
+    std::vector<std::string> deleted_sessions;  ///< their session ids, once each
     int64_t acked_position = 0;
 };
 
@@ -46,9 +49,11 @@ struct ChainCheck {
 ChainCheck check_chains(storage::pg::Connection& c, const upload::Batch& batch);
 
 /// `node`: the name the uploader's certificate proves; `cluster`: the collector's --cluster-name,
-/// stored instead of the one a node gives. Throws PgError when the connection is lost (the caller
+/// stored instead of the one a node gives; `signer`: the collector's key for the ledger entries of
+/// new sessions (null: unsigned). A record of a session retention deleted is acknowledged and
+/// ignored (counted in `deleted`): a node replaying its spool never brings it back. Throws PgError when the connection is lost (the caller
 /// answers 503); every other failure is in the result.
 IngestResult ingest_batch(storage::pg::Connection& c, const std::string& node, const upload::Batch& batch, int64_t now_ns,
-                          const std::optional<std::string>& cluster = std::nullopt);
+                          const std::optional<std::string>& cluster = std::nullopt, const storage::HeadSigner* signer = nullptr);
 
 }  // namespace execaudit::collector

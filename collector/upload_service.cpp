@@ -110,6 +110,15 @@ void UploadService::worker() {
                 ++batches_;
                 records_stored_ += result.stored;
                 records_replayed_ += result.replayed;
+                records_deleted_ += result.deleted;
+                // once per session (a bounded memory of which were named)
+                for (const auto& id : result.deleted_sessions) {
+                    if (deleted_logged_.size() >= 10'000) deleted_logged_.clear();
+                    if (deleted_logged_.insert(id).second)
+                        log::info("upload: node {} sent records of session {}, which retention deleted: acknowledged and "
+                                  "ignored (a spool replayed after the deletion never brings it back)",
+                                  job.node, id);
+                }
                 bytes_ += job.body.size();
                 if (!db_error_.empty()) log::info("the database answers again");
                 db_error_.clear();
@@ -137,6 +146,9 @@ std::vector<net::Metric> UploadService::metrics() const {
         {"collector_upload_replayed_records_total",
          "Records skipped because their spool position was committed already (a resend or a replay)", "counter",
          static_cast<double>(records_replayed_)},
+        {"collector_upload_deleted_records_total",
+         "Records of sessions retention deleted (tombstoned), acknowledged and ignored: never stored again", "counter",
+         static_cast<double>(records_deleted_)},
         {"collector_upload_bytes_total", "Bytes of committed node batches", "counter", static_cast<double>(bytes_)},
         {"collector_upload_busy_total", "Batches answered 503 because every worker was busy", "counter", static_cast<double>(busy_)},
         {"collector_upload_database_failures_total", "Batches answered 503 because the database was unavailable", "counter",

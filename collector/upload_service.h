@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <set>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -64,6 +65,8 @@ private:
     // counters, guarded by mutex_
     uint64_t chains_intact_ = 0, chains_failed_ = 0;
     uint64_t batches_ = 0, records_stored_ = 0, records_replayed_ = 0, bytes_ = 0, busy_ = 0, db_failures_ = 0;
+    uint64_t records_deleted_ = 0;
+    std::set<std::string> deleted_logged_;  ///< deleted sessions whose late records were logged already
     std::map<std::string, uint64_t> refused_;  ///< by reason
     std::string db_error_;                     ///< the last database failure, while it lasts
     std::map<std::string, std::chrono::steady_clock::time_point> refusal_logged_;

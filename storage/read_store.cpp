@@ -3,6 +3,7 @@
 #include "storage/database.h"
 #include "storage/export_outbox.h"
 #include "storage/postgres/pg_connection.h"
+#include "storage/postgres/pg_ledger.h"
 #include "storage/postgres/pg_schema.h"
 #include "storage/postgres/pg_store.h"
 #include "storage/request_store.h"
@@ -30,11 +31,12 @@ private:
 
 class PgReadStore final : public ReadStore {
 public:
-    explicit PgReadStore(pg::Connection c) : c_(std::move(c)), sessions_(c_), requests_(c_), outbox_(c_) {}
+    explicit PgReadStore(pg::Connection c) : c_(std::move(c)), sessions_(c_), requests_(c_), outbox_(c_), ledger_(c_) {}
     SessionReader& sessions() override { return sessions_; }
     RequestReader& requests() override { return requests_; }
     OutboxReader& outbox() override { return outbox_; }
-    LedgerReader* ledger() override { return nullptr; }  // issue 15, slice B
+    LedgerReader* ledger() override { return &ledger_; }
+    bool ledger_signed_by_recorder() const override { return false; }
     std::string label() const override { return c_.label(); }
 
 private:
@@ -42,6 +44,7 @@ private:
     pg::PgSessionStore sessions_;
     pg::PgRequestStore requests_;
     pg::PgOutbox outbox_;
+    pg::PgLedger ledger_;
 };
 
 }  // namespace

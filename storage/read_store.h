@@ -19,6 +19,10 @@ public:
     virtual OutboxReader& outbox() = 0;
     /// The session ledger and tombstones (storage/session_ledger.h); null where the store keeps none yet.
     virtual LedgerReader* ledger() = 0;
+    /// Whether the ledger's entries are signed with the key the sessions' heads are (a node's
+    /// `record --signing-key`), so `verify --public-key` checks both. The cluster store's ledger is
+    /// the collector's own (signed with its key, once it has one), never a node's.
+    virtual bool ledger_signed_by_recorder() const { return true; }
     /// The store for messages: the file's path, or the URI without its password.
     virtual std::string label() const = 0;
 };

@@ -33,16 +33,16 @@ void log_event(Database& db, const std::string& id, const char* action, const st
     st.run();
 }
 
-void check_text(const std::string& reason, const std::string& actor) {
+}  // namespace
+
+void check_hold_text(const std::string& reason, const std::string& actor) {
     if (reason.empty()) throw UsageError("--reason is required: say why (a ticket, a case number), it is recorded");
     if (reason.size() > 4096 || actor.size() > 256) throw UsageError("--reason is at most 4096 bytes, --by 256");
 }
 
-}  // namespace
-
 std::vector<HoldChange> hold_sessions(Database& db, const std::vector<std::string>& ids, const std::string& reason,
                                       const std::string& actor, int64_t now_ns) {
-    check_text(reason, actor);
+    check_hold_text(reason, actor);
     Transaction tx(db);
     std::vector<HoldChange> out;
     for (const auto& given : ids) {
@@ -67,7 +67,7 @@ std::vector<HoldChange> hold_sessions(Database& db, const std::vector<std::strin
 
 std::vector<HoldChange> release_sessions(Database& db, const std::vector<std::string>& ids, const std::string& reason,
                                          const std::string& actor, int64_t now_ns) {
-    check_text(reason, actor);
+    check_hold_text(reason, actor);
     Transaction tx(db);
     std::vector<HoldChange> out;
     for (const auto& given : ids) {

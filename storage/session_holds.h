@@ -32,6 +32,8 @@ std::vector<HoldChange> hold_sessions(Database& db, const std::vector<std::strin
 /// Releases each; throws UsageError for an id that is not stored. A session not held is reported unchanged.
 std::vector<HoldChange> release_sessions(Database& db, const std::vector<std::string>& ids, const std::string& reason,
                                          const std::string& actor, int64_t now_ns);
+/// Throws UsageError unless `reason` is given and both fit (shared by both stores).
+void check_hold_text(const std::string& reason, const std::string& actor);
 /// A session's holds and releases, oldest first.
 std::vector<HoldEvent> hold_history(Database& db, const std::string& session_id);
 

@@ -1,5 +1,8 @@
 #include "storage/postgres/pg_schema.h"
 
+#include "common/log.h"
+#include "storage/postgres/pg_ledger.h"
+
 #include <fmt/format.h>
 
 #include <array>
@@ -10,6 +13,8 @@ namespace {
 // The advisory lock key of migrations ('execaudt' as a number): replicas starting together
 // migrate one after the other.
 constexpr int64_t kMigrationLock = 0x6578656361756474;
+// The version that brought the session ledger: the migration to it enters the stored sessions.
+constexpr int kLedgerVersion = 6;
 
 // Forward migrations: entry i takes a database from version i to i+1. Append only; never edit
 // one that has shipped. Times are ns since the epoch (UTC) as on the node, so a row reads back
@@ -262,6 +267,100 @@ ALTER TABLE sessions ADD COLUMN cluster text;
 CREATE INDEX sessions_workload ON sessions (workload_name, workload_kind);
 CREATE INDEX sessions_labels ON sessions USING gin ((pod_labels::jsonb));
 )sql",
+
+    // v6: retention on the cluster store (issue 15, docs/retention.md "For the collector"), the
+    // same meaning as the node's SQLite v9. A legal hold keeps a session from every deletion (no
+    // cascade: the database refuses to delete a held session's row); every hold and release is
+    // logged. The ledger is one hash chain of every session the collector first stored and every
+    // session its retention deleted (the tombstone's digest); its head row is locked by each
+    // append, so replicas ingesting at once append one after the other, and a position is never
+    // given twice (a removed newest entry leaves a hole the next one shows). Records that arrive
+    // for a tombstoned session (a node replaying its spool) are ignored, never re-inserted.
+    // Sessions stored before v6 are entered into the ledger by the migration (unsigned).
+    R"sql(
+CREATE TABLE session_holds (
+    session_id text PRIMARY KEY REFERENCES sessions (id),  -- no cascade: a held session is never deleted
+    reason     text NOT NULL,
+    held_by    text NOT NULL,
+    held_ns    bigint NOT NULL
+);
+CREATE TABLE hold_log (
+    id         bigserial PRIMARY KEY,
+    session_id text NOT NULL,
+    action     text NOT NULL CHECK (action IN ('hold', 'release')),
+    reason     text NOT NULL,
+    actor      text NOT NULL,
+    time_ns    bigint NOT NULL
+);
+CREATE INDEX hold_log_session ON hold_log (session_id, id);
+
+CREATE TABLE session_ledger (
+    position    bigint PRIMARY KEY,
+    session_id  text NOT NULL,
+    kind        smallint NOT NULL CHECK (kind IN (1, 2)),  -- 1 recorded, 2 deleted by policy
+    time_ns     bigint NOT NULL,  -- recorded: the session's start; deleted: when its deletion began
+    digest      bytea NOT NULL,   -- recorded: the node's chain start (empty: none); deleted: the tombstone's digest
+    hash        bytea NOT NULL,   -- SHA-256 over the previous entry's hash and this entry
+    signature   bytea,            -- Ed25519 over the hash (the collector's key; NULL: unsigned)
+    signing_key text NOT NULL DEFAULT '',
+    UNIQUE (session_id, kind)
+);
+-- The newest position and hash: one row, locked (FOR UPDATE) by every append.
+CREATE TABLE session_ledger_head (
+    one      boolean PRIMARY KEY DEFAULT true CHECK (one),
+    position bigint NOT NULL,
+    hash     bytea
+);
+INSERT INTO session_ledger_head (position) VALUES (0);
+
+CREATE TABLE session_tombstones (
+    session_id     text PRIMARY KEY,
+    node           text NOT NULL,
+    namespace      text NOT NULL,
+    pod            text NOT NULL,
+    container      text NOT NULL,
+    username       text,
+    attribution    text NOT NULL,
+    status         text NOT NULL,
+    start_ns       bigint NOT NULL,
+    end_ns         bigint,
+    commands       bigint NOT NULL,
+    output_bytes   bigint NOT NULL,
+    lost_bytes     bigint NOT NULL,
+    chain_head     bytea NOT NULL,
+    chain_records  bigint NOT NULL,
+    head_signature bytea NOT NULL,
+    signing_key    text NOT NULL,
+    cause          text NOT NULL CHECK (cause IN ('age', 'size')),
+    rule           text NOT NULL,     -- as configured: "retention-days 30", "retention-namespace prod-*=400", ...
+    deleted_ns     bigint NOT NULL,   -- when the deletion began
+    completed_ns   bigint,            -- when its last row went; NULL: still being deleted
+    stored_bytes   bigint NOT NULL DEFAULT 0  -- its terminal data as stored (compressed)
+);
+CREATE INDEX session_tombstones_start ON session_tombstones (start_ns);
+CREATE INDEX session_tombstones_unfinished ON session_tombstones (session_id) WHERE completed_ns IS NULL;
+CREATE INDEX sessions_ended ON sessions ((coalesce(end_ns, nullif(last_activity_ns, 0), start_ns)), id) WHERE status <> 'open';
+
+-- A late upload of a deleted session, command or chunk is dropped by the database itself.
+CREATE FUNCTION execaudit_session_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM session_tombstones WHERE session_id = NEW.id) THEN RETURN NULL; END IF;
+    RETURN NEW;
+END
+$$;
+CREATE FUNCTION execaudit_record_of_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM session_tombstones WHERE session_id = NEW.session_id) THEN RETURN NULL; END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER sessions_deleted_not_again BEFORE INSERT ON sessions
+    FOR EACH ROW EXECUTE FUNCTION execaudit_session_deleted();
+CREATE TRIGGER commands_of_deleted_ignored BEFORE INSERT ON commands
+    FOR EACH ROW EXECUTE FUNCTION execaudit_record_of_deleted();
+CREATE TRIGGER chunks_of_deleted_ignored BEFORE INSERT ON io_chunks
+    FOR EACH ROW EXECUTE FUNCTION execaudit_record_of_deleted();
+)sql",
 };
 
 }  // namespace
@@ -285,6 +384,10 @@ void migrate(Connection& c) {
                                      version, current_schema_version()));
     for (int v = version; v < current_schema_version(); ++v) {
         c.exec_script(kMigrations[static_cast<size_t>(v)]);
+        if (v + 1 == kLedgerVersion) {
+            // sessions stored before the ledger existed: entered now, oldest first (unsigned)
+            if (size_t n = backfill_ledger(c, nullptr)) log::info("{}: {} stored sessions entered into the new session ledger", c.label(), n);
+        }
         c.exec("INSERT INTO execaudit_schema (version, applied_ns) VALUES ($1, "
                "(extract(epoch FROM clock_timestamp()) * 1e9)::bigint)",
                {num(int64_t{v + 1})});

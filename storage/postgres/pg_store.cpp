@@ -15,7 +15,10 @@ constexpr const char* kSessionColumns =
     "attribution, username, groups_json, source_ips_json, user_agent, audit_id, commands, output_bytes, input_bytes, "
     "lost_bytes, lost_events, rows, cols, entered_via, start_lost, last_activity_ns, request_id, user_verified, "
     "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key, kubelet_check, "
-    "pod_labels, pod_labels_dropped, owner_kind, owner_name, workload_kind, workload_name, service_account, cluster";
+    "pod_labels, pod_labels_dropped, owner_kind, owner_name, workload_kind, workload_name, service_account, cluster, "
+    // legal hold (v6); `id` is the session's: session_holds has no column of that name
+    "(SELECT h.reason FROM session_holds h WHERE h.session_id = id), (SELECT h.held_by FROM session_holds h WHERE "
+    "h.session_id = id), (SELECT h.held_ns FROM session_holds h WHERE h.session_id = id)";
 
 SessionRecord read_session(const Result& r, int row) {
     SessionRecord s;
@@ -79,6 +82,12 @@ SessionRecord read_session(const Result& r, int row) {
         c += 6;
     }
     s.cluster = r.optional_text(row, c++);
+    if (auto reason = r.optional_text(row, c++)) {
+        s.held = true;
+        s.hold_reason = *reason;
+        s.held_by = r.text(row, c++);
+        s.held_ns = r.int64(row, c++);
+    }
     return s;
 }
 

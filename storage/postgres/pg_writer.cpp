@@ -1,6 +1,7 @@
 #include "storage/postgres/pg_writer.h"
 
 #include "common/text.h"
+#include "storage/postgres/pg_ledger.h"
 #include "storage/request_store.h"
 
 #include <fmt/format.h>
@@ -67,7 +68,7 @@ ON CONFLICT (id) DO UPDATE SET
     pod_labels = coalesce(excluded.pod_labels, sessions.pod_labels),
     cluster = coalesce(excluded.cluster, sessions.cluster)
 WHERE sessions.node = excluded.node
-RETURNING status
+RETURNING status, xmax = 0 AS inserted
 )sql";
 
 Param blob_or_null(const std::string& v) { return v.empty() ? null() : bytes(v); }
@@ -87,7 +88,9 @@ void put_chain_fields(Connection& c, const SessionRecord& s) {
 
 }  // namespace
 
-PutResult put_session(Connection& c, const SessionRecord& s, int64_t now_ns) {
+PutResult put_session(Connection& c, const SessionRecord& s, int64_t now_ns, bool* first_stored) {
+    // deleted by retention: a late resend (a node replaying its spool) never brings it back
+    if (tombstoned(c, s.id)) return PutResult::deleted;
     // a pod's names as text (PostgreSQL's text is valid UTF-8 only); NULL where none or not known
     auto pod_text = [&](std::string PodMetadata::*field) {
         if (!s.pod_meta || (s.pod_meta.value().*field).empty()) return null();
@@ -109,8 +112,9 @@ PutResult put_session(Connection& c, const SessionRecord& s, int64_t now_ns) {
                      pod_text(&PodMetadata::owner_name), pod_text(&PodMetadata::workload_kind),
                      pod_text(&PodMetadata::workload_name), pod_text(&PodMetadata::service_account),
                      s.cluster ? text(utf8_lossy(*s.cluster)) : null()});
-    if (r.rows() == 0) return PutResult::foreign_node;
+    if (r.rows() == 0) return tombstoned(c, s.id) ? PutResult::deleted : PutResult::foreign_node;
     put_chain_fields(c, s);
+    if (first_stored) *first_stored = r.boolean(0, 1);
     note_outbox(c, s.id, 1, 0, now_ns);
     if (r.text(0, 0) != "open") note_outbox(c, s.id, 3, 0, now_ns);
     return PutResult::stored;
@@ -121,9 +125,22 @@ std::string session_owner(Connection& c, const std::string& session_id) {
     return r.rows() ? r.text(0, 0) : std::string();
 }
 
+namespace {
+
+/// Whom a command's or chunk's session belongs to: deleted, not stored, or its node.
+std::pair<PutResult, std::string> owner_of(Connection& c, const std::string& session_id) {
+    auto r = c.exec("SELECT (SELECT node FROM sessions WHERE id = $1), EXISTS (SELECT 1 FROM session_tombstones WHERE session_id = $1)",
+                    {text(session_id)});
+    if (r.boolean(0, 1)) return {PutResult::deleted, ""};
+    if (r.is_null(0, 0)) return {PutResult::no_session, ""};
+    return {PutResult::stored, r.text(0, 0)};
+}
+
+}  // namespace
+
 PutResult put_command(Connection& c, const std::string& node, const CommandRecord& cmd, int64_t now_ns) {
-    auto owner = session_owner(c, cmd.session_id);
-    if (owner.empty()) return PutResult::no_session;
+    auto [state, owner] = owner_of(c, cmd.session_id);
+    if (state != PutResult::stored) return state;
     if (owner != node) return PutResult::foreign_node;
     c.exec(R"sql(
 INSERT INTO commands (session_id, seq, time_ns, boot_ns, pid, ppid, ns_pid, uid, gid, filename, argv, argv_text, retval,
@@ -147,8 +164,8 @@ ON CONFLICT (session_id, seq) DO UPDATE SET time_ns = excluded.time_ns, boot_ns 
 }
 
 PutResult put_chunk(Connection& c, const std::string& node, const StoredChunkRecord& k) {
-    auto owner = session_owner(c, k.session_id);
-    if (owner.empty()) return PutResult::no_session;
+    auto [state, owner] = owner_of(c, k.session_id);
+    if (state != PutResult::stored) return state;
     if (owner != node) return PutResult::foreign_node;
     // chunks never change once written: a resent one is ignored
     c.exec(R"sql(

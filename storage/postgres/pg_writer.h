@@ -15,16 +15,19 @@ enum class PutResult {
     stored,        ///< inserted or updated (or already there: nothing changed)
     foreign_node,  ///< the session belongs to another node: nothing written
     no_session,    ///< a command or chunk of a session that is not stored
+    deleted,       ///< retention deleted the session (its tombstone): nothing written, never re-created
 };
 
 /// Inserts a session, or updates what the node owns (never attribution). Counters only grow and
 /// an ended session never reopens, so an older copy arriving late changes nothing.
-/// `s.node` must be the name the uploader proved.
-PutResult put_session(Connection& c, const SessionRecord& s, int64_t now_ns);
+/// `s.node` must be the name the uploader proved. `first_stored`: set when this call inserted the
+/// session; its `recorded` ledger entry is then the caller's to append (pg_ledger.h append_ledger),
+/// as late in its transaction as it can (the ledger's head stays locked until the commit).
+PutResult put_session(Connection& c, const SessionRecord& s, int64_t now_ns, bool* first_stored = nullptr);
 /// `node`: the uploader; the session must be its own.
 PutResult put_command(Connection& c, const std::string& node, const CommandRecord& cmd, int64_t now_ns);
 PutResult put_chunk(Connection& c, const std::string& node, const StoredChunkRecord& chunk);
-/// The owner of a session, or "" when it is not stored.
+/// The owner of a session, or "" when it is not stored (or was deleted).
 std::string session_owner(Connection& c, const std::string& session_id);
 
 /// Who asked (collector's correlation); appends an `attributed` export record when it changed.

@@ -5,6 +5,7 @@
 // PostgreSQL after a copy through pg_writer (what the collector stores from an upload).
 #include "storage/chain_verify.h"
 #include "storage/compression.h"
+#include "storage/postgres/pg_ledger.h"
 #include "storage/postgres/pg_schema.h"
 #include "storage/postgres/pg_store.h"
 #include "storage/postgres/pg_writer.h"
@@ -209,6 +210,7 @@ TEST_F(ChainVerify, EachTamperingIsNamedOnPostgres) {
                 ASSERT_EQ(storage::pg::put_chunk(c, s.node, *k), storage::pg::PutResult::stored);
             }
         }
+        storage::pg::backfill_ledger(c, nullptr);  // as the collector enters each new session
         tx.commit();
     }
     auto c = storage::pg::Connection::open(pg.uri());

@@ -3,6 +3,7 @@
 // `--db postgresql://...` never reach an error, a log or --help. Needs root (runuser nobody) and
 // PostgreSQL 15 (tests/support/postgres.h).
 #include "storage/io_frames.h"
+#include "storage/postgres/pg_ledger.h"
 #include "storage/postgres/pg_schema.h"
 #include "storage/postgres/pg_writer.h"
 #include "storage/request_store.h"
@@ -61,6 +62,7 @@ void copy_to_postgres(const std::string& sqlite, const std::string& uri) {
         storage::pg::put_attribution(c, a, s.start_ns);
     }
     storage::pg::assign_export_positions(c);
+    storage::pg::backfill_ledger(c, nullptr);  // as the collector enters each new session in the ledger
     tx.commit();
 }
 

@@ -1,0 +1,312 @@
+// Retention, legal hold and the session ledger on the cluster store (issue 15; docs/retention.md,
+// "For the collector"), against a real PostgreSQL: the leader's pass deletes exactly the sessions
+// past their rule (never held, open or unexported ones), `verify --db postgresql://...` tells a
+// deletion by rule from a removal by hand, a hold needs the writer's role, a node replaying its
+// spool never brings a deleted session back, and only the leading collector deletes.
+#include "collector/upload_ingest.h"
+#include "storage/postgres/pg_ledger.h"
+#include "storage/postgres/pg_retention.h"
+#include "storage/postgres/pg_schema.h"
+#include "storage/postgres/pg_writer.h"
+#include "storage/upload_records.h"
+#include "tests/support/cluster.h"
+#include "tests/support/postgres.h"
+#include "tests/support/process.h"
+#include "tests/support/stored_sessions.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace execaudit::testing {
+namespace {
+namespace v1 = upload::v1;
+namespace pg = storage::pg;
+
+constexpr int64_t kDay = storage::kDayNs;
+// "now" for the passes: 40 days after kT0Ns
+constexpr int64_t kNow = kT0Ns + 40 * kDay;
+
+struct Spec {
+    std::string id;
+    std::string ns = "shop";
+    int64_t start_ns = kT0Ns;
+    bool ended = true;
+};
+
+v1::UploadRecord session_record(const Spec& s, const std::string& node) {
+    auto r = sample_session(s.id, s.start_ns);
+    r.node = node;
+    r.namespace_name = s.ns;
+    if (s.ended) {
+        r.status = "ended";
+        r.end_ns = s.start_ns + 5 * kSecondNs;
+        r.exit_code = 0;
+    }
+    v1::UploadRecord u;
+    *u.mutable_session() = storage::to_upload(r);
+    return u;
+}
+v1::UploadRecord command_record(const Spec& s, uint32_t seq) {
+    v1::UploadRecord u;
+    *u.mutable_command() = storage::to_upload(sample_command(sample_session(s.id, s.start_ns), seq, {"/bin/ls", "-l"}));
+    return u;
+}
+v1::UploadRecord chunk_record(const Spec& s, uint32_t seq) {
+    storage::StoredChunkRecord k;
+    k.session_id = s.id;
+    k.seq = seq;
+    storage::ChunkEncoder e;
+    e.add_bytes(0, storage::FrameKind::output, "total 0\r\n");
+    k.data = e.take();
+    k.raw_size = k.data.size();
+    k.frames = 1;
+    k.output_bytes = 9;
+    v1::UploadRecord u;
+    *u.mutable_chunk() = storage::to_upload(k);
+    return u;
+}
+upload::Batch batch_of(const std::string& node, const std::string& spool, std::vector<v1::UploadRecord> records) {
+    uint64_t position = 0;
+    for (auto& r : records) r.set_position(++position);
+    upload::Batch b;
+    b.header.set_version(1);
+    b.header.set_node(node);
+    b.header.set_spool_id(spool);
+    b.header.set_records(static_cast<uint32_t>(records.size()));
+    b.records = std::move(records);
+    return b;
+}
+/// A session with two commands and a chunk, as a node uploads it.
+std::vector<v1::UploadRecord> whole(const Spec& s, const std::string& node = "node-a") {
+    return {session_record(s, node), command_record(s, 0), command_record(s, 1), chunk_record(s, 0)};
+}
+
+class ClusterRetention : public ::testing::Test {
+protected:
+    void SetUp() override {
+        EA_REQUIRE(missing_postgres());
+        pg_ = std::make_unique<PostgresServer>();
+        c_.emplace(pg::Connection::open(pg_->uri()));
+        pg::migrate(*c_);
+    }
+    void store(const std::vector<Spec>& specs, const std::string& spool = "00112233445566778899aabbccddeeff") {
+        std::vector<v1::UploadRecord> records;
+        for (const auto& s : specs)
+            for (auto& r : whole(s)) records.push_back(std::move(r));
+        auto r = collector::ingest_batch(*c_, "node-a", batch_of("node-a", spool, std::move(records)), kT0Ns);
+        ASSERT_EQ(r.status, 200) << r.message;
+    }
+    /// What the leader's exporter does: positions for everything committed, and a destination's cursor.
+    void export_all(const std::string& destination) {
+        pg::assign_export_positions(*c_);
+        q(fmt::format("INSERT INTO export_cursor (name, position, updated_ns) SELECT '{}', max(position), 0 FROM export_outbox "
+                      "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                      destination));
+    }
+    pg::PgRetention::Pass pass(storage::RetentionPolicy policy, int64_t now = kNow) {
+        pg::PgRetention r(pg_->uri(), std::move(policy), nullptr, {.pause = std::chrono::milliseconds(0)});
+        return r.run_pass(*c_, now);
+    }
+    std::string q(const std::string& sql) { return pg_->query(sql); }
+    std::string uri_as(const std::string& role) {
+        return fmt::format("postgresql://{}@127.0.0.1:{}/postgres", role, pg_->port());
+    }
+
+    std::unique_ptr<PostgresServer> pg_;
+    std::optional<pg::Connection> c_;
+};
+
+storage::RetentionPolicy thirty_days() {
+    storage::RetentionPolicy p;
+    p.days = 30;
+    return p;
+}
+
+TEST_F(ClusterRetention, APassDeletesExactlyTheSessionsPastTheirRule) {
+    store({{.id = "aaaa000000000001"},                                   // ended 40 days ago: goes
+           {.id = "aaaa000000000002"},                                   // held: stays
+           {.id = "aaaa000000000003", .ended = false},                   // open since 40 days: stays
+           {.id = "aaaa000000000004", .start_ns = kT0Ns + 30 * kDay},    // ended 10 days ago: stays
+           {.id = "aaaa000000000005", .ns = "prod-eu"},                  // prod-*=400: stays
+           {.id = "aaaa000000000006", .ns = "dev", .start_ns = kT0Ns + 30 * kDay},  // dev=7: goes
+           {.id = "aaaa000000000007"}});                                 // not exported yet: stays
+    export_all("syslog");
+    // a late command of 7 after the destination's cursor: 7 is not all exported
+    auto late = collector::ingest_batch(*c_, "node-a", batch_of("node-a", "ffff", {command_record({.id = "aaaa000000000007"}, 2)}),
+                                        kT0Ns);
+    ASSERT_EQ(late.status, 200) << late.message;
+    auto held = run({execaudit_bin(), "hold", "aaaa000000000002", "--reason", "INC-4711", "--by", "alice", "--db", pg_->uri()});
+    ASSERT_EQ(held.exit_code, 0) << held.err;
+
+    auto policy = thirty_days();
+    policy.namespaces = {storage::parse_namespace_rule("prod-*=400"), storage::parse_namespace_rule("dev=7")};
+    policy.export_cursors = {"syslog"};
+    auto p = pass(policy);
+    EXPECT_EQ(p.deleted_by_age, 2u);
+    EXPECT_EQ(p.held_kept, 1u);
+    EXPECT_EQ(p.unexported_kept, 1u);
+    EXPECT_EQ(q("SELECT string_agg(id, ',' ORDER BY id) FROM sessions"),
+              "aaaa000000000002,aaaa000000000003,aaaa000000000004,aaaa000000000005,aaaa000000000007\n");
+    EXPECT_EQ(q("SELECT string_agg(session_id || ' ' || cause || ' ' || rule || ' ' || (completed_ns IS NOT NULL), ',' "
+                "ORDER BY session_id) FROM session_tombstones"),
+              "aaaa000000000001 age retention-days 30 true,aaaa000000000006 age retention-namespace dev=7 true\n");
+    // nothing of them is left
+    EXPECT_EQ(q("SELECT count(*) FROM commands WHERE session_id IN ('aaaa000000000001', 'aaaa000000000006')"), "0\n");
+    EXPECT_EQ(q("SELECT count(*) FROM io_chunks WHERE session_id IN ('aaaa000000000001', 'aaaa000000000006')"), "0\n");
+    EXPECT_EQ(q("SELECT count(*) FROM export_outbox WHERE session_id IN ('aaaa000000000001', 'aaaa000000000006')"), "0\n");
+    // the ledger: 7 recorded when first stored, 2 deleted; a second pass changes nothing
+    EXPECT_EQ(q("SELECT kind, count(*) FROM session_ledger GROUP BY kind ORDER BY kind"), "1|7\n2|2\n");
+    EXPECT_EQ(pass(policy).deleted_by_age, 0u);
+
+    // once exported, 7 goes too; the held one only once it is released
+    export_all("syslog");
+    EXPECT_EQ(pass(policy).deleted_by_age, 1u);
+    auto released = run({execaudit_bin(), "release", "aaaa0000", "--reason", "closed", "--db", pg_->uri()});
+    EXPECT_NE(released.exit_code, 0) << "an ambiguous prefix";
+    released = run({execaudit_bin(), "release", "aaaa000000000002", "--reason", "closed", "--db", pg_->uri()});
+    ASSERT_EQ(released.exit_code, 0) << released.err;
+    EXPECT_EQ(pass(policy).deleted_by_age, 1u);
+    EXPECT_EQ(q("SELECT string_agg(action, ',' ORDER BY id) FROM hold_log"), "hold,release\n");
+}
+
+TEST_F(ClusterRetention, VerifyTellsADeletionByRuleFromARemovalByHand) {
+    store({{.id = "bbbb000000000001"}, {.id = "bbbb000000000002"}, {.id = "bbbb000000000003", .start_ns = kT0Ns + 35 * kDay}});
+    ASSERT_EQ(pass(thirty_days()).deleted_by_age, 2u);
+    auto ok = run({execaudit_bin(), "verify", "--db", pg_->uri()});
+    EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+    EXPECT_NE(ok.out.find("bbbb000000000001  deleted    past its retention"), std::string::npos) << ok.out;
+    EXPECT_NE(ok.out.find("2 deleted by retention rules"), std::string::npos) << ok.out;
+    EXPECT_EQ(ok.out.find("keeps no session ledger"), std::string::npos) << ok.out;
+
+    // someone with the database's password removes the third by hand
+    q("DELETE FROM sessions WHERE id = 'bbbb000000000003'");
+    auto bad = run({execaudit_bin(), "verify", "--db", pg_->uri()});
+    EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+    EXPECT_NE(bad.err.find("bbbb000000000003  REMOVED"), std::string::npos) << bad.err;
+    EXPECT_EQ(bad.err.find("bbbb000000000001  REMOVED"), std::string::npos) << bad.err;
+    // a tombstone forged for it does not pass either: the ledger has no such deletion
+    q("INSERT INTO session_tombstones SELECT 'bbbb000000000003', node, namespace, pod, container, username, attribution, "
+      "status, start_ns, end_ns, commands, output_bytes, lost_bytes, chain_head, chain_records, head_signature, signing_key, "
+      "cause, rule, deleted_ns, completed_ns, stored_bytes FROM session_tombstones WHERE session_id = 'bbbb000000000001'");
+    bad = run({execaudit_bin(), "verify", "--db", pg_->uri()});
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_NE(bad.err.find("bbbb000000000003  REMOVED"), std::string::npos) << bad.err;
+    auto report = run({execaudit_bin(), "report", "--since", "2024-10-01T00:00:00Z", "--until", "2025-01-01T00:00:00Z",
+                       "--format", "json", "--db", pg_->uri()});
+    ASSERT_EQ(report.exit_code, 0) << report.err;
+    EXPECT_NE(report.out.find("bbbb000000000001"), std::string::npos);
+}
+
+TEST_F(ClusterRetention, AHoldNeedsTheWritersRole) {
+    store({{.id = "cccc000000000001"}});
+    q("CREATE ROLE execaudit_reader LOGIN");
+    q("GRANT SELECT ON ALL TABLES IN SCHEMA public TO execaudit_reader");
+    auto r = run({execaudit_bin(), "hold", "cccc000000000001", "--reason", "INC-1", "--db", uri_as("execaudit_reader")});
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find("needs the collector's writing role"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("SQLSTATE"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("permission denied"), std::string::npos) << r.err;
+    EXPECT_EQ(q("SELECT count(*) FROM session_holds"), "0\n");
+    // the reader still sees holds placed with the writer's role
+    ASSERT_EQ(run({execaudit_bin(), "hold", "cccc", "--reason", "INC-1", "--db", pg_->uri()}).exit_code, 0);
+    auto listed = run({execaudit_bin(), "sessions", "--db", uri_as("execaudit_reader")});
+    EXPECT_EQ(listed.exit_code, 0) << listed.err;
+    EXPECT_NE(listed.out.find("HELD"), std::string::npos) << listed.out;
+    // deleted sessions cannot be held
+    store({{.id = "cccc000000000002"}}, "0011");
+    ASSERT_EQ(pass(thirty_days()).deleted_by_age, 1u);
+    auto gone = run({execaudit_bin(), "hold", "cccc000000000002", "--reason", "INC-2", "--db", pg_->uri()});
+    EXPECT_EQ(gone.exit_code, 2);
+    EXPECT_NE(gone.err.find("was deleted by retention"), std::string::npos) << gone.err;
+}
+
+TEST_F(ClusterRetention, AResendAfterTheDeletionDoesNotRecreateTheSession) {
+    Spec s{.id = "dddd000000000001"};
+    store({s});
+    ASSERT_EQ(pass(thirty_days()).deleted_by_age, 1u);
+    // the node's disk was restored from a backup: a new spool replays everything
+    auto again = collector::ingest_batch(*c_, "node-a", batch_of("node-a", "feedfeedfeedfeed", whole(s)), kNow);
+    EXPECT_EQ(again.status, 200) << again.message;  // acknowledged, so the node moves on
+    EXPECT_EQ(again.stored, 0u);
+    EXPECT_EQ(again.deleted, 4u);
+    EXPECT_EQ(again.deleted_sessions, std::vector<std::string>{s.id});
+    EXPECT_EQ(q("SELECT count(*) FROM sessions"), "0\n");
+    EXPECT_EQ(q("SELECT count(*) FROM commands"), "0\n");
+    EXPECT_EQ(q("SELECT count(*) FROM io_chunks"), "0\n");
+    // not even a direct insert brings it back (the database's own guard)
+    q("INSERT INTO sessions (id, node, start_ns) VALUES ('dddd000000000001', 'node-a', 1)");
+    EXPECT_EQ(q("SELECT count(*) FROM sessions"), "0\n");
+    EXPECT_EQ(q("SELECT kind, count(*) FROM session_ledger GROUP BY kind ORDER BY kind"), "1|1\n2|1\n");
+    auto v = run({execaudit_bin(), "verify", "--db", pg_->uri()});
+    EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
+TEST_F(ClusterRetention, ReplicasIngestingAtOnceKeepOneUnbrokenLedger) {
+    // sessions stored before v6 are entered by the migration: here, through the ledger API
+    constexpr int kPerNode = 40;
+    auto ingest = [&](const std::string& node, char prefix) {
+        auto c = pg::Connection::open(pg_->uri());
+        for (int i = 0; i < kPerNode; ++i) {
+            Spec s{.id = fmt::format("{}{}{:014x}", prefix, prefix, i)};
+            auto r = collector::ingest_batch(c, node, batch_of(node, fmt::format("{:02x}", i + 1), {session_record(s, node)}),
+                                             kT0Ns);
+            ASSERT_EQ(r.status, 200) << r.message;
+        }
+    };
+    std::thread a(ingest, "node-a", 'a'), b(ingest, "node-b", 'b');
+    a.join();
+    b.join();
+    pg::PgLedger ledger(*c_);
+    auto check = storage::verify_ledger(ledger, nullptr, std::nullopt, std::nullopt);
+    EXPECT_EQ(check.entries, 2u * kPerNode);
+    EXPECT_TRUE(check.problems.empty()) << check.problems.front().detail;
+    EXPECT_EQ(q("SELECT min(position), max(position), count(DISTINCT position) FROM session_ledger"),
+              fmt::format("1|{0}|{0}\n", 2 * kPerNode));
+}
+
+TEST_F(ClusterRetention, TheMigrationEntersSessionsStoredBeforeIt) {
+    // a v5 store with a session: rewind to v5, as an older collector left it
+    pg_->query("DROP TABLE session_holds, hold_log, session_ledger, session_ledger_head, session_tombstones");
+    pg_->query("DROP TRIGGER sessions_deleted_not_again ON sessions; DROP TRIGGER commands_of_deleted_ignored ON commands; "
+               "DROP TRIGGER chunks_of_deleted_ignored ON io_chunks");
+    pg_->query("DROP FUNCTION execaudit_session_deleted, execaudit_record_of_deleted; DROP INDEX sessions_ended");
+    pg_->query("DELETE FROM execaudit_schema WHERE version >= 6");
+    pg_->query("INSERT INTO sessions (id, node, start_ns, status, end_ns) VALUES ('eeee000000000001', 'node-a', 5, 'ended', 6)");
+    pg::migrate(*c_);
+    EXPECT_EQ(q("SELECT position, session_id, kind FROM session_ledger"), "1|eeee000000000001|1\n");
+    auto v = run({execaudit_bin(), "verify", "--db", pg_->uri()});
+    EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
+// Two real collectors on one store: only the leader deletes (its metric counts them, the other's stays 0).
+TEST(ClusterRetentionLeader, OnlyTheLeadingCollectorDeletes) {
+    EA_REQUIRE(missing_postgres());
+    EA_REQUIRE(missing_program("curl"));
+    TempDir dir;
+    PostgresServer pgs;
+    {
+        auto c = pg::Connection::open(pgs.uri());
+        pg::migrate(c);
+        std::vector<v1::UploadRecord> records;
+        for (int i = 0; i < 6; ++i)
+            for (auto& r : whole({.id = fmt::format("ffff{:012x}", i)})) records.push_back(std::move(r));
+        ASSERT_EQ(collector::ingest_batch(c, "node-a", batch_of("node-a", "0a0a", std::move(records)), kT0Ns).status, 200);
+    }
+    ClusterPki pki(dir.path());
+    std::vector<std::string> args{"--retention-days", "30", "--retention-interval", "0.2"};
+    Collector one(pgs.uri(), pki, dir.file("one.log"), args), two(pgs.uri(), pki, dir.file("two.log"), args);
+    auto deleted = [](const Collector& c) { return c.metric("retention_deleted_sessions_total{cause=\"age\"}"); };
+    for (int i = 0; i < 300 && pgs.query("SELECT count(*) FROM sessions") != "0\n"; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_EQ(pgs.query("SELECT count(*) FROM sessions"), "0\n") << one.log() << two.log();
+    double a = deleted(one), b = deleted(two);
+    EXPECT_EQ(a + b, 6) << a << " " << b;
+    bool one_leads = one.metric("collector_leader") == 1;
+    EXPECT_EQ(one_leads ? b : a, 0) << "the replica that does not lead deleted: " << a << " " << b;
+    EXPECT_EQ(pgs.query("SELECT count(*) FROM session_tombstones WHERE completed_ns IS NOT NULL"), "6\n");
+}
+
+}  // namespace
+}  // namespace execaudit::testing
