@@ -122,6 +122,12 @@ void add_collect_command(CLI::App& app, Commands& commands) {
     co->add_option("--retention-interval", options->retention_interval_s, "Seconds between two retention passes of the leader")
         ->capture_default_str()
         ->check(CLI::Range(0.01, 86400.0));
+    co->add_option("--signing-key", options->signing_key,
+                   "Countersign every session the collector seals with this Ed25519 private key (PEM; `openssl genpkey "
+                   "-algorithm ed25519`): when a session's end arrives and its records verify against the node's own "
+                   "chain, its head is sealed (never changed again, whatever the node sends) and signed, so `verify` given "
+                   "this key's public half detects a session rewritten in the cluster store afterwards")
+        ->type_name("FILE");
     add_config_options(co);
     co->footer("A node's upload is acknowledged (2xx) only after it is committed; a batch sent again changes nothing.\n"
                "PostgreSQL down: 503 with Retry-After, and the nodes keep their backlog. `execaudit collect: ready` on\n"

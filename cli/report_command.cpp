@@ -24,14 +24,14 @@ struct ReportArgs {
     std::string since, until;
     std::string format = "md";
     std::string output;
-    std::string public_key;
+    std::vector<std::string> public_keys;
 };
 
 int run_report(const ReportArgs& a) {
     auto range = to_time_range(a.since, a.until);
     int64_t until = range.until_ns.value_or(wall_clock_ns());
     std::optional<storage::HeadVerifier> key;
-    if (!a.public_key.empty()) key = storage::HeadVerifier::from_pem_file(a.public_key);
+    if (!a.public_keys.empty()) key = storage::HeadVerifier::from_pem_files(a.public_keys);
     auto db = storage::open_read_store(a.db);
     auto report = gather_report(db->sessions(), db->requests(), *range.since_ns, until, key ? &*key : nullptr, db->ledger(),
                                 db->ledger_signed_by_recorder());
@@ -71,8 +71,11 @@ void add_report_command(CLI::App& app, Commands& commands) {
         ->check(CLI::IsMember({"md", "csv", "json", "html"}))
         ->capture_default_str();
     r->add_option("-o,--output", args->output, "Write to this file (created 0600) instead of stdout")->type_name("PATH");
-    r->add_option("--public-key", args->public_key, "Check each session head's signature with this Ed25519 public key (PEM)")
-        ->type_name("FILE");
+    r->add_option("--public-key", args->public_keys,
+                  "Check each session head's signatures with this Ed25519 public key (PEM); repeatable: the nodes' keys "
+                  "and the collector's")
+        ->type_name("FILE")
+        ->allow_extra_args(false);
     r->footer("Findings: unattributed sessions, allowed requests with no session (unrecorded), denied requests, loss and\n"
               "gaps, nsenter entries, fileless execs, sessions that fail integrity verification.\n"
               "Examples:\n"

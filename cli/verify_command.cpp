@@ -23,14 +23,14 @@ namespace {
 struct VerifyArgs {
     std::string db = default_db();
     std::vector<std::string> ids;
-    std::string public_key;
+    std::vector<std::string> public_keys;
     std::string since, until;
     bool quiet = false;
 };
 
 int run_verify(const VerifyArgs& a) {
     std::optional<storage::HeadVerifier> key;
-    if (!a.public_key.empty()) key = storage::HeadVerifier::from_pem_file(a.public_key);
+    if (!a.public_keys.empty()) key = storage::HeadVerifier::from_pem_files(a.public_keys);
     auto db = storage::open_read_store(a.db);
     auto& store = db->sessions();
     std::vector<storage::SessionRecord> sessions;
@@ -76,9 +76,17 @@ int run_verify(const VerifyArgs& a) {
     size_t deleted = 0, folded = 0, ledger_failed = 0;
     std::string no_ledger;
     if (auto* ledger = db->ledger()) {
-        // the cluster store's ledger is the collector's: a node's key says nothing of its entries
+        // the cluster store's ledger is the collector's: a node's key says nothing of its entries;
+        // they are checked when the key of the newest entry (the collector's) is among --public-key
         bool ledger_key = key && db->ledger_signed_by_recorder();
-        if (key && !ledger_key) no_ledger = "; the cluster store's ledger entries are the collector's, not checked with a node's --public-key";
+        if (key && !ledger_key) {
+            auto entries = ledger->entries();
+            if (!entries.empty() && !entries.back().signing_key.empty() && key->holds(entries.back().signing_key))
+                ledger_key = true;
+            else
+                no_ledger = "; the cluster store's ledger entries are the collector's, not checked: give the public half of "
+                            "`collect --signing-key` with --public-key";
+        }
         auto check = storage::verify_ledger(*ledger, ledger_key ? &*key : nullptr, range.since_ns, range.until_ns);
         bool whole = a.ids.empty();
         for (const auto& p : check.problems) {
@@ -136,9 +144,12 @@ void add_verify_command(CLI::App& app, Commands& commands) {
                                            "and unaltered; otherwise name each session and its first bad record");
     add_db_option(v, args->db);
     v->add_option("ID", args->ids, "Session ids or unique prefixes (default: every session, or those in --since/--until)");
-    v->add_option("--public-key", args->public_key,
-                  "Also check each head's Ed25519 signature with this public key (PEM: the public half of the key `record` signs with)")
-        ->type_name("FILE");
+    v->add_option("--public-key", args->public_keys,
+                  "Also check each head's Ed25519 signatures with this public key (PEM: the public half of the key `record` "
+                  "or `collect` signs with); repeatable: every node's key and the collector's. Each signature whose key "
+                  "is given must verify, and each session must carry one of them")
+        ->type_name("FILE")
+        ->allow_extra_args(false);
     v->add_option("--since", args->since, "Sessions running at or after this time (RFC 3339, or relative like 2h)");
     v->add_option("--until", args->until, "Sessions started before this time");
     v->add_flag("-q,--quiet", args->quiet, "Print only the sessions that fail, and the summary");
@@ -149,7 +160,10 @@ void add_verify_command(CLI::App& app, Commands& commands) {
         "The session ledger (docs/retention.md) says which sessions were ever recorded: one deleted by a retention\n"
         "rule is listed as `deleted` with its rule (not a failure); one that is gone without a rule is REMOVED.\n"
         "Examples:\n"
+        "In the cluster store a session is also sealed by the collector when it arrives intact: its head never\n"
+        "changes afterwards, and with `collect --signing-key` it is countersigned (docs/cluster.md).\n"
         "  execaudit verify --public-key /etc/execaudit/head-signing.pub --since 2160h\n"
+        "  execaudit verify --db postgresql://reader@db/execaudit --public-key collector.pub --public-key node-a.pub\n"
         "  execaudit verify 3f2a9c0d --db postgresql://reader@db/execaudit");
     commands.push_back({v, [args] { return run_verify(*args); }});
 }

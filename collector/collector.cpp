@@ -72,6 +72,10 @@ int run_collect(const CollectOptions& options) {
     storage::RetentionPolicy retention = retention_policy_of(options);  // a bad rule: exit 2 before anything starts
     // the export flags are checked now (a bad URL or TLS file is exit 2), the exporters made by the leader
     exporting::make_exporters(options.exports, [] { return std::unique_ptr<exporting::ExportSource>(); });
+    // the countersigning key is read now: a bad file is exit 2, not a collector that seals unsigned
+    std::shared_ptr<const storage::HeadSigner> signer;
+    if (!options.signing_key.empty())
+        signer = std::make_shared<const storage::HeadSigner>(storage::HeadSigner::from_pem_file(options.signing_key));
     boost::asio::io_context io;
     bool stopping = false;
     std::vector<std::unique_ptr<net::HttpServer>> servers;
@@ -117,7 +121,8 @@ int run_collect(const CollectOptions& options) {
                                    .limits = {.max_body = options.upload_body_limit_mb << 20},
                                    .cluster = options.cluster_name.empty()
                                                   ? std::nullopt
-                                                  : std::optional<std::string>(options.cluster_name)});
+                                                  : std::optional<std::string>(options.cluster_name),
+                                   .signer = signer});
         net::HttpServerOptions node_listener{.name = "node uploads", .listen = options.listen,
                                              .body_limit = (options.upload_body_limit_mb << 20) + 4096,
                                              .max_body_bytes_in_flight = (options.upload_body_limit_mb << 20) * 8};
@@ -139,7 +144,8 @@ int run_collect(const CollectOptions& options) {
         correlation.grace_ns = static_cast<int64_t>(options.audit_grace_s * 1e9);
         leader = std::make_unique<Leader>(Leader::Options{
             .db_uri = options.db, .correlation = correlation, .exports = options.exports, .retention = retention,
-            .retention_interval = std::chrono::milliseconds(static_cast<int64_t>(options.retention_interval_s * 1000))});
+            .retention_interval = std::chrono::milliseconds(static_cast<int64_t>(options.retention_interval_s * 1000)),
+            .signer = signer});
         if (retention.any_age_rule()) log::info("retention (run by the leading replica): {}", leader->retention()->policy().describe());
         leader->start();
         if (!options.metrics.empty()) {
@@ -159,6 +165,7 @@ int run_collect(const CollectOptions& options) {
                                        .plain_http_any_address = true, .body_limit = 1 << 16},
                 net::make_metrics_handler(collect, not_ready)));
         }
+        if (signer) log::info("countersigning sealed sessions with key {}", signer->key_id());
         log::info("execaudit collect: ready");
     };
     start();

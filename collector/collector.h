@@ -44,6 +44,7 @@ struct CollectOptions {
     uint32_t retention_days = 0;                    ///< 0: no age limit
     std::vector<std::string> retention_namespaces;  ///< GLOB=DAYS | GLOB=forever
     double retention_interval_s = 60;
+    std::string signing_key;   ///< Ed25519 private key (PEM) that countersigns every sealed session; empty: unsigned
 };
 
 /// Runs until SIGTERM/SIGINT. Throws UsageError / RuntimeError for start-up failures.

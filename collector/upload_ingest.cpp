@@ -1,5 +1,6 @@
 #include "collector/upload_ingest.h"
 
+#include "common/time_format.h"
 #include "storage/chain_verify.h"
 #include "storage/postgres/pg_ledger.h"
 #include "storage/postgres/pg_store.h"
@@ -62,9 +63,17 @@ std::string observed_entry(const std::string& entered_via) {
     return entered_via;
 }
 
+// The session a record belongs to.
+std::string session_of(const v1::UploadRecord& r) {
+    if (r.has_session()) return r.session().id();
+    if (r.has_command()) return r.command().session_id();
+    if (r.has_chunk()) return r.chunk().session_id();
+    return {};
+}
+
 }  // namespace
 
-ChainCheck check_chains(pg::Connection& c, const upload::Batch& batch) {
+ChainCheck check_chains(pg::Connection& c, const upload::Batch& batch, int64_t now_ns, const storage::HeadSigner* signer) {
     ChainCheck out;
     pg::PgSessionStore store(c);
     std::set<std::string> seen;
@@ -72,12 +81,14 @@ ChainCheck check_chains(pg::Connection& c, const upload::Batch& batch) {
         if (!r.has_session() || r.session().status() == "open" || r.session().chain_head().empty()) continue;
         if (!seen.insert(r.session().id()).second) continue;
         auto s = store.find(r.session().id());
-        if (!s) continue;
+        if (!s || s->sealed_ns) continue;
         auto v = storage::verify_session(store, *s, nullptr);
-        if (storage::integrity_failed(v.verdict))
+        if (storage::integrity_failed(v.verdict)) {
             out.failed.emplace_back(s->id, fmt::format("{}: {}", storage::integrity_name(v.verdict), v.detail));
-        else if (v.verdict == storage::Integrity::intact)
+        } else if (v.verdict == storage::Integrity::intact) {
             out.intact.push_back(s->id);
+            out.sealed += pg::seal_session(c, *s, now_ns ? now_ns : wall_clock_ns(), signer);
+        }
     }
     return out;
 }
@@ -155,6 +166,15 @@ IngestResult ingest_batch(pg::Connection& c, const std::string& node, const uplo
             if (put == pg::PutResult::no_session)
                 return refuse(409, Refusal::unknown_session,
                               fmt::format("{}: the collector holds no such session (send its start first)", what));
+            if (put == pg::PutResult::sealed_same) {
+                ++result.sealed_resent;
+                continue;
+            }
+            if (put == pg::PutResult::sealed_rewrite) {
+                ++result.sealed_resent;
+                result.sealed_rewrites.emplace_back(session_of(r), what);
+                continue;
+            }
             ++result.stored;
         }
         if (fresh && static_cast<int64_t>(max_position) > acked) {

@@ -37,16 +37,25 @@ struct IngestResult {
     uint64_t replayed = 0;   ///< records at or before the committed position: skipped
     uint64_t deleted = 0;    ///< records of sessions retention deleted (tombstoned): acknowledged, never re-inserted
     std::vector<std::string> deleted_sessions;  ///< their session ids, once each
+    /// Records of sessions the collector has sealed: written never. The same as sealed (a resend).
+    uint64_t sealed_resent = 0;
+    /// ... and those that differ from what was sealed or add to it: a node rewriting what already
+    /// left it (a finding: "session ID: command 3", ...). The batch is still acknowledged.
+    std::vector<std::pair<std::string, std::string>> sealed_rewrites;
     int64_t acked_position = 0;
 };
 
 /// The node's hash chain of every ended session in `batch`, checked against what the cluster store
 /// now holds (docs/integrity.md): the ids of those that verify and of those that do not, with why.
+/// Each that verifies is sealed there (storage/postgres/pg_writer.h seal_session) and, with
+/// `signer` (`collect --signing-key`), countersigned; a session sealed before is not checked again.
 struct ChainCheck {
     std::vector<std::string> intact;
     std::vector<std::pair<std::string, std::string>> failed;  ///< session id, "ALTERED: ..."
+    uint64_t sealed = 0;
 };
-ChainCheck check_chains(storage::pg::Connection& c, const upload::Batch& batch);
+ChainCheck check_chains(storage::pg::Connection& c, const upload::Batch& batch, int64_t now_ns = 0,
+                        const storage::HeadSigner* signer = nullptr);
 
 /// `node`: the name the uploader's certificate proves; `cluster`: the collector's --cluster-name,
 /// stored instead of the one a node gives; `signer`: the collector's key for the ledger entries of

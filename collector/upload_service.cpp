@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 namespace execaudit::collector {
 namespace http = boost::beast::http;
 namespace pg = storage::pg;
@@ -92,7 +94,7 @@ void UploadService::worker() {
         }
         try {
             if (!conn || !conn->ok()) conn.emplace(pg::Connection::open(options_.db_uri));
-            auto result = ingest_batch(*conn, job.node, *batch, wall_clock_ns(), options_.cluster);
+            auto result = ingest_batch(*conn, job.node, *batch, wall_clock_ns(), options_.cluster, options_.signer.get());
             if (result.refusal != Refusal::none) {
                 count_refusal(result.refusal, job.node, result.message);
                 job.respond(net::make_response(static_cast<http::status>(result.status), result.message + "\n"));
@@ -100,13 +102,24 @@ void UploadService::worker() {
             }
             // Each ended session's chain, as the node made it, against what is now stored: a node
             // whose records do not match its own chain is a finding, named in the log and counted.
-            auto chains = check_chains(*conn, *batch);
+            auto chains = check_chains(*conn, *batch, wall_clock_ns(), options_.signer.get());
             for (const auto& [id, why] : chains.failed)
                 log::warn("FINDING: session {} from node {} does not verify against its node's hash chain: {}", id, job.node, why);
+            // What a node sends of a session the collector sealed is never written; a record that
+            // differs from the sealed one is the node rewriting what already left it.
+            std::set<std::string> rewritten;
+            for (const auto& [id, what] : result.sealed_rewrites)
+                if (rewritten.insert(id).second)
+                    log::warn("FINDING: node {} sent session {} again, changed after the collector sealed it ({}{}): ignored, "
+                              "the sealed copy is kept",
+                              job.node, id, what, result.sealed_rewrites.size() > 1 ? ", ..." : "");
             {
                 std::lock_guard lock(mutex_);
                 chains_intact_ += chains.intact.size();
                 chains_failed_ += chains.failed.size();
+                sealed_ += chains.sealed;
+                sealed_resent_ += result.sealed_resent;
+                sealed_rewrites_ += rewritten.size();
                 ++batches_;
                 records_stored_ += result.stored;
                 records_replayed_ += result.replayed;
@@ -158,6 +171,15 @@ std::vector<net::Metric> UploadService::metrics() const {
          "counter", static_cast<double>(chains_intact_)},
         {"collector_chain_failures_total", "Ended sessions whose stored records do not match their node's hash chain (findings)",
          "counter", static_cast<double>(chains_failed_)},
+        {"collector_sessions_sealed_total",
+         options_.signer ? "Sessions the collector sealed after they verified on arrival, each countersigned"
+                         : "Sessions the collector sealed after they verified on arrival (unsigned: no --signing-key)",
+         "counter", static_cast<double>(sealed_)},
+        {"collector_sealed_resent_records_total", "Records of sealed sessions a node sent again: never written", "counter",
+         static_cast<double>(sealed_resent_)},
+        {"collector_sealed_rewrites_total",
+         "Sessions a node sent again changed after the collector sealed them (findings: the sealed copy is kept)", "counter",
+         static_cast<double>(sealed_rewrites_)},
         {"collector_database_up", "1 while the last contact with PostgreSQL worked (a batch, or the probe every 2 s)", "gauge",
          db_error_.empty() ? 1.0 : 0.0},
     };

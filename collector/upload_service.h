@@ -15,6 +15,7 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -31,6 +32,8 @@ public:
         size_t max_queued = 16;  ///< batches waiting for a worker; beyond: 503
         upload::WireLimits limits;
         std::optional<std::string> cluster;  ///< --cluster-name: stored with every session instead of the node's
+        /// --signing-key: countersigns each session it seals (null: seals unsigned)
+        std::shared_ptr<const storage::HeadSigner> signer;
     };
     explicit UploadService(Options options);
     ~UploadService();
@@ -63,7 +66,7 @@ private:
     std::vector<std::thread> threads_;
 
     // counters, guarded by mutex_
-    uint64_t chains_intact_ = 0, chains_failed_ = 0;
+    uint64_t chains_intact_ = 0, chains_failed_ = 0, sealed_ = 0, sealed_resent_ = 0, sealed_rewrites_ = 0;
     uint64_t batches_ = 0, records_stored_ = 0, records_replayed_ = 0, bytes_ = 0, busy_ = 0, db_failures_ = 0;
     uint64_t records_deleted_ = 0;
     std::set<std::string> deleted_logged_;  ///< deleted sessions whose late records were logged already

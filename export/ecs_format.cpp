@@ -139,6 +139,16 @@ nlohmann::json to_ecs(const v1::ExportRecord& r) {
         ours["ns_pid"] = r.command().ns_pid();
     }
     add_pod_metadata(s, orchestrator, ours);
+    if (s.has_chain()) {
+        // the head, outside the node: `verify --exported` compares a store with these
+        const v1::Chain& c = s.chain();
+        nlohmann::json chain = {{"start", c.start()}, {"head", c.head()}, {"records", c.records()}};
+        if (!c.signature().empty()) chain["signature"] = c.signature(), chain["signing_key"] = c.signing_key();
+        if (c.has_sealed()) chain["sealed"] = c.sealed();
+        if (!c.countersignature().empty())
+            chain["countersignature"] = c.countersignature(), chain["countersigning_key"] = c.countersigning_key();
+        ours["chain"] = std::move(chain);
+    }
     j["orchestrator"] = std::move(orchestrator);
     j["execaudit"] = std::move(ours);
     return j;

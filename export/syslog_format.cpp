@@ -100,6 +100,10 @@ std::string syslog_message(const v1::ExportRecord& r, const SyslogFormat& f) {
             param("lost_bytes", std::to_string(s.lost_bytes()));
             param("runs", std::to_string(s.runs()));  // docs/kubelet-execs.md, "Folded runs"
             if (s.has_last_run()) param("last_run", s.last_run());
+            if (s.has_chain()) {
+                param("chain_head", s.chain().head());
+                param("chain_records", std::to_string(s.chain().records()));
+            }
         }
     }
     out += "] ";

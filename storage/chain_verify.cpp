@@ -167,23 +167,49 @@ SessionIntegrity verify_session(SessionReader& store, const SessionRecord& s, co
         out.detail = "its end (status, exit code, pod, counters) does not match the head";
         return out;
     }
+    // Signatures: the node's over its head, and in the cluster store the collector's
+    // countersignature over the head it sealed. With keys given, each signature whose key is among
+    // them must verify, and at least one must have been checked.
+    bool countersigned = !s.collector_signature.empty();
+    std::string checked;
     if (key) {
-        if (s.head_signature.empty()) {
-            out.verdict = Integrity::unsigned_head;
-            out.detail = "the head carries no signature (recorded without --signing-key, or the signature was removed)";
+        if (countersigned && key->holds(s.collector_key)) {
+            if (!key->verify_with(s.collector_key,
+                                  countersign_message(s.node, s.id, s.chain_head, s.chain_records, s.sealed_ns),
+                                  s.collector_signature)) {
+                out.verdict = Integrity::bad_signature;
+                out.detail = fmt::format("the collector's countersignature (key {}) does not verify: the session was changed "
+                                         "in the cluster store after the collector sealed it",
+                                         s.collector_key);
+                return out;
+            }
+            checked = ", countersigned by the collector's key " + s.collector_key;
+        }
+        if (!s.head_signature.empty() && key->holds(s.signing_key)) {
+            if (!key->verify_with(s.signing_key, head_message(s.id, s.chain_head), s.head_signature)) {
+                out.verdict = Integrity::bad_signature;
+                out.detail = fmt::format("the head's signature does not verify with key {}", s.signing_key);
+                return out;
+            }
+            checked = ", signed by key " + s.signing_key + checked;
+        }
+        if (checked.empty()) {
+            if (s.head_signature.empty() && !countersigned) {
+                out.verdict = Integrity::unsigned_head;
+                out.detail = "the head carries no signature (recorded without --signing-key, or the signature was removed)";
+            } else {
+                out.verdict = Integrity::bad_signature;
+                out.detail = fmt::format("the head is signed by key {}, not by the given key {}",
+                                         s.head_signature.empty() ? s.collector_key : s.signing_key, key->key_id());
+            }
             return out;
         }
-        if (!key->verify(head_message(s.id, s.chain_head), s.head_signature)) {
-            out.verdict = Integrity::bad_signature;
-            out.detail = s.signing_key != key->key_id()
-                             ? fmt::format("the head is signed by key {}, not by the given key {}", s.signing_key, key->key_id())
-                             : fmt::format("the head's signature does not verify with key {}", key->key_id());
-            return out;
-        }
+    } else {
+        checked = s.head_signature.empty() ? ", unsigned" : ", signed by key " + s.signing_key + " (not checked: no --public-key)";
+        if (countersigned) checked += ", countersigned by the collector's key " + s.collector_key + " (not checked)";
+        else if (s.sealed_ns) checked += ", sealed by the collector (unsigned)";
     }
-    out.detail = fmt::format("{} records{}", out.records,
-                             key ? ", signed by key " + key->key_id()
-                                 : s.head_signature.empty() ? ", unsigned" : ", signed by key " + s.signing_key + " (not checked: no --public-key)");
+    out.detail = fmt::format("{} records{}", out.records, checked);
     return out;
 }
 

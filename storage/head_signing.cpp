@@ -83,20 +83,50 @@ std::string HeadSigner::sign(std::string_view message) const {
     return sig;
 }
 
-HeadVerifier HeadVerifier::from_pem_file(const std::string& path) {
+HeadVerifier HeadVerifier::from_pem_file(const std::string& path) { return from_pem_files({path}); }
+
+HeadVerifier HeadVerifier::from_pem_files(const std::vector<std::string>& paths) {
+    if (paths.empty()) throw UsageError("--public-key: no key given");
     HeadVerifier v;
-    v.key_ = read_key(path, "--public-key", false);
-    v.key_id_ = key_id_of(v.key_.get());
+    for (const auto& path : paths) {
+        Key k{read_key(path, "--public-key", false), {}};
+        k.id = key_id_of(k.key.get());
+        if (v.holds(k.id)) continue;  // the same key twice
+        v.key_ids_ += (v.keys_.empty() ? "" : ", ") + k.id;
+        v.keys_.push_back(std::move(k));
+    }
     return v;
 }
 
-bool HeadVerifier::verify(std::string_view message, std::string_view signature) const {
+namespace {
+
+bool verify_one(EVP_PKEY* key, std::string_view message, std::string_view signature) {
     std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
-    bool ok = ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key_.get()) == 1 &&
+    bool ok = ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key) == 1 &&
               EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
                                reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
     ERR_clear_error();
     return ok;
+}
+
+}  // namespace
+
+bool HeadVerifier::verify(std::string_view message, std::string_view signature) const {
+    for (const auto& k : keys_)
+        if (verify_one(k.key.get(), message, signature)) return true;
+    return false;
+}
+
+bool HeadVerifier::verify_with(std::string_view key_id, std::string_view message, std::string_view signature) const {
+    for (const auto& k : keys_)
+        if (k.id == key_id) return verify_one(k.key.get(), message, signature);
+    return false;
+}
+
+bool HeadVerifier::holds(std::string_view key_id) const {
+    for (const auto& k : keys_)
+        if (k.id == key_id) return true;
+    return false;
 }
 
 }  // namespace execaudit::storage

@@ -91,6 +91,11 @@ struct SessionRecord {
     uint64_t chain_records = 0;  ///< the records the head covers
     std::string head_signature;  ///< Ed25519 over head_message(); empty: unsigned
     std::string signing_key;     ///< the signer's key id (hex)
+    // Cluster store only (collector/upload_ingest.h): the collector verified the node's chain on
+    // arrival and sealed that head (0: not sealed), with `collect --signing-key` countersigned.
+    int64_t sealed_ns = 0;
+    std::string collector_signature;  ///< Ed25519 over countersign_message(); empty: sealed unsigned
+    std::string collector_key;        ///< the collector's key id (hex)
     // Legal hold (storage/session_holds.h): retention never deletes a held session.
     bool held = false;
     std::string hold_reason, held_by;

@@ -126,6 +126,14 @@ std::string head_message(const std::string& session_id, std::string_view head) {
     return m;
 }
 
+std::string countersign_message(const std::string& node, const std::string& session_id, std::string_view head,
+                                uint64_t records, int64_t sealed_ns) {
+    static constexpr std::string_view kDomain{"execaudit collector countersignature v1\0", 40};
+    Canonical c;
+    c.raw(kDomain).bytes(node).bytes(session_id).bytes(head).u64(records).i64(sealed_ns);
+    return to_bytes(c.done());
+}
+
 std::string to_bytes(const ChainHash& h) { return std::string(reinterpret_cast<const char*>(h.data()), h.size()); }
 
 bool from_bytes(std::string_view bytes, ChainHash& out) {

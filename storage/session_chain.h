@@ -34,6 +34,12 @@ ChainHash chain_head(const ChainHash& prev, const SessionRecord& s, uint64_t rec
 /// What a head signature signs.
 std::string head_message(const std::string& session_id, std::string_view head);
 
+/// What the collector's countersignature signs (cluster mode, docs/cluster.md): the SHA-256 of its
+/// context, the node, the session, the head it verified, how many records that head covers, and
+/// when it sealed it. Once sealed, the cluster store keeps that head whatever the node sends later.
+std::string countersign_message(const std::string& node, const std::string& session_id, std::string_view head,
+                                uint64_t records, int64_t sealed_ns);
+
 /// The session ledger (storage/session_ledger.h): entry `position` of `kind` (1 recorded,
 /// 2 deleted by policy) over the previous entry's hash (zeros before the first).
 ChainHash ledger_hash(const ChainHash& prev, int64_t position, int kind, const std::string& session_id, int64_t time_ns,

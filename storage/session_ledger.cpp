@@ -197,7 +197,7 @@ LedgerCheck verify_ledger(LedgerReader& ledger, const HeadVerifier* key, std::op
             if (e.signature.empty())
                 problem(e.session_id, Integrity::unsigned_head, fmt::format("ledger entry {} carries no signature", e.position),
                         e.time_ns);
-            else if (!key->verify(ledger_message(e.position, e.hash), e.signature))
+            else if (!key->verify_with(e.signing_key, ledger_message(e.position, e.hash), e.signature))
                 problem(e.session_id, Integrity::bad_signature,
                         fmt::format("ledger entry {} is not signed by key {}", e.position, key->key_id()), e.time_ns);
         }

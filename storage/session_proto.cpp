@@ -2,6 +2,7 @@
 
 #include "common/text.h"
 #include "common/time_format.h"
+#include "storage/session_chain.h"
 
 #include <nlohmann/json.hpp>
 
@@ -61,6 +62,20 @@ void add_pod_metadata(const SessionRecord& r, execaudit::v1::Session& s) {
     if (!m.service_account.empty()) s.set_service_account(utf8_lossy(m.service_account));
 }
 
+/// The chain's head once the session has one.
+void add_chain(const SessionRecord& r, execaudit::v1::Session& s) {
+    if (r.chain_head.empty()) return;
+    auto* c = s.mutable_chain();
+    c->set_start(to_hex(r.chain_start));
+    c->set_head(to_hex(r.chain_head));
+    c->set_records(r.chain_records);
+    c->set_signature(to_hex(r.head_signature));
+    c->set_signing_key(utf8_lossy(r.signing_key));
+    if (r.sealed_ns) c->set_sealed(format_rfc3339_us(r.sealed_ns));
+    c->set_countersignature(to_hex(r.collector_signature));
+    c->set_countersigning_key(utf8_lossy(r.collector_key));
+}
+
 }  // namespace
 
 execaudit::v1::Session to_proto(const SessionRecord& r) {
@@ -107,6 +122,7 @@ execaudit::v1::Session to_proto(const SessionRecord& r) {
         if (r.run_min_ns) s.set_run_min_us(static_cast<uint64_t>(std::max<int64_t>(*r.run_min_ns, 0) / 1000));
         if (r.run_max_ns) s.set_run_max_us(static_cast<uint64_t>(std::max<int64_t>(*r.run_max_ns, 0) / 1000));
     }
+    add_chain(r, s);
     return s;
 }
 

@@ -16,6 +16,7 @@ constexpr const char* kSessionColumns =
     "lost_bytes, lost_events, rows, cols, entered_via, start_lost, last_activity_ns, request_id, user_verified, "
     "argv_prefix_matched, chain_start, chain_head, chain_records, head_signature, signing_key, kubelet_check, "
     "pod_labels, pod_labels_dropped, owner_kind, owner_name, workload_kind, workload_name, service_account, cluster, "
+    "sealed_ns, collector_signature, collector_key, "
     // legal hold (v6); `id` is the session's: session_holds has no column of that name
     "(SELECT h.reason FROM session_holds h WHERE h.session_id = id), (SELECT h.held_by FROM session_holds h WHERE "
     "h.session_id = id), (SELECT h.held_ns FROM session_holds h WHERE h.session_id = id)";
@@ -82,6 +83,9 @@ SessionRecord read_session(const Result& r, int row) {
         c += 6;
     }
     s.cluster = r.optional_text(row, c++);
+    s.sealed_ns = r.optional_int64(row, c++).value_or(0);
+    s.collector_signature = r.bytes(row, c++);
+    s.collector_key = r.text(row, c++);
     if (auto reason = r.optional_text(row, c++)) {
         s.held = true;
         s.hold_reason = *reason;

@@ -3,6 +3,7 @@
 #include "common/text.h"
 #include "storage/postgres/pg_ledger.h"
 #include "storage/request_store.h"
+#include "storage/session_chain.h"
 
 #include <fmt/format.h>
 
@@ -73,6 +74,30 @@ RETURNING status, xmax = 0 AS inserted
 
 Param blob_or_null(const std::string& v) { return v.empty() ? null() : bytes(v); }
 
+// A stored session as far as a write needs it: whose it is and whether the collector sealed it.
+struct Stored {
+    std::string node;  ///< "" when it is not stored
+    bool sealed = false;
+    std::string chain_head;
+    int64_t chain_records = 0;
+};
+Stored stored_session(Connection& c, const std::string& id) {
+    auto r = c.exec("SELECT node, sealed_ns IS NOT NULL, chain_head, chain_records FROM sessions WHERE id = $1", {text(id)});
+    if (r.rows() == 0) return {};
+    return {r.text(0, 0), r.boolean(0, 1), r.bytes(0, 2), r.int64(0, 3)};
+}
+
+// A command or chunk sent again for a sealed session: the same record (its chain hash) is a
+// resend; another hash, or a record the sealed head does not hold, is a rewrite.
+PutResult sealed_record(Connection& c, const char* table, const std::string& session_id, int64_t seq,
+                        const std::optional<std::string>& chain_hash) {
+    auto r = c.exec(fmt::format("SELECT chain_hash FROM {} WHERE session_id = $1 AND seq = $2", table),
+                    {text(session_id), num(seq)});
+    if (r.rows() == 0) return PutResult::sealed_rewrite;
+    if (chain_hash && !chain_hash->empty() && r.bytes(0, 0) != *chain_hash) return PutResult::sealed_rewrite;
+    return PutResult::sealed_same;
+}
+
 // The node's chain (docs/integrity.md): its start never changes; the newest seal wins.
 void put_chain_fields(Connection& c, const SessionRecord& s) {
     if (s.chain_start.empty()) return;
@@ -96,6 +121,12 @@ PutResult put_session(Connection& c, const SessionRecord& s, int64_t now_ns, boo
         if (!s.pod_meta || (s.pod_meta.value().*field).empty()) return null();
         return text(utf8_lossy(s.pod_meta.value().*field));
     };
+    if (auto before = stored_session(c, s.id); before.sealed) {
+        if (before.node != s.node) return PutResult::foreign_node;
+        bool same = s.chain_head.empty() ||
+                    (s.chain_head == before.chain_head && static_cast<int64_t>(s.chain_records) == before.chain_records);
+        return same ? PutResult::sealed_same : PutResult::sealed_rewrite;
+    }
     auto r = c.exec(kUpsertSession,
                     {text(s.id), text(s.node), text(s.namespace_name), text(s.pod), text(s.pod_uid), text(s.container),
                      text(s.container_id), num(static_cast<int64_t>(s.cgroup_id)), text(s.cgroup_path),
@@ -128,20 +159,30 @@ std::string session_owner(Connection& c, const std::string& session_id) {
 namespace {
 
 /// Whom a command's or chunk's session belongs to: deleted, not stored, or its node.
-std::pair<PutResult, std::string> owner_of(Connection& c, const std::string& session_id) {
-    auto r = c.exec("SELECT (SELECT node FROM sessions WHERE id = $1), EXISTS (SELECT 1 FROM session_tombstones WHERE session_id = $1)",
+// Whose a session is, for a command or chunk of it: stored (and sealed?), deleted, or not there.
+struct Owner {
+    PutResult state = PutResult::no_session;
+    std::string node;
+    bool sealed = false;
+};
+Owner owner_of(Connection& c, const std::string& session_id) {
+    auto r = c.exec("SELECT s.node, s.sealed_ns IS NOT NULL, EXISTS (SELECT 1 FROM session_tombstones WHERE session_id = $1) "
+                    "FROM (SELECT 1) one LEFT JOIN sessions s ON s.id = $1",
                     {text(session_id)});
-    if (r.boolean(0, 1)) return {PutResult::deleted, ""};
-    if (r.is_null(0, 0)) return {PutResult::no_session, ""};
-    return {PutResult::stored, r.text(0, 0)};
+    if (r.boolean(0, 2)) return {PutResult::deleted, "", false};
+    if (r.is_null(0, 0)) return {PutResult::no_session, "", false};
+    return {PutResult::stored, r.text(0, 0), r.boolean(0, 1)};
 }
 
 }  // namespace
 
 PutResult put_command(Connection& c, const std::string& node, const CommandRecord& cmd, int64_t now_ns) {
-    auto [state, owner] = owner_of(c, cmd.session_id);
-    if (state != PutResult::stored) return state;
-    if (owner != node) return PutResult::foreign_node;
+    auto owner = owner_of(c, cmd.session_id);
+    if (owner.state != PutResult::stored) return owner.state;
+    if (owner.node != node) return PutResult::foreign_node;
+    if (owner.sealed)
+        return sealed_record(c, "commands", cmd.session_id, cmd.seq,
+                             cmd.chain_hash.empty() ? std::nullopt : std::optional<std::string>(cmd.chain_hash));
     c.exec(R"sql(
 INSERT INTO commands (session_id, seq, time_ns, boot_ns, pid, ppid, ns_pid, uid, gid, filename, argv, argv_text, retval,
     argv_truncated, exe_path, exe_ino, exe_dev, exe_fileless, chain_index, chain_hash)
@@ -164,9 +205,12 @@ ON CONFLICT (session_id, seq) DO UPDATE SET time_ns = excluded.time_ns, boot_ns 
 }
 
 PutResult put_chunk(Connection& c, const std::string& node, const StoredChunkRecord& k) {
-    auto [state, owner] = owner_of(c, k.session_id);
-    if (state != PutResult::stored) return state;
-    if (owner != node) return PutResult::foreign_node;
+    auto owner = owner_of(c, k.session_id);
+    if (owner.state != PutResult::stored) return owner.state;
+    if (owner.node != node) return PutResult::foreign_node;
+    if (owner.sealed)
+        return sealed_record(c, "io_chunks", k.session_id, k.seq,
+                             k.chain_hash.empty() ? std::nullopt : std::optional<std::string>(k.chain_hash));
     // chunks never change once written: a resent one is ignored
     c.exec(R"sql(
 INSERT INTO io_chunks (session_id, seq, first_offset_us, last_offset_us, frames, output_bytes, input_bytes, encoding,
@@ -180,6 +224,19 @@ ON CONFLICT (session_id, seq) DO NOTHING
             num(static_cast<int64_t>(k.input_bytes)), num(int64_t{k.encoding}), num(static_cast<int64_t>(k.raw_size)),
             bytes(k.data), num(k.chain_index), blob_or_null(k.chain_hash)});
     return PutResult::stored;
+}
+
+bool seal_session(Connection& c, const SessionRecord& verified, int64_t now_ns, const HeadSigner* signer) {
+    std::string signature, key;
+    if (signer) {
+        signature = signer->sign(countersign_message(verified.node, verified.id, verified.chain_head, verified.chain_records, now_ns));
+        key = signer->key_id();
+    }
+    auto r = c.exec("UPDATE sessions SET sealed_ns = $2, collector_signature = $3, collector_key = $4 "
+                    "WHERE id = $1 AND sealed_ns IS NULL AND node = $5 AND chain_head = $6 AND chain_records = $7",
+                    {text(verified.id), num(now_ns), blob_or_null(signature), text(key), text(verified.node),
+                     bytes(verified.chain_head), num(static_cast<int64_t>(verified.chain_records))});
+    return r.affected() > 0;
 }
 
 void put_attribution(Connection& c, const Attribution& a, int64_t now_ns) {

@@ -4,6 +4,7 @@
 // inside the caller's transaction. Also the one place export positions are assigned.
 
 #include "storage/postgres/pg_connection.h"
+#include "storage/head_signing.h"
 #include "storage/records.h"
 
 #include <string>
@@ -16,6 +17,10 @@ enum class PutResult {
     foreign_node,  ///< the session belongs to another node: nothing written
     no_session,    ///< a command or chunk of a session that is not stored
     deleted,       ///< retention deleted the session (its tombstone): nothing written, never re-created
+    /// The session is sealed (storage/records.h sealed_ns): nothing written. `sealed_same`: what
+    /// came is what was sealed (a resend); `sealed_rewrite`: it differs, or adds to it (a finding).
+    sealed_same,
+    sealed_rewrite,
 };
 
 /// Inserts a session, or updates what the node owns (never attribution). Counters only grow and
@@ -29,6 +34,12 @@ PutResult put_command(Connection& c, const std::string& node, const CommandRecor
 PutResult put_chunk(Connection& c, const std::string& node, const StoredChunkRecord& chunk);
 /// The owner of a session, or "" when it is not stored (or was deleted).
 std::string session_owner(Connection& c, const std::string& session_id);
+
+/// Seals a session whose stored records the collector just verified against `head` (and
+/// `records`): from now on its head, commands and chunks never change. With `signer`, also
+/// countersigns (storage/session_chain.h countersign_message). False: it was sealed already, or its
+/// head changed since it was verified (then nothing is written). Its own statement.
+bool seal_session(Connection& c, const SessionRecord& verified, int64_t now_ns, const HeadSigner* signer);
 
 /// Who asked (collector's correlation); appends an `attributed` export record when it changed.
 struct Attribution {

