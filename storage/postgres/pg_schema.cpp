@@ -360,7 +360,9 @@ CREATE TRIGGER commands_of_deleted_ignored BEFORE INSERT ON commands
     FOR EACH ROW EXECUTE FUNCTION execaudit_record_of_deleted();
 CREATE TRIGGER chunks_of_deleted_ignored BEFORE INSERT ON io_chunks
     FOR EACH ROW EXECUTE FUNCTION execaudit_record_of_deleted();
-    // The collector's seal (issue 15, docs/cluster.md "Tamper evidence on arrival"): when a
+)sql",
+
+    // v7: the collector's seal (issue 15, docs/cluster.md "Tamper evidence on arrival"): when a
     // session's end arrives and its records verify against the node's own chain, the collector
     // seals that head (sealed_ns) and, with `collect --signing-key`, countersigns it. A sealed
     // session's head, commands and chunks never change again, whatever its node sends later.

@@ -303,6 +303,7 @@ TEST_F(ClusterRetention, TheMigrationEntersSessionsStoredBeforeIt) {
     pg_->query("DROP TRIGGER sessions_deleted_not_again ON sessions; DROP TRIGGER commands_of_deleted_ignored ON commands; "
                "DROP TRIGGER chunks_of_deleted_ignored ON io_chunks");
     pg_->query("DROP FUNCTION execaudit_session_deleted, execaudit_record_of_deleted; DROP INDEX sessions_ended");
+    pg_->query("ALTER TABLE sessions DROP COLUMN sealed_ns, DROP COLUMN collector_signature, DROP COLUMN collector_key");  // v7
     pg_->query("DELETE FROM execaudit_schema WHERE version >= 6");
     pg_->query("INSERT INTO sessions (id, node, start_ns, status, end_ns) VALUES ('eeee000000000001', 'node-a', 5, 'ended', 6)");
     pg::migrate(*c_);
