@@ -6,6 +6,7 @@
 #include "common/errors.h"
 #include "common/text.h"
 #include "storage/chain_verify.h"
+#include "storage/exported_heads.h"
 #include "common/time_format.h"
 #include "storage/read_store.h"
 #include "storage/session_chain.h"
@@ -25,16 +26,61 @@ struct VerifyArgs {
     std::vector<std::string> ids;
     std::vector<std::string> public_keys;
     std::string since, until;
+    std::vector<std::string> exported;
     bool quiet = false;
 };
+
+// An exported session's full id by exact id or unique prefix; "" when none or several.
+std::string exported_id(const storage::ExportedHeads& e, const std::string& id_or_prefix) {
+    if (e.sessions.count(id_or_prefix)) return id_or_prefix;
+    std::string found;
+    for (auto it = e.sessions.lower_bound(id_or_prefix); it != e.sessions.end() && it->first.starts_with(id_or_prefix); ++it) {
+        if (!found.empty()) return {};
+        found = it->first;
+    }
+    return id_or_prefix.size() >= 4 ? found : std::string();
+}
+
+// `--exported`: the heads a SIEM holds against the store. Returns how many sessions it contradicts.
+size_t compare_exported(const storage::ExportedHeads& exported, storage::ReadStore& db,
+                        const std::vector<storage::SessionRecord>& sessions, storage::ExportScope scope, bool quiet,
+                        std::string& summary) {
+    std::map<std::string, storage::TombstoneRecord> tombstones;
+    if (auto* ledger = db.ledger())
+        for (auto& t : ledger->tombstones(std::nullopt, std::nullopt)) {
+            scope.nodes.insert(t.node);
+            tombstones.emplace(t.session_id, std::move(t));
+        }
+    for (const auto& s : sessions) scope.nodes.insert(s.node);
+    auto results = storage::compare_with_export(exported, sessions, tombstones, scope);
+    size_t failed = 0, matched = 0, deleted = 0;
+    for (const auto& r : results) {
+        bool bad = storage::integrity_failed(r.verdict);
+        failed += bad;
+        matched += r.verdict == storage::Integrity::intact;
+        deleted += r.verdict == storage::Integrity::deleted;
+        if (bad || !quiet)
+            (bad ? std::cerr : std::cout) << fmt::format("{}  {:<9}  export: {}\n", terminal_safe(r.session_id),
+                                                         storage::integrity_name(r.verdict), terminal_safe(r.detail));
+    }
+    for (const auto& why : exported.unreadable_examples) std::cerr << "export: unreadable line " << terminal_safe(why) << '\n';
+    summary += fmt::format("; {} exported heads compared ({} records in {} lines): {} match, {} deleted by rules", results.size(),
+                           exported.records, exported.lines, matched, deleted);
+    if (failed) summary += fmt::format(", {} contradict the store", failed);
+    if (exported.unreadable) summary += fmt::format(", {} lines unreadable (not counted)", exported.unreadable);
+    return failed;
+}
 
 int run_verify(const VerifyArgs& a) {
     std::optional<storage::HeadVerifier> key;
     if (!a.public_keys.empty()) key = storage::HeadVerifier::from_pem_files(a.public_keys);
+    std::optional<storage::ExportedHeads> exported;
+    if (!a.exported.empty()) exported = storage::read_exported_heads(a.exported);
     auto db = storage::open_read_store(a.db);
     auto& store = db->sessions();
     std::vector<storage::SessionRecord> sessions;
     std::set<std::string> deleted_ids;
+    storage::ExportScope scope;
     TimeRange range;
     if (a.ids.empty()) {
         range = to_time_range(a.since, a.until);
@@ -42,6 +88,8 @@ int run_verify(const VerifyArgs& a) {
         filter.since_ns = range.since_ns;
         filter.until_ns = range.until_ns;
         sessions = store.list(filter);
+        scope.since_ns = range.since_ns;
+        scope.until_ns = range.until_ns;
     } else {
         if (!a.since.empty() || !a.until.empty()) throw UsageError("--since/--until select sessions: give them or IDs, not both");
         for (const auto& id : a.ids) {
@@ -50,10 +98,17 @@ int run_verify(const VerifyArgs& a) {
                 // deleted by a retention rule: its tombstone is checked with the ledger below
                 if (auto* ledger = db->ledger(); ledger && ledger->tombstone(id)) {
                     deleted_ids.insert(ledger->tombstone(id)->session_id);
+                    scope.ids.push_back(ledger->tombstone(id)->session_id);
+                    continue;
+                }
+                // gone from the store, but the export has it: compared below (removed)
+                if (exported && !exported_id(*exported, id).empty()) {
+                    scope.ids.push_back(exported_id(*exported, id));
                     continue;
                 }
                 throw UsageError(s.error());
             }
+            scope.ids.push_back(s->id);
             sessions.push_back(std::move(*s));
         }
     }
@@ -132,6 +187,11 @@ int run_verify(const VerifyArgs& a) {
     if (failed) summary += fmt::format(", {} FAILED", failed);
     if (!key) summary += "; signatures not checked (no --public-key)";
     summary += no_ledger;
+    if (exported) {
+        size_t contradicted = compare_exported(*exported, *db, sessions, scope, a.quiet, summary);
+        if (contradicted && !failed) summary = summary + fmt::format("; {} FAILED", contradicted);
+        failed += contradicted;
+    }
     (failed ? std::cerr : std::cout) << summary << '\n';
     return failed ? 1 : 0;
 }
@@ -152,6 +212,13 @@ void add_verify_command(CLI::App& app, Commands& commands) {
         ->allow_extra_args(false);
     v->add_option("--since", args->since, "Sessions running at or after this time (RFC 3339, or relative like 2h)");
     v->add_option("--until", args->until, "Sessions started before this time");
+    v->add_option("--exported", args->exported,
+                  "Also compare the store with the chain heads an export holds: JSON lines as `--export-jsonl` or "
+                  "`execaudit export` wrote them (either style; give rotated files too); repeatable. A session whose head "
+                  "differs from its exported one was rewritten after it left the node; one the export has and the store "
+                  "holds neither as a session nor as a tombstone was removed")
+        ->type_name("FILE")
+        ->allow_extra_args(false);
     v->add_flag("-q,--quiet", args->quiet, "Print only the sessions that fail, and the summary");
     v->footer(
         "Each session's records (its start, every command, every terminal chunk with its gaps and resizes, and\n"
@@ -162,7 +229,10 @@ void add_verify_command(CLI::App& app, Commands& commands) {
         "Examples:\n"
         "In the cluster store a session is also sealed by the collector when it arrives intact: its head never\n"
         "changes afterwards, and with `collect --signing-key` it is countersigned (docs/cluster.md).\n"
+        "Root on a node can rewrite what is stored there, signature and ledger included; the heads that left it (the\n"
+        "SIEM's copy of the export, every session end carries its `chain`) it cannot: `--exported` compares with them.\n"
         "  execaudit verify --public-key /etc/execaudit/head-signing.pub --since 2160h\n"
+        "  execaudit verify --exported /var/log/execaudit/export.jsonl --exported /var/log/execaudit/export.jsonl.1\n"
         "  execaudit verify --db postgresql://reader@db/execaudit --public-key collector.pub --public-key node-a.pub\n"
         "  execaudit verify 3f2a9c0d --db postgresql://reader@db/execaudit");
     commands.push_back({v, [args] { return run_verify(*args); }});
