@@ -2,6 +2,7 @@
 #include "cli/command.h"
 #include "cli/config_file.h"
 #include "collector/collector.h"
+#include "common/text.h"
 #include "storage/retention_policy.h"
 
 #include <cstdlib>
@@ -119,6 +120,29 @@ void add_collect_command(CLI::App& app, Commands& commands) {
                 }
             },
             ""));
+    co->add_option("--max-db-size", options->max_db_size,
+                   "Keep what the cluster store's sessions hold under this many bytes (512M, 50G, 1T: powers of 1024): "
+                   "their terminal data as stored plus an estimate per command, summed from counters kept at ingest, not "
+                   "the database's files (PostgreSQL reuses the space of deleted rows, it does not shrink them). Past it the "
+                   "leader deletes ended sessions that are not held and were exported, oldest first, whatever their rule: "
+                   "cause `size`, a finding in `report`. No share (25%) of a file system: the database may be remote. 0: no bound")
+        ->type_name("BYTES")
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& v) {
+                bool share = false;
+                try {
+                    share = storage::parse_size_bound(v, "max-db-size").percent > 0;
+                } catch (const std::exception&) {
+                    return terminal_safe(v) + ": give bytes (1073741824) or with a suffix (512M, 200G, 1T; powers of 1024), "
+                                              "or 0 for no bound";
+                }
+                if (share)
+                    return terminal_safe(v) + ": a share of a file system means nothing for the cluster store (PostgreSQL "
+                                              "may be remote or managed); give bytes, e.g. 200G, or 0 for no bound";
+                return std::string();
+            },
+            ""));
     co->add_option("--retention-interval", options->retention_interval_s, "Seconds between two retention passes of the leader")
         ->capture_default_str()
         ->check(CLI::Range(0.01, 86400.0));
@@ -137,7 +161,7 @@ void add_collect_command(CLI::App& app, Commands& commands) {
                "      --node-ca /etc/execaudit/node-ca/ca.crt --metrics 0.0.0.0:9090\n"
                "Retention (docs/retention.md): the leading replica deletes what every rule, hold and export allows:\n"
                "  execaudit collect ... --export-syslog tls://siem:6514 --retention-days 400 \\\n"
-               "      --retention-namespace 'kube-system=forever'");
+               "      --retention-namespace 'kube-system=forever' --max-db-size 200G");
     commands.push_back({co, [options] { return collector::run_collect(*options); }});
 }
 

@@ -6,6 +6,7 @@
 #include "collector/webhook_intake.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "net/http_server.h"
 #include "collector/database_probe.h"
 #include "net/metrics.h"
@@ -60,6 +61,11 @@ storage::RetentionPolicy retention_policy_of(const CollectOptions& o) {
     storage::RetentionPolicy p;
     if (o.retention_days) p.days = o.retention_days;
     for (const auto& r : o.retention_namespaces) p.namespaces.push_back(storage::parse_namespace_rule(r));
+    p.max_db_size = storage::parse_size_bound(o.max_db_size, "max-db-size");
+    if (p.max_db_size.percent > 0)
+        throw UsageError(fmt::format("--max-db-size {}: a share of a file system means nothing for the cluster store (PostgreSQL "
+                                     "may be remote or managed); give bytes, e.g. 50G, or 0 for no bound",
+                                     terminal_safe(o.max_db_size)));
     if (o.retention_interval_s < 0.01 || o.retention_interval_s > 86400)
         throw UsageError("--retention-interval is between 0.01 and 86400 seconds");
     return p;
@@ -146,7 +152,7 @@ int run_collect(const CollectOptions& options) {
             .db_uri = options.db, .correlation = correlation, .exports = options.exports, .retention = retention,
             .retention_interval = std::chrono::milliseconds(static_cast<int64_t>(options.retention_interval_s * 1000)),
             .signer = signer});
-        if (retention.any_age_rule()) log::info("retention (run by the leading replica): {}", leader->retention()->policy().describe());
+        if (leader->retention()) log::info("retention (run by the leading replica): {}", leader->retention()->policy().describe());
         leader->start();
         if (!options.metrics.empty()) {
             auto collect = [&] {

@@ -45,6 +45,7 @@ struct CollectOptions {
     std::vector<std::string> retention_namespaces;  ///< GLOB=DAYS | GLOB=forever
     double retention_interval_s = 60;
     std::string signing_key;   ///< Ed25519 private key (PEM) that countersigns every sealed session; empty: unsigned
+    std::string max_db_size = "0";                  ///< bytes ("50G"); 0: no bound. A share ("25%") is refused
 };
 
 /// Runs until SIGTERM/SIGINT. Throws UsageError / RuntimeError for start-up failures.

@@ -30,7 +30,7 @@ constexpr int64_t kLeaderLock = 0x65786563'6c656164;
 }  // namespace
 
 Leader::Leader(Options options) : options_(std::move(options)) {
-    if (options_.retention.any_age_rule()) {
+    if (options_.retention.any_age_rule() || !options_.retention.max_db_size.off()) {
         auto policy = options_.retention;
         // what must have been exported before a session may go: every destination of this collector
         for (const auto& e : exporting::make_exporters(options_.exports, [] { return std::unique_ptr<exporting::ExportSource>(); }))
@@ -278,15 +278,26 @@ std::vector<net::Metric> Leader::metrics() const {
     if (retention_) {
         auto rs = retention_->stats();
         std::vector<std::pair<std::string, std::string>> age = {{"cause", "age"}}, size = {{"cause", "size"}};
-        const char* help = "Sessions deleted from the cluster store by retention while this replica led (size: before their rule)";
+        const char* help = "Sessions deleted from the cluster store by retention while this replica led (size: before their "
+                           "rule, to stay within --max-db-size)";
         m.push_back({"retention_deleted_sessions_total", help, "counter", static_cast<double>(rs.deleted_by_age), age});
-        m.push_back({"retention_deleted_sessions_total", help, "counter", 0.0, size});
+        m.push_back({"retention_deleted_sessions_total", help, "counter", static_cast<double>(rs.deleted_by_size), size});
         m.push_back({"retention_deleted_bytes_total", "Stored terminal bytes of the deleted sessions", "counter",
                      static_cast<double>(rs.stored_bytes_deleted)});
         m.push_back({"retention_held_kept", "Sessions past their rule kept by a legal hold (latest pass)", "gauge",
                      static_cast<double>(rs.held_kept)});
         m.push_back({"retention_unexported_kept", "Sessions past their rule waiting for an export destination (latest pass)",
                      "gauge", static_cast<double>(rs.unexported_kept)});
+        if (!options_.retention.max_db_size.off()) {
+            m.push_back({"retention_size_unmet",
+                         "1 while --max-db-size cannot be met (everything left is open, held or unexported; latest pass)",
+                         "gauge", rs.size_unmet ? 1.0 : 0.0});
+            if (rs.stored_bytes)
+                m.push_back({"database_bytes",
+                             "What the cluster store's sessions hold, SUM(sessions.stored_bytes): terminal data as stored plus "
+                             "an estimate per command (what --max-db-size bounds; not the files' size; latest pass)",
+                             "gauge", static_cast<double>(*rs.stored_bytes)});
+        }
         m.push_back({"retention_passes_total", "Retention passes this replica ran while it led", "counter",
                      static_cast<double>(rs.passes)});
         m.push_back({"retention_failed_passes_total", "Retention passes that failed (the log says why; the next one retries)",

@@ -114,7 +114,7 @@ PgRetention::Pass PgRetention::run_pass(Connection& c, int64_t now_ns) {
                 auto j = judge_by_age(policy_, cand, now_ns);
                 if (j.verdict == AgeVerdict::held) ++pass.held_kept;
                 else if (j.verdict == AgeVerdict::unexported) ++pass.unexported_kept;
-                else if (j.verdict == AgeVerdict::expired && delete_session(c, cand.id, j.rule.text, now_ns, pass))
+                else if (j.verdict == AgeVerdict::expired && delete_session(c, cand.id, "age", j.rule.text, now_ns, pass))
                     ++pass.deleted_by_age;
             }
             after_t = r.int64(r.rows() - 1, 2);
@@ -122,6 +122,7 @@ PgRetention::Pass PgRetention::run_pass(Connection& c, int64_t now_ns) {
             if (stopping() || r.rows() < 500) break;
         }
     }
+    if (!stopping()) delete_by_size(c, now_ns, pass);
     if (pass.deleted_by_age || pass.finished)
         log::info("retention: deleted {} sessions of the cluster store past their rule ({:.1f} MiB of terminal data){}{}{}",
                   pass.deleted_by_age, static_cast<double>(pass.stored_bytes_deleted) / (1 << 20),
@@ -132,13 +133,98 @@ PgRetention::Pass PgRetention::run_pass(Connection& c, int64_t now_ns) {
     std::lock_guard lock(mutex_);
     ++stats_.passes;
     stats_.deleted_by_age += pass.deleted_by_age;
+    stats_.deleted_by_size += pass.deleted_by_size;
+    if (pass.stored_bytes) {
+        stats_.stored_bytes = pass.stored_bytes;
+        stats_.size_unmet = pass.size_unmet;
+    }
     stats_.stored_bytes_deleted += pass.stored_bytes_deleted;
     stats_.held_kept = pass.held_kept;
     stats_.unexported_kept = pass.unexported_kept;
     return pass;
 }
 
-bool PgRetention::delete_session(Connection& c, const std::string& id, const std::string& rule, int64_t now_ns, Pass& pass) {
+void PgRetention::delete_by_size(Connection& c, int64_t now_ns, Pass& pass) {
+    if (policy_.max_db_size.off()) return;
+    const uint64_t cap = policy_.max_db_size.bytes;  // bytes only: collect refuses a share ("25%")
+    const std::string rule = "max-db-size " + policy_.max_db_size.text;
+    // What the sessions hold; a session being deleted (its tombstone written) is gone already.
+    auto measure = [&] {
+        auto r = c.exec("SELECT coalesce(sum(s.stored_bytes), 0) FROM sessions s "
+                        "WHERE NOT EXISTS (SELECT 1 FROM session_tombstones x WHERE x.session_id = s.id)");
+        return static_cast<uint64_t>(r.int64(0, 0));
+    };
+    uint64_t total = measure();
+    std::optional<int64_t> floor = export_floor(c, policy_);
+    std::vector<std::string> by_size;
+    // the oldest ended, unheld, exported sessions, in keyset pages over (ended, id)
+    int64_t after_t = std::numeric_limits<int64_t>::min();
+    std::string after_id;
+    bool exhausted = false;
+    while (total > cap && !stopping()) {
+        auto r = c.exec(with_floor(fmt::format(
+                                       "SELECT s.id, s.t FROM (SELECT id, coalesce(end_ns, nullif(last_activity_ns, 0), start_ns) AS t "
+                                       "FROM sessions WHERE status <> 'open') s "
+                                       "WHERE (s.t > $1 OR (s.t = $1 AND s.id COLLATE \"C\" > $2)) "
+                                       "AND NOT EXISTS (SELECT 1 FROM session_holds h WHERE h.session_id = s.id) "
+                                       "AND NOT EXISTS (SELECT 1 FROM session_tombstones x WHERE x.session_id = s.id) "
+                                       "AND {} ORDER BY s.t, s.id COLLATE \"C\" LIMIT 100",
+                                       kExported),
+                                   "$3"),
+                        {num(after_t), text(after_id), num(floor)});
+        if (r.rows() == 0) {
+            exhausted = true;
+            break;
+        }
+        for (int i = 0; i < r.rows() && total > cap && !stopping(); ++i) {
+            std::string id = r.text(i, 0);
+            uint64_t freed = 0;
+            // false: changed under us (held, resent, locked by an upload): the next one, the next pass looks again
+            if (!delete_session(c, id, "size", rule, now_ns, pass, &freed)) continue;
+            ++pass.deleted_by_size;
+            by_size.push_back(id);
+            total -= std::min(total, freed);
+        }
+        after_t = r.int64(r.rows() - 1, 1);
+        after_id = r.text(r.rows() - 1, 0);
+    }
+    if (stopping()) return;
+    if (total > cap) total = measure();  // uploads went on meanwhile: the truth before saying it cannot be met
+    pass.stored_bytes = total;
+    if (total > cap && exhausted) {
+        auto count = [&](const char* sql) { return c.exec(sql).int64(0, 0); };
+        pass.size_unmet = true;
+        pass.unmet = fmt::format(
+            "{} ({:.1f} MiB stored in the sessions); nothing more may be deleted: {} sessions open, {} held, {} ended and unheld "
+            "but not yet exported by every --export-* destination",
+            rule, static_cast<double>(total) / (1 << 20),
+            count("SELECT count(*) FROM sessions s WHERE status = 'open' "
+                  "AND NOT EXISTS (SELECT 1 FROM session_tombstones x WHERE x.session_id = s.id)"),
+            count("SELECT count(*) FROM session_holds"),
+            c.exec(with_floor(fmt::format("SELECT count(*) FROM sessions s WHERE status <> 'open' "
+                                          "AND NOT EXISTS (SELECT 1 FROM session_holds h WHERE h.session_id = s.id) "
+                                          "AND NOT EXISTS (SELECT 1 FROM session_tombstones x WHERE x.session_id = s.id) "
+                                          "AND NOT {}",
+                                          kExported),
+                              "$1"),
+                   {num(floor)})
+                .int64(0, 0));
+        if (!unmet_logged_) log::warn("retention: cannot satisfy {}", pass.unmet);
+        unmet_logged_ = true;
+    } else if (total <= cap) {
+        if (unmet_logged_) log::info("retention: the cluster store is within {} again", rule);
+        unmet_logged_ = false;
+    }
+    if (!by_size.empty())
+        log::warn("retention: deleted {} sessions of the cluster store before their retention period ended, oldest first, to stay "
+                  "within {} (each is a tombstone with cause `size`; `execaudit report` lists them): {}{}",
+                  by_size.size(), rule,
+                  fmt::join(by_size.begin(), by_size.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(by_size.size(), 10)), ", "),
+                  by_size.size() > 10 ? ", ..." : "");
+}
+
+bool PgRetention::delete_session(Connection& c, const std::string& id, const char* cause, const std::string& rule,
+                                 int64_t now_ns, Pass& pass, uint64_t* held_bytes) {
     TombstoneRecord t;
     {
         Transaction tx(c);
@@ -151,7 +237,8 @@ bool PgRetention::delete_session(Connection& c, const std::string& id, const std
                                        "s.chain_records, coalesce(s.head_signature, ''::bytea), s.signing_key, "
                                        "EXISTS (SELECT 1 FROM session_holds h WHERE h.session_id = s.id), "
                                        "EXISTS (SELECT 1 FROM session_tombstones x WHERE x.session_id = s.id), "
-                                       "(SELECT coalesce(sum(length(k.data)), 0) FROM io_chunks k WHERE k.session_id = s.id), {} "
+                                       "(SELECT coalesce(sum(length(k.data)), 0) FROM io_chunks k WHERE k.session_id = s.id), {}, "
+                                       "s.stored_bytes "
                                        "FROM sessions s WHERE s.id = $1 FOR UPDATE OF s SKIP LOCKED",
                                        kExported),
                                    "$2"),
@@ -177,7 +264,8 @@ bool PgRetention::delete_session(Connection& c, const std::string& id, const std
         t.head_signature = r.bytes(0, col++);
         t.signing_key = r.text(0, col++);
         t.stored_bytes = static_cast<uint64_t>(r.int64(0, 18));
-        t.cause = "age";
+        t.cause = cause;
+        if (held_bytes) *held_bytes = static_cast<uint64_t>(r.int64(0, 20));
         t.rule = rule;
         t.deleted_ns = now_ns;
         c.exec(fmt::format("INSERT INTO session_tombstones ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "

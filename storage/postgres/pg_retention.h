@@ -12,6 +12,11 @@
 // short is finished by the next pass, whichever replica leads then. A session whose row another
 // transaction holds (an upload being stored, a hold being placed) is left for the next pass.
 //
+// By size (`collect --max-db-size`): while SUM(sessions.stored_bytes) (schema v8: what each
+// session holds, kept up at ingest; not pg_database_size, which deleting rows never shrinks) is
+// over the bound, the oldest ended, unheld, exported sessions go the same way, cause `size`. When
+// nothing more may go the pass says so (Pass::size_unmet), logged once until the bound holds again.
+//
 // Thread: its own while started (start()/stop() may alternate: one per term of leadership), with
 // a connection of its own; run_pass() can be called directly (tests) with the clock to use.
 
@@ -40,14 +45,19 @@ public:
         std::chrono::milliseconds interval{60'000};  ///< between passes
     };
     struct Pass {
-        uint64_t deleted_by_age = 0, finished = 0;
+        uint64_t deleted_by_age = 0, deleted_by_size = 0, finished = 0;
         uint64_t held_kept = 0, unexported_kept = 0;
         uint64_t stored_bytes_deleted = 0;
         std::vector<std::string> deleted_ids;
+        std::optional<uint64_t> stored_bytes;  ///< SUM(stored_bytes) after the pass (measured with --max-db-size only)
+        bool size_unmet = false;  ///< the size bound still does not hold: nothing more may be deleted
+        std::string unmet;        ///< why, for the log
     };
     struct Stats {
-        uint64_t passes = 0, deleted_by_age = 0, stored_bytes_deleted = 0;
+        uint64_t passes = 0, deleted_by_age = 0, deleted_by_size = 0, stored_bytes_deleted = 0;
         uint64_t held_kept = 0, unexported_kept = 0;  ///< of the latest pass
+        bool size_unmet = false;                      ///< of the latest pass
+        std::optional<uint64_t> stored_bytes;         ///< of the latest pass that measured
         uint64_t failed_passes = 0;
     };
 
@@ -57,7 +67,8 @@ public:
     PgRetention(const PgRetention&) = delete;
     PgRetention& operator=(const PgRetention&) = delete;
 
-    /// One pass on `c` at wall-clock time `now_ns`: finishes interrupted deletions, then deletes by age.
+    /// One pass on `c` at wall-clock time `now_ns`: finishes interrupted deletions, then deletes by
+    /// age, then by size.
     Pass run_pass(Connection& c, int64_t now_ns);
     /// Passes every Options::interval on a thread of its own, the first at once, until stop().
     void start();
@@ -67,7 +78,10 @@ public:
     const RetentionPolicy& policy() const { return policy_; }
 
 private:
-    bool delete_session(Connection& c, const std::string& id, const std::string& rule, int64_t now_ns, Pass& pass);
+    /// `held_bytes`: the session's stored_bytes as it was deleted.
+    bool delete_session(Connection& c, const std::string& id, const char* cause, const std::string& rule, int64_t now_ns,
+                        Pass& pass, uint64_t* held_bytes = nullptr);
+    void delete_by_size(Connection& c, int64_t now_ns, Pass& pass);
     bool finish_deletion(Connection& c, const std::string& id, int64_t now_ns);
     void pause();
     bool stopping() const { return stop_.load(); }
@@ -77,6 +91,7 @@ private:
     std::shared_ptr<const HeadSigner> signer_;
     Options options_;
     std::atomic<bool> stop_{false};
+    bool unmet_logged_ = false;  // the pass's own (one pass at a time)
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     Stats stats_;  // guarded by mutex_

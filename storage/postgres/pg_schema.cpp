@@ -371,6 +371,20 @@ ALTER TABLE sessions ADD COLUMN sealed_ns bigint;
 ALTER TABLE sessions ADD COLUMN collector_signature bytea;
 ALTER TABLE sessions ADD COLUMN collector_key text NOT NULL DEFAULT '';
 )sql",
+
+    // v8: what each session holds (issue 15, `collect --max-db-size`, docs/retention.md "For the
+    // collector"): PostgreSQL reuses the space of deleted rows but does not return it, so
+    // pg_database_size never shrinks by retention; the bound is on SUM(stored_bytes) instead,
+    // kept up at ingest (storage/postgres/pg_writer.cpp): each terminal chunk's data as stored
+    // plus, per command, 200 bytes and twice its argv (argv, argv_text) and its file names. The
+    // sessions stored before v8 are counted from their rows here, with the same formula.
+    R"sql(
+ALTER TABLE sessions ADD COLUMN stored_bytes bigint NOT NULL DEFAULT 0;
+UPDATE sessions s SET stored_bytes =
+    coalesce((SELECT sum(octet_length(k.data)) FROM io_chunks k WHERE k.session_id = s.id), 0) +
+    coalesce((SELECT sum(200 + 2 * octet_length(m.argv) + octet_length(m.filename) + octet_length(m.exe_path))
+              FROM commands m WHERE m.session_id = s.id), 0);
+)sql",
 };
 
 }  // namespace

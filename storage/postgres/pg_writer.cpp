@@ -158,7 +158,11 @@ std::string session_owner(Connection& c, const std::string& session_id) {
 
 namespace {
 
-/// Whom a command's or chunk's session belongs to: deleted, not stored, or its node.
+/// sessions.stored_bytes (schema v8): what the session holds, the measure of collect --max-db-size.
+void add_stored_bytes(Connection& c, const std::string& session_id, int64_t n) {
+    if (n > 0) c.exec("UPDATE sessions SET stored_bytes = stored_bytes + $2 WHERE id = $1", {text(session_id), num(n)});
+}
+
 // Whose a session is, for a command or chunk of it: stored (and sealed?), deleted, or not there.
 struct Owner {
     PutResult state = PutResult::no_session;
@@ -183,7 +187,7 @@ PutResult put_command(Connection& c, const std::string& node, const CommandRecor
     if (owner.sealed)
         return sealed_record(c, "commands", cmd.session_id, cmd.seq,
                              cmd.chain_hash.empty() ? std::nullopt : std::optional<std::string>(cmd.chain_hash));
-    c.exec(R"sql(
+    auto r = c.exec(R"sql(
 INSERT INTO commands (session_id, seq, time_ns, boot_ns, pid, ppid, ns_pid, uid, gid, filename, argv, argv_text, retval,
     argv_truncated, exe_path, exe_ino, exe_dev, exe_fileless, chain_index, chain_hash)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
@@ -194,12 +198,15 @@ ON CONFLICT (session_id, seq) DO UPDATE SET time_ns = excluded.time_ns, boot_ns 
     exe_dev = excluded.exe_dev, exe_fileless = excluded.exe_fileless,
     chain_index = coalesce(excluded.chain_index, commands.chain_index),
     chain_hash = coalesce(excluded.chain_hash, commands.chain_hash)
+RETURNING xmax = 0 AS inserted, 200 + 2 * octet_length(argv) + octet_length(filename) + octet_length(exe_path)
 )sql",
            {text(cmd.session_id), num(int64_t{cmd.seq}), num(cmd.time_ns), num(static_cast<int64_t>(cmd.boot_ns)),
             num(int64_t{cmd.pid}), num(int64_t{cmd.ppid}), num(int64_t{cmd.ns_pid}), num(int64_t{cmd.uid}),
             num(int64_t{cmd.gid}), bytes(cmd.filename), bytes(join_nul(cmd.argv)), text(lossy_text(cmd.argv)),
             num(cmd.retval), boolean(cmd.argv_truncated), bytes(cmd.exe_path), num(static_cast<int64_t>(cmd.exe_ino)),
             num(int64_t{cmd.exe_dev}), boolean(cmd.exe_fileless), num(cmd.chain_index), blob_or_null(cmd.chain_hash)});
+    // what the session holds (collect --max-db-size): a command once, when first stored (v8's formula)
+    if (r.rows() && r.boolean(0, 0)) add_stored_bytes(c, cmd.session_id, r.int64(0, 1));
     note_outbox(c, cmd.session_id, 2, cmd.seq, now_ns);
     return PutResult::stored;
 }
@@ -212,17 +219,20 @@ PutResult put_chunk(Connection& c, const std::string& node, const StoredChunkRec
         return sealed_record(c, "io_chunks", k.session_id, k.seq,
                              k.chain_hash.empty() ? std::nullopt : std::optional<std::string>(k.chain_hash));
     // chunks never change once written: a resent one is ignored
-    c.exec(R"sql(
+    auto r = c.exec(R"sql(
 INSERT INTO io_chunks (session_id, seq, first_offset_us, last_offset_us, frames, output_bytes, input_bytes, encoding,
     raw_size, data, time_ns, chain_index, chain_hash)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT start_ns FROM sessions WHERE id = $1) + $3::bigint * 1000,
     $11, $12)
 ON CONFLICT (session_id, seq) DO NOTHING
+RETURNING octet_length(data)
 )sql",
            {text(k.session_id), num(int64_t{k.seq}), num(static_cast<int64_t>(k.first_offset_us)),
             num(static_cast<int64_t>(k.last_offset_us)), num(int64_t{k.frames}), num(static_cast<int64_t>(k.output_bytes)),
             num(static_cast<int64_t>(k.input_bytes)), num(int64_t{k.encoding}), num(static_cast<int64_t>(k.raw_size)),
             bytes(k.data), num(k.chain_index), blob_or_null(k.chain_hash)});
+    // no row: a resend (or a deleted session's, which the trigger drops); counted once
+    if (r.rows()) add_stored_bytes(c, k.session_id, r.int64(0, 0));
     return PutResult::stored;
 }
 

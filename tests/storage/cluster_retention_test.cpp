@@ -54,16 +54,16 @@ v1::UploadRecord command_record(const Spec& s, uint32_t seq) {
     *u.mutable_command() = storage::to_upload(sample_command(sample_session(s.id, s.start_ns), seq, {"/bin/ls", "-l"}));
     return u;
 }
-v1::UploadRecord chunk_record(const Spec& s, uint32_t seq) {
+v1::UploadRecord chunk_record(const Spec& s, uint32_t seq, const std::string& output = "total 0\r\n") {
     storage::StoredChunkRecord k;
     k.session_id = s.id;
     k.seq = seq;
     storage::ChunkEncoder e;
-    e.add_bytes(0, storage::FrameKind::output, "total 0\r\n");
+    e.add_bytes(0, storage::FrameKind::output, output);
     k.data = e.take();
     k.raw_size = k.data.size();
     k.frames = 1;
-    k.output_bytes = 9;
+    k.output_bytes = output.size();
     v1::UploadRecord u;
     *u.mutable_chunk() = storage::to_upload(k);
     return u;
@@ -82,6 +82,28 @@ upload::Batch batch_of(const std::string& node, const std::string& spool, std::v
 /// A session with two commands and a chunk, as a node uploads it.
 std::vector<v1::UploadRecord> whole(const Spec& s, const std::string& node = "node-a") {
     return {session_record(s, node), command_record(s, 0), command_record(s, 1), chunk_record(s, 0)};
+}
+/// The same with a second chunk of `n` bytes of output.
+std::vector<v1::UploadRecord> whole_with(const Spec& s, size_t n) {
+    auto r = whole(s);
+    std::string output(n, '\0');
+    for (size_t i = 0; i < n; ++i) output[i] = static_cast<char>('a' + (i * 7 + i / 26) % 26);
+    r.push_back(chunk_record(s, 1, output));
+    return r;
+}
+/// What the cluster store counts for a session of whole_with(): its chunks' data as uploaded
+/// plus, per command, 200 bytes, twice its argv (NUL-separated) and its file names (schema v8).
+uint64_t expected_stored_bytes(const std::vector<v1::UploadRecord>& records) {
+    uint64_t n = 0;
+    for (const auto& r : records) {
+        if (r.has_chunk()) n += r.chunk().data().size();
+        if (r.has_command()) {
+            size_t argv = 0;
+            for (const auto& a : r.command().argv()) argv += a.size() + 1;
+            n += 200 + 2 * argv + r.command().filename().size() + r.command().exe_path().size();
+        }
+    }
+    return n;
 }
 
 class ClusterRetention : public ::testing::Test {
@@ -304,12 +326,106 @@ TEST_F(ClusterRetention, TheMigrationEntersSessionsStoredBeforeIt) {
                "DROP TRIGGER chunks_of_deleted_ignored ON io_chunks");
     pg_->query("DROP FUNCTION execaudit_session_deleted, execaudit_record_of_deleted; DROP INDEX sessions_ended");
     pg_->query("ALTER TABLE sessions DROP COLUMN sealed_ns, DROP COLUMN collector_signature, DROP COLUMN collector_key");  // v7
+    pg_->query("ALTER TABLE sessions DROP COLUMN stored_bytes");  // v8
     pg_->query("DELETE FROM execaudit_schema WHERE version >= 6");
     pg_->query("INSERT INTO sessions (id, node, start_ns, status, end_ns) VALUES ('eeee000000000001', 'node-a', 5, 'ended', 6)");
     pg::migrate(*c_);
     EXPECT_EQ(q("SELECT position, session_id, kind FROM session_ledger"), "1|eeee000000000001|1\n");
     auto v = run({execaudit_bin(), "verify", "--db", pg_->uri()});
     EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
+// collect --max-db-size: the bound is on what the sessions hold (sessions.stored_bytes, kept at
+// ingest), which a deletion lowers at once; pg_total_relation_size would not shrink (PostgreSQL
+// reuses freed pages, it does not return them), and every eligible session would go pass after pass.
+TEST_F(ClusterRetention, TheSizeBoundDeletesTheOldestUntilWhatTheSessionsHoldFits) {
+    constexpr size_t kOutput = 64 << 10;
+    std::vector<Spec> specs{{.id = "5150000000000001", .start_ns = kT0Ns},             // oldest: goes
+                            {.id = "5150000000000002", .start_ns = kT0Ns + kDay},      // goes
+                            {.id = "5150000000000003", .start_ns = kT0Ns + 2 * kDay},  // held: stays
+                            {.id = "5150000000000004", .start_ns = kT0Ns + 3 * kDay},  // not exported: stays
+                            {.id = "5150000000000005", .start_ns = kT0Ns + 4 * kDay},  // newest, ended
+                            {.id = "5150000000000006", .start_ns = kT0Ns + 4 * kDay, .ended = false}};  // open
+    std::vector<v1::UploadRecord> records;
+    for (const auto& sp : specs)
+        for (auto& r : whole_with(sp, kOutput)) records.push_back(std::move(r));
+    const uint64_t each = expected_stored_bytes(whole_with(specs[0], kOutput));
+    ASSERT_GT(each, kOutput);
+    auto first = collector::ingest_batch(*c_, "node-a", batch_of("node-a", "5151", records), kT0Ns);
+    ASSERT_EQ(first.status, 200) << first.message;
+    // counted at ingest, each record once: a node replaying its spool adds nothing
+    auto again = collector::ingest_batch(*c_, "node-a", batch_of("node-a", "5152", records), kT0Ns);
+    ASSERT_EQ(again.status, 200) << again.message;
+    EXPECT_EQ(q("SELECT string_agg(DISTINCT stored_bytes::text, ',') FROM sessions"), fmt::format("{}\n", each));
+    export_all("syslog");
+    auto late = collector::ingest_batch(*c_, "node-a", batch_of("node-a", "5153", {command_record(specs[3], 2)}), kT0Ns);
+    ASSERT_EQ(late.status, 200) << late.message;
+    ASSERT_EQ(run({execaudit_bin(), "hold", specs[2].id, "--reason", "INC-15", "--db", pg_->uri()}).exit_code, 0);
+
+    // 6 sessions hold a bit more than 6 * each; within 4.5 * each once the two oldest are gone
+    storage::RetentionPolicy policy;
+    policy.export_cursors = {"syslog"};
+    policy.max_db_size = storage::parse_size_bound(std::to_string(each * 9 / 2), "max-db-size");
+    pg::PgRetention r(pg_->uri(), policy, nullptr, {.pause = std::chrono::milliseconds(0)});
+    auto p = r.run_pass(*c_, kNow);
+    EXPECT_EQ(p.deleted_by_size, 2u);
+    EXPECT_EQ(p.deleted_by_age, 0u);
+    EXPECT_FALSE(p.size_unmet) << p.unmet;
+    EXPECT_EQ(p.deleted_ids, (std::vector<std::string>{specs[0].id, specs[1].id}));
+    EXPECT_EQ(q("SELECT string_agg(session_id || ' ' || cause || ' ' || rule || ' ' || (completed_ns IS NOT NULL), ',' "
+                "ORDER BY session_id) FROM session_tombstones"),
+              fmt::format("{0} size max-db-size {1} true,{2} size max-db-size {1} true\n", specs[0].id, each * 9 / 2, specs[1].id));
+    EXPECT_EQ(q("SELECT count(*) FROM sessions"), "4\n");
+    ASSERT_TRUE(p.stored_bytes);
+    EXPECT_LE(*p.stored_bytes, each * 9 / 2);
+    EXPECT_EQ(fmt::format("{}\n", *p.stored_bytes), q("SELECT sum(stored_bytes) FROM sessions"));
+    EXPECT_EQ(r.stats().deleted_by_size, 2u);
+
+    // the measure shrank with the deletion: the next pass deletes nothing more
+    p = r.run_pass(*c_, kNow);
+    EXPECT_EQ(p.deleted_by_size, 0u);
+    EXPECT_FALSE(p.size_unmet);
+    EXPECT_EQ(q("SELECT count(*) FROM sessions"), "4\n");
+
+    // a bound below the held, the unexported and the open one: the newest ended session goes, then nothing may
+    pg::PgRetention tight(pg_->uri(),
+                          [&] {
+                              auto t = policy;
+                              t.max_db_size = storage::parse_size_bound(std::to_string(each), "max-db-size");
+                              return t;
+                          }(),
+                          nullptr, {.pause = std::chrono::milliseconds(0)});
+    p = tight.run_pass(*c_, kNow);
+    EXPECT_EQ(p.deleted_ids, std::vector<std::string>{specs[4].id});
+    EXPECT_TRUE(p.size_unmet);
+    EXPECT_NE(p.unmet.find("1 sessions open, 1 held, 1 ended and unheld but not yet exported"), std::string::npos) << p.unmet;
+    EXPECT_TRUE(tight.stats().size_unmet);
+    EXPECT_EQ(q("SELECT string_agg(id, ',' ORDER BY id) FROM sessions"),
+              fmt::format("{},{},{}\n", specs[2].id, specs[3].id, specs[5].id));
+    p = tight.run_pass(*c_, kNow);
+    EXPECT_EQ(p.deleted_by_size, 0u);
+    EXPECT_TRUE(p.size_unmet);
+    // verify counts them as deleted by policy; report lists them as findings
+    auto v = run({execaudit_bin(), "verify", "--db", pg_->uri()});
+    EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+    EXPECT_NE(v.out.find("to stay within the size bounds"), std::string::npos) << v.out;
+}
+
+TEST_F(ClusterRetention, TheMigrationCountsWhatTheSessionsStoredBeforeItHold) {
+    Spec a{.id = "5eed000000000001"}, b{.id = "5eed000000000002", .ended = false};
+    auto ra = whole_with(a, 5000), rb = whole_with(b, 70000);
+    std::vector<v1::UploadRecord> records = ra;
+    for (auto& r : rb) records.push_back(r);
+    ASSERT_EQ(collector::ingest_batch(*c_, "node-a", batch_of("node-a", "5eed", records), kT0Ns).status, 200);
+    q("INSERT INTO sessions (id, node, start_ns) VALUES ('5eed000000000003', 'node-a', 1)");  // nothing stored
+    const std::string at_ingest = q("SELECT string_agg(id || '=' || stored_bytes, ',' ORDER BY id) FROM sessions");
+    EXPECT_EQ(at_ingest, fmt::format("{}={},{}={},5eed000000000003=0\n", a.id, expected_stored_bytes(ra), b.id,
+                                     expected_stored_bytes(rb)));
+    // as a collector before v8 left it
+    q("ALTER TABLE sessions DROP COLUMN stored_bytes");
+    q(fmt::format("DELETE FROM execaudit_schema WHERE version >= {}", pg::current_schema_version()));
+    pg::migrate(*c_);
+    EXPECT_EQ(q("SELECT string_agg(id || '=' || stored_bytes, ',' ORDER BY id) FROM sessions"), at_ingest);
 }
 
 // Two real collectors on one store: only the leader deletes (its metric counts them, the other's stays 0).
@@ -338,6 +454,47 @@ TEST(ClusterRetentionLeader, OnlyTheLeadingCollectorDeletes) {
     bool one_leads = one.metric("collector_leader") == 1;
     EXPECT_EQ(one_leads ? b : a, 0) << "the replica that does not lead deleted: " << a << " " << b;
     EXPECT_EQ(pgs.query("SELECT count(*) FROM session_tombstones WHERE completed_ns IS NOT NULL"), "6\n");
+}
+
+// The real collector with --max-db-size: its leader deletes by size, says once that the bound
+// cannot be met (a held session), and /metrics says so with the node's metric names.
+TEST(ClusterRetentionLeader, TheLeaderSaysOnceThatTheSizeBoundCannotBeMet) {
+    EA_REQUIRE(missing_postgres());
+    EA_REQUIRE(missing_program("curl"));
+    TempDir dir;
+    PostgresServer pgs;
+    {
+        auto c = pg::Connection::open(pgs.uri());
+        pg::migrate(c);
+        std::vector<v1::UploadRecord> records;
+        for (int i = 0; i < 3; ++i)
+            for (auto& r : whole({.id = fmt::format("5ee0{:012x}", i), .start_ns = kT0Ns + i * kDay})) records.push_back(std::move(r));
+        ASSERT_EQ(collector::ingest_batch(c, "node-a", batch_of("node-a", "0b0b", std::move(records)), kT0Ns).status, 200);
+    }
+    ASSERT_EQ(run({execaudit_bin(), "hold", "5ee0000000000002", "--reason", "INC-15", "--db", pgs.uri()}).exit_code, 0);
+    const std::string held_bytes = pgs.query("SELECT stored_bytes FROM sessions WHERE id = '5ee0000000000002'");
+
+    // a share of a file system means nothing for a remote database
+    auto share = run({execaudit_bin(), "collect", "--db", pgs.uri(), "--max-db-size", "25%"});
+    EXPECT_EQ(share.exit_code, 2) << share.out << share.err;
+    EXPECT_NE(share.err.find("a share of a file system means nothing for the cluster store"), std::string::npos) << share.err;
+
+    ClusterPki pki(dir.path());
+    Collector one(pgs.uri(), pki, dir.file("one.log"), {"--max-db-size", "1", "--retention-interval", "0.1"});
+    for (int i = 0; i < 300 && one.metric("retention_passes_total") < 5; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_GE(one.metric("retention_passes_total"), 5) << one.log();
+    EXPECT_EQ(pgs.query("SELECT string_agg(id, ',') FROM sessions"), "5ee0000000000002\n");
+    EXPECT_EQ(pgs.query("SELECT string_agg(cause, ',') FROM session_tombstones"), "size,size\n");
+    EXPECT_EQ(one.metric("retention_deleted_sessions_total{cause=\"size\"}"), 2);
+    EXPECT_EQ(one.metric("retention_deleted_sessions_total{cause=\"age\"}"), 0);
+    EXPECT_EQ(one.metric("retention_size_unmet"), 1);
+    EXPECT_EQ(fmt::format("{}\n", one.metric("database_bytes")), held_bytes);
+    std::string log = one.log();
+    size_t said = 0;
+    for (size_t at = 0; (at = log.find("cannot satisfy max-db-size 1", at)) != std::string::npos; ++at) ++said;
+    EXPECT_EQ(said, 1u) << log;
+    EXPECT_NE(log.find("1 held"), std::string::npos) << log;
 }
 
 }  // namespace
