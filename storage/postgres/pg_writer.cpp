@@ -163,7 +163,8 @@ void add_stored_bytes(Connection& c, const std::string& session_id, int64_t n) {
     if (n > 0) c.exec("UPDATE sessions SET stored_bytes = stored_bytes + $2 WHERE id = $1", {text(session_id), num(n)});
 }
 
-// Whose a session is, for a command or chunk of it: stored (and sealed?), deleted, or not there.
+/// Whom a command's or chunk's session belongs to: deleted, not stored, or its node (and whether
+/// the collector sealed it).
 struct Owner {
     PutResult state = PutResult::no_session;
     std::string node;
