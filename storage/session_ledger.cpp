@@ -2,6 +2,7 @@
 
 #include "common/text.h"
 #include "common/time_format.h"
+#include "storage/recorder_restart.h"
 #include "storage/session_chain.h"
 
 #include <fmt/format.h>
@@ -91,14 +92,19 @@ bool ledger_session(Database& db, const std::string& session_id, const HeadSigne
 }
 
 size_t backfill_ledger(Database& db, const HeadSigner* signer) {
+    // Once per database: afterwards every session enters the ledger as it is first stored, so a
+    // stored session without an entry is one put back by hand (or its entry removed), and entering
+    // it now would launder that. verify names it instead.
+    constexpr const char* kDone = "ledger_backfilled";
+    if (get_recorder_state(db, kDone)) return 0;
     std::vector<std::string> ids;
     auto q = db.prepare(
         "SELECT id FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM session_ledger l WHERE l.session_id = s.id AND l.kind = 1) "
         "ORDER BY start_ns, id");
     while (q.step()) ids.push_back(q.column_text(0));
-    if (ids.empty()) return 0;
     Transaction tx(db);
     for (const auto& id : ids) ledger_session(db, id, signer);
+    set_recorder_state(db, kDone, "1");
     tx.commit();
     return ids.size();
 }

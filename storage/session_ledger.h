@@ -38,7 +38,8 @@ LedgerEntry append_ledger(Database& db, const std::string& session_id, LedgerKin
                           const std::string& digest, const HeadSigner* signer);
 /// Appends a `recorded` entry for a stored session that has none. False: it has one, or no row.
 bool ledger_session(Database& db, const std::string& session_id, const HeadSigner* signer);
-/// Enters every stored session without an entry (recorded before v8), oldest first. Returns how many.
+/// Enters every stored session without an entry (recorded before v8), oldest first, once per
+/// database (recorder_state `ledger_backfilled`); later calls enter nothing. Returns how many.
 size_t backfill_ledger(Database& db, const HeadSigner* signer);
 
 /// The ledger and the tombstones of a store, read for `verify` and `report`.

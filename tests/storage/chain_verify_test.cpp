@@ -169,6 +169,33 @@ TEST_F(ChainVerify, AnUntouchedDatabaseVerifiesWithAndWithoutTheKey) {
     EXPECT_NE(cli.out.find("6 intact"), std::string::npos) << cli.out;
 }
 
+// Root on the node removes a session and the whole ledger, then restarts the recorder: its
+// start-up must not enter what is left into a fresh ledger (once, for databases from before the
+// ledger, and never again), or the removal would verify.
+TEST_F(ChainVerify, ARecorderRestartDoesNotLaunderARemovalIntoAFreshLedger) {
+    {
+        auto db = storage::Database::open(db_, storage::Database::Mode::read_write);
+        auto victim = db.prepare("SELECT id FROM sessions ORDER BY id LIMIT 1");
+        ASSERT_TRUE(victim.step());
+        std::string id = victim.column_text(0);
+        for (const char* table : {"io_chunks", "commands", "export_outbox"}) {
+            auto st = db.prepare(fmt::format("DELETE FROM {} WHERE session_id = ?1", table));
+            st.bind(1, id);
+            st.run();
+        }
+        auto st = db.prepare("DELETE FROM sessions WHERE id = ?1");
+        st.bind(1, id);
+        st.run();
+        db.exec("DELETE FROM session_ledger");
+        db.exec("UPDATE sqlite_sequence SET seq = 0 WHERE name = 'session_ledger'");
+    }
+    // the recorder starts again
+    { storage::StoreWriter w(storage::Database::open(db_, storage::Database::Mode::read_write), {}); }
+    auto cli = run({execaudit_bin(), "verify", "--db", db_});
+    EXPECT_EQ(cli.exit_code, 1) << cli.out << cli.err;
+    EXPECT_NE(cli.err.find("stored, but not in the ledger"), std::string::npos) << cli.err;
+}
+
 TEST_F(ChainVerify, EachTamperingIsNamedOnSqlite) {
     tamper_sqlite();
     auto db = storage::Database::open(db_, storage::Database::Mode::read_only);
