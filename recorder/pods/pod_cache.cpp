@@ -48,6 +48,12 @@ void PodCache::add_version(const std::string& uid, std::shared_ptr<const PodInfo
     if (!e.versions.empty() && e.versions.back().pod->resource_version == pod->resource_version &&
         !pod->resource_version.empty())
         return;  // the same version again (a relist)
+    if (!e.versions.empty() && e.versions.back().pod->same_but_version(*pod)) {
+        // A status update: the spec held since the last version arrived. Keeping the newer object (for
+        // its resourceVersion) in place of the older one, not beside it, bounds a busy pod's memory.
+        e.versions.back().pod = std::move(pod);
+        return;
+    }
     e.versions.push_back({now, std::move(pod)});
     if (e.versions.size() > options_.versions_per_pod) e.versions.erase(e.versions.begin());
 }

@@ -2,6 +2,7 @@
 
 #include "recorder/pods/pod_json.h"
 
+#include <tuple>
 
 namespace execaudit::recorder {
 namespace {
@@ -192,6 +193,12 @@ std::optional<PodInfo> parse_pod(std::string_view text, std::string& error, cons
         return std::nullopt;
     }
     return pod_from_json(object, error, limits);
+}
+
+bool PodInfo::same_but_version(const PodInfo& o) const {
+    return std::tie(namespace_name, name, uid, node_name, service_account, mirror_of, labels, owner, workload, containers) ==
+           std::tie(o.namespace_name, o.name, o.uid, o.node_name, o.service_account, o.mirror_of, o.labels, o.owner,
+                    o.workload, o.containers);
 }
 
 const ContainerSpec* PodInfo::container(std::string_view wanted) const {

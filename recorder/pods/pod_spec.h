@@ -21,12 +21,14 @@ struct KubeletExec {
     Kind kind;
     std::string name;  // liveness, readiness, startup / postStart, preStop
     std::vector<std::string> argv;
+    bool operator==(const KubeletExec&) const = default;
 };
 
 struct ContainerSpec {
     std::string name;
     std::vector<KubeletExec> execs;
     std::string container_id;  // status: the running container's ID, without "containerd://"
+    bool operator==(const ContainerSpec&) const = default;
 };
 
 struct OwnerRef {
@@ -47,6 +49,10 @@ struct PodInfo {
     std::optional<OwnerRef> owner;     // the ownerReference with controller: true
     std::optional<OwnerRef> workload;  // derived from owner as Tetragon does (see derive_workload)
     std::vector<ContainerSpec> containers;  // initContainers, containers, ephemeralContainers
+
+    /// Everything kept here is equal but the resourceVersion: the API object changed in what the
+    /// agent does not keep (most watch events are status updates: readiness, restarts' counts).
+    bool same_but_version(const PodInfo& other) const;
 
     /// The container of that name, or nullptr.
     const ContainerSpec* container(std::string_view name) const;

@@ -37,6 +37,25 @@ TEST(PodCache, TheVersionThatHeldAtATime) {
     EXPECT_EQ(cache.size(), 1u);
 }
 
+TEST(PodCache, AStatusUpdateTakesNoVersionOfItsOwn) {
+    // Most watch events change only a pod's status. Were each a version, a pod whose readiness flaps
+    // would push the spec that held an hour ago out of the cache (and hold three copies of one spec).
+    int64_t now = 1000;
+    PodCache cache({.versions_per_pod = 2}, [&] { return now; });
+    cache.replaced({{"u1", pod("u1", "10", "v1")}});
+    now = 2000;
+    cache.changed("u1", pod("u1", "11", "v2"));
+    now = 2500;
+    cache.changed("u1", pod("u1", "12", "v2"));  // readiness changed: nothing the agent keeps
+    EXPECT_EQ(probe_of(cache.find("u1", 1500)), "v1") << "the spec before the change is still known";
+    EXPECT_EQ(probe_of(cache.find("u1", 2200)), "v2") << "v2 held from its own arrival, not from the status update";
+    EXPECT_EQ(cache.find("u1")->resource_version, "12") << "the newest object is kept (a relist compares its version)";
+    now = 3000;
+    cache.changed("u1", pod("u1", "13", "v3"));
+    EXPECT_EQ(probe_of(cache.find("u1", 2200)), "v2");
+    EXPECT_EQ(probe_of(cache.find("u1", 3500)), "v3");
+}
+
 TEST(PodCache, DeletedPodsStayAWhileAndRefusedOnesAreForgotten) {
     int64_t now = 1000;
     PodCache cache({.versions_per_pod = 3, .keep_deleted_ns = 100, .max_deleted = 10}, [&] { return now; });
