@@ -15,6 +15,8 @@ void probe_figures(const Scale& scale, Report& report);
 void cluster_figures(const Scale& scale, Report& report);
 /// Empty when the cluster figures can run here; otherwise why not.
 std::string missing_for_cluster_figures();
+/// Pods from the API server: list time and memory for 5,000 pods, and after watch bursts. Needs root.
+void pods_figures(const Scale& scale, Report& report);
 /// Replay: seeking in an 8-hour, 300 MB session (runs replay_seek_bench), and the peak RSS of `play` on it.
 void seek_figures(const Scale& scale, Report& report);
 

@@ -1,6 +1,6 @@
 // execaudit-bench: every performance figure of the recorder, as ratios measured in one run
 // (these machines are shared and noisy), with PASS/FAIL against the targets in bench/README.md.
-//   execaudit-bench [--smoke|--quick|--full] [--json PATH] [--only node|ingest|seek|cluster]
+//   execaudit-bench [--smoke|--quick|--full] [--json PATH] [--only node|ingest|seek|cluster|pods]
 #include "bench/figures.h"
 #include "tests/support/environment.h"
 
@@ -21,13 +21,13 @@ int main(int argc, char** argv) {
         else if (a == "--json" && i + 1 < argc) json = argv[++i];
         else if (a == "--only" && i + 1 < argc) {
             only = argv[++i];
-            if (only != "node" && only != "ingest" && only != "seek" && only != "cluster") {
-                std::cerr << "execaudit-bench: --only takes node, ingest, seek or cluster, not '" << only << "'\n";
+            if (only != "node" && only != "ingest" && only != "seek" && only != "cluster" && only != "pods") {
+                std::cerr << "execaudit-bench: --only takes node, ingest, seek, cluster or pods, not '" << only << "'\n";
                 return 2;
             }
         }
         else {
-            std::cerr << "usage: execaudit-bench [--smoke|--quick|--full] [--json PATH] [--only node|ingest|seek|cluster]\n";
+            std::cerr << "usage: execaudit-bench [--smoke|--quick|--full] [--json PATH] [--only node|ingest|seek|cluster|pods]\n";
             return 2;
         }
     }
@@ -46,6 +46,11 @@ int main(int argc, char** argv) {
             } else {
                 node_figures(scale, report);
             }
+        }
+        if (only.empty() || only == "pods") {
+            std::string missing = execaudit::testing::missing_privileges();
+            if (!missing.empty()) std::cerr << "SKIPPED pods figures: " << missing << "\n";
+            else pods_figures(scale, report);
         }
         if (only.empty() || only == "cluster") {
             std::string missing = execaudit::testing::missing_privileges();
