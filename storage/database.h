@@ -48,6 +48,21 @@ private:
     std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
 };
 
+/// The current row's columns in turn, from `first` (for readers shared with PostgreSQL's rows).
+class RowColumns {
+public:
+    explicit RowColumns(const Statement& st, int first = 0) : st_(st), at_(first) {}
+    std::string text() { return st_.column_text(at_++); }
+    std::optional<std::string> optional_text() { return st_.column_optional_text(at_++); }
+    int64_t int64() { return st_.column_int(at_++); }
+    std::optional<int64_t> optional_int64() { return st_.column_optional_int(at_++); }
+    std::string bytes() { return st_.column_blob(at_++); }
+
+private:
+    const Statement& st_;
+    int at_;
+};
+
 /// One SQLite connection with execaudit's pragmas and schema.
 class Database {
 public:

@@ -10,6 +10,7 @@
 #include "storage/session_chain.h"
 #include "storage/session_ledger.h"
 #include "storage/session_store.h"
+#include "storage/tombstone_columns.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -270,24 +271,9 @@ bool Retention::write_tombstone(const std::string& id, const std::string& cause,
     // re-checked inside the transaction: a hold (or an end) may have come since it was chosen
     if (!st.step() || st.column_text(6) == "open" || st.column_int(16) != 0 || st.column_int(17) != 0) return false;
     TombstoneRecord t;
-    int c = 0;
     t.session_id = id;
-    t.node = st.column_text(c++);
-    t.namespace_name = st.column_text(c++);
-    t.pod = st.column_text(c++);
-    t.container = st.column_text(c++);
-    t.user = st.column_optional_text(c++);
-    t.attribution = st.column_text(c++);
-    t.status = st.column_text(c++);
-    t.start_ns = st.column_int(c++);
-    t.end_ns = st.column_optional_int(c++);
-    t.commands = static_cast<uint64_t>(st.column_int(c++));
-    t.output_bytes = static_cast<uint64_t>(st.column_int(c++));
-    t.lost_bytes = static_cast<uint64_t>(st.column_int(c++));
-    t.chain_head = st.column_blob(c++);
-    t.chain_records = static_cast<uint64_t>(st.column_int(c++));
-    t.head_signature = st.column_blob(c++);
-    t.signing_key = st.column_text(c++);
+    RowColumns subject(st);
+    read_tombstone_subject(subject, t);
     t.stored_bytes = static_cast<uint64_t>(st.column_int(18));
     t.cause = cause;
     t.rule = rule;

@@ -4,6 +4,7 @@
 #include "common/time_format.h"
 #include "storage/recorder_restart.h"
 #include "storage/session_chain.h"
+#include "storage/tombstone_columns.h"
 
 #include <fmt/format.h>
 
@@ -18,31 +19,8 @@ constexpr const char* kTombstoneColumns =
     "lost_bytes, chain_head, chain_records, head_signature, signing_key, cause, rule, deleted_ns, completed_ns, stored_bytes";
 
 TombstoneRecord read_tombstone(const Statement& st) {
-    TombstoneRecord t;
-    int c = 0;
-    t.session_id = st.column_text(c++);
-    t.node = st.column_text(c++);
-    t.namespace_name = st.column_text(c++);
-    t.pod = st.column_text(c++);
-    t.container = st.column_text(c++);
-    t.user = st.column_optional_text(c++);
-    t.attribution = st.column_text(c++);
-    t.status = st.column_text(c++);
-    t.start_ns = st.column_int(c++);
-    t.end_ns = st.column_optional_int(c++);
-    t.commands = static_cast<uint64_t>(st.column_int(c++));
-    t.output_bytes = static_cast<uint64_t>(st.column_int(c++));
-    t.lost_bytes = static_cast<uint64_t>(st.column_int(c++));
-    t.chain_head = st.column_blob(c++);
-    t.chain_records = static_cast<uint64_t>(st.column_int(c++));
-    t.head_signature = st.column_blob(c++);
-    t.signing_key = st.column_text(c++);
-    t.cause = st.column_text(c++);
-    t.rule = st.column_text(c++);
-    t.deleted_ns = st.column_int(c++);
-    t.completed_ns = st.column_optional_int(c++);
-    t.stored_bytes = static_cast<uint64_t>(st.column_int(c++));
-    return t;
+    RowColumns c(st);
+    return read_tombstone_row(c);
 }
 
 }  // namespace

@@ -75,6 +75,21 @@ private:
     std::unique_ptr<PGresult, Clear> res_;
 };
 
+/// One row's columns in turn, from `first` (for readers shared with SQLite's rows).
+class RowColumns {
+public:
+    RowColumns(const Result& r, int row, int first = 0) : r_(r), row_(row), at_(first) {}
+    std::string text() { return r_.text(row_, at_++); }
+    std::optional<std::string> optional_text() { return r_.optional_text(row_, at_++); }
+    int64_t int64() { return r_.int64(row_, at_++); }
+    std::optional<int64_t> optional_int64() { return r_.optional_int64(row_, at_++); }
+    std::string bytes() { return r_.bytes(row_, at_++); }
+
+private:
+    const Result& r_;
+    int row_, at_;
+};
+
 class Connection {
 public:
     /// Connects (5 s timeout unless the URI says otherwise). Throws PgError (connection_lost)

@@ -1,6 +1,7 @@
 #include "storage/postgres/pg_ledger.h"
 
 #include "storage/session_chain.h"
+#include "storage/tombstone_columns.h"
 
 #include <fmt/format.h>
 
@@ -11,31 +12,8 @@ const char* const kTombstoneColumns =
     "lost_bytes, chain_head, chain_records, head_signature, signing_key, cause, rule, deleted_ns, completed_ns, stored_bytes";
 
 TombstoneRecord read_tombstone(const Result& r, int row) {
-    TombstoneRecord t;
-    int c = 0;
-    t.session_id = r.text(row, c++);
-    t.node = r.text(row, c++);
-    t.namespace_name = r.text(row, c++);
-    t.pod = r.text(row, c++);
-    t.container = r.text(row, c++);
-    t.user = r.optional_text(row, c++);
-    t.attribution = r.text(row, c++);
-    t.status = r.text(row, c++);
-    t.start_ns = r.int64(row, c++);
-    t.end_ns = r.optional_int64(row, c++);
-    t.commands = static_cast<uint64_t>(r.int64(row, c++));
-    t.output_bytes = static_cast<uint64_t>(r.int64(row, c++));
-    t.lost_bytes = static_cast<uint64_t>(r.int64(row, c++));
-    t.chain_head = r.bytes(row, c++);
-    t.chain_records = static_cast<uint64_t>(r.int64(row, c++));
-    t.head_signature = r.bytes(row, c++);
-    t.signing_key = r.text(row, c++);
-    t.cause = r.text(row, c++);
-    t.rule = r.text(row, c++);
-    t.deleted_ns = r.int64(row, c++);
-    t.completed_ns = r.optional_int64(row, c++);
-    t.stored_bytes = static_cast<uint64_t>(r.int64(row, c++));
-    return t;
+    RowColumns c(r, row);
+    return read_tombstone_row(c);
 }
 
 LedgerEntry append_ledger(Connection& c, const std::string& session_id, LedgerKind kind, int64_t time_ns,

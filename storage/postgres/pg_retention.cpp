@@ -4,6 +4,7 @@
 #include "common/time_format.h"
 #include "storage/postgres/pg_ledger.h"
 #include "storage/session_chain.h"
+#include "storage/tombstone_columns.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -245,24 +246,9 @@ bool PgRetention::delete_session(Connection& c, const std::string& id, const cha
                         {text(id), num(export_floor(c, policy_))});
         // re-checked under the row's lock: a hold, an upload or a change of export may have come since
         if (r.rows() == 0 || r.text(0, 6) == "open" || r.boolean(0, 16) || r.boolean(0, 17) || !r.boolean(0, 19)) return false;
-        int col = 0;
         t.session_id = id;
-        t.node = r.text(0, col++);
-        t.namespace_name = r.text(0, col++);
-        t.pod = r.text(0, col++);
-        t.container = r.text(0, col++);
-        t.user = r.optional_text(0, col++);
-        t.attribution = r.text(0, col++);
-        t.status = r.text(0, col++);
-        t.start_ns = r.int64(0, col++);
-        t.end_ns = r.optional_int64(0, col++);
-        t.commands = static_cast<uint64_t>(r.int64(0, col++));
-        t.output_bytes = static_cast<uint64_t>(r.int64(0, col++));
-        t.lost_bytes = static_cast<uint64_t>(r.int64(0, col++));
-        t.chain_head = r.bytes(0, col++);
-        t.chain_records = static_cast<uint64_t>(r.int64(0, col++));
-        t.head_signature = r.bytes(0, col++);
-        t.signing_key = r.text(0, col++);
+        RowColumns subject(r, 0);
+        read_tombstone_subject(subject, t);
         t.stored_bytes = static_cast<uint64_t>(r.int64(0, 18));
         t.cause = cause;
         if (held_bytes) *held_bytes = static_cast<uint64_t>(r.int64(0, 20));
