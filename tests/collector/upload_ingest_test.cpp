@@ -46,27 +46,12 @@ v1::UploadRecord command(const std::string& id, uint32_t seq, std::vector<std::s
     return r;
 }
 v1::UploadRecord chunk(const std::string& id, uint32_t seq, const std::string& text) {
-    storage::StoredChunkRecord k;
-    k.session_id = id;
-    k.seq = seq;
-    storage::ChunkEncoder e;
-    e.add_bytes(0, storage::FrameKind::output, text);
-    k.data = e.take();
-    k.raw_size = k.data.size();
-    k.frames = 1;
-    k.output_bytes = text.size();
     v1::UploadRecord r;
-    *r.mutable_chunk() = storage::to_upload(k);
+    *r.mutable_chunk() = storage::to_upload(sample_chunk(id, seq, text));
     return r;
 }
 upload::Batch batch(const std::string& node, std::vector<v1::UploadRecord> records, const std::string& spool = kSpool) {
-    upload::Batch b;
-    b.header.set_version(1);
-    b.header.set_node(node);
-    b.header.set_spool_id(spool);
-    b.header.set_records(static_cast<uint32_t>(records.size()));
-    b.records = std::move(records);
-    return b;
+    return sample_batch(node, spool, std::move(records));
 }
 
 // A node's ended session with its hash chain, as its recorder uploads it: the session (its end and

@@ -55,29 +55,14 @@ v1::UploadRecord command_record(const Spec& s, uint32_t seq) {
     return u;
 }
 v1::UploadRecord chunk_record(const Spec& s, uint32_t seq, const std::string& output = "total 0\r\n") {
-    storage::StoredChunkRecord k;
-    k.session_id = s.id;
-    k.seq = seq;
-    storage::ChunkEncoder e;
-    e.add_bytes(0, storage::FrameKind::output, output);
-    k.data = e.take();
-    k.raw_size = k.data.size();
-    k.frames = 1;
-    k.output_bytes = output.size();
     v1::UploadRecord u;
-    *u.mutable_chunk() = storage::to_upload(k);
+    *u.mutable_chunk() = storage::to_upload(sample_chunk(s.id, seq, output));
     return u;
 }
 upload::Batch batch_of(const std::string& node, const std::string& spool, std::vector<v1::UploadRecord> records) {
     uint64_t position = 0;
     for (auto& r : records) r.set_position(++position);
-    upload::Batch b;
-    b.header.set_version(1);
-    b.header.set_node(node);
-    b.header.set_spool_id(spool);
-    b.header.set_records(static_cast<uint32_t>(records.size()));
-    b.records = std::move(records);
-    return b;
+    return sample_batch(node, spool, std::move(records));
 }
 /// A session with two commands and a chunk, as a node uploads it.
 std::vector<v1::UploadRecord> whole(const Spec& s, const std::string& node = "node-a") {

@@ -35,6 +35,29 @@ storage::CommandRecord sample_command(const storage::SessionRecord& s, uint32_t 
     return c;
 }
 
+storage::StoredChunkRecord sample_chunk(const std::string& session_id, uint32_t seq, const std::string& output) {
+    storage::StoredChunkRecord k;
+    k.session_id = session_id;
+    k.seq = seq;
+    storage::ChunkEncoder e;
+    e.add_bytes(0, storage::FrameKind::output, output);
+    k.data = e.take();
+    k.raw_size = k.data.size();
+    k.frames = 1;
+    k.output_bytes = output.size();
+    return k;
+}
+
+upload::Batch sample_batch(const std::string& node, const std::string& spool_id, std::vector<upload::v1::UploadRecord> records) {
+    upload::Batch b;
+    b.header.set_version(1);
+    b.header.set_node(node);
+    b.header.set_spool_id(spool_id);
+    b.header.set_records(static_cast<uint32_t>(records.size()));
+    b.records = std::move(records);
+    return b;
+}
+
 void write_ops(const std::string& db_path, std::vector<storage::WriteOp> ops) {
     storage::StoreWriter writer(storage::Database::open(db_path, storage::Database::Mode::read_write), {});
     for (auto& op : ops) writer.submit(std::move(op));

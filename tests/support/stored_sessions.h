@@ -2,6 +2,7 @@
 // Sessions, commands and terminal chunks written through the real writer thread: the database
 // a test of the read side (CLI, replay, export) starts from.
 
+#include "proto/upload_wire.h"
 #include "storage/io_frames.h"
 #include "storage/store_writer.h"
 
@@ -18,6 +19,11 @@ storage::SessionRecord sample_session(const std::string& id, int64_t start_ns, s
 /// Command `seq` of a session, at start + seq seconds.
 storage::CommandRecord sample_command(const storage::SessionRecord& s, uint32_t seq, std::vector<std::string> argv,
                                       int32_t retval = 0);
+
+/// Chunk `seq` of a session: `output` as one output frame at offset 0, encoded as the writer does.
+storage::StoredChunkRecord sample_chunk(const std::string& session_id, uint32_t seq, const std::string& output);
+/// An upload batch from `node`'s spool `spool_id` holding `records` as they are (positions included).
+upload::Batch sample_batch(const std::string& node, const std::string& spool_id, std::vector<upload::v1::UploadRecord> records);
 
 /// Writes ops through a StoreWriter of its own (and waits until they are committed).
 void write_ops(const std::string& db_path, std::vector<storage::WriteOp> ops);
