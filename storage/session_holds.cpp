@@ -16,12 +16,7 @@ std::string resolve(Database& db, const std::string& given) {
     auto s = store.find(given);
     SqliteLedger ledger(db);
     auto t = ledger.tombstone(s ? s->id : given);
-    if (t && t->completed_ns)
-        throw UsageError(fmt::format("session {} was deleted by retention at {} (rule: {}): there is nothing left to hold",
-                                     t->session_id, format_rfc3339_us(t->deleted_ns), terminal_safe(t->rule)));
-    if (t)
-        throw UsageError(fmt::format("session {} is being deleted by retention since {} (rule: {}): its records are going",
-                                     t->session_id, format_rfc3339_us(t->deleted_ns), terminal_safe(t->rule)));
+    refuse_a_deleted_session(t);
     if (!s) throw UsageError(s.error());
     return s->id;
 }
@@ -34,6 +29,15 @@ void log_event(Database& db, const std::string& id, const char* action, const st
 }
 
 }  // namespace
+
+void refuse_a_deleted_session(const std::optional<TombstoneRecord>& t) {
+    if (t && t->completed_ns)
+        throw UsageError(fmt::format("session {} was deleted by retention at {} (rule: {}): there is nothing left to hold",
+                                     t->session_id, format_rfc3339_us(t->deleted_ns), terminal_safe(t->rule)));
+    if (t)
+        throw UsageError(fmt::format("session {} is being deleted by retention since {} (rule: {}): its records are going",
+                                     t->session_id, format_rfc3339_us(t->deleted_ns), terminal_safe(t->rule)));
+}
 
 void check_hold_text(const std::string& reason, const std::string& actor) {
     if (reason.empty()) throw UsageError("--reason is required: say why (a ticket, a case number), it is recorded");

@@ -5,6 +5,7 @@
 // beside a running recorder (one short transaction).
 
 #include "storage/database.h"
+#include "storage/records.h"
 
 #include <cstdint>
 #include <string>
@@ -34,6 +35,9 @@ std::vector<HoldChange> release_sessions(Database& db, const std::vector<std::st
                                          const std::string& actor, int64_t now_ns);
 /// Throws UsageError unless `reason` is given and both fit (shared by both stores).
 void check_hold_text(const std::string& reason, const std::string& actor);
+/// Throws UsageError when `tombstone` is set: the session is deleted by retention, or being deleted,
+/// and there is nothing left to hold (shared by both stores).
+void refuse_a_deleted_session(const std::optional<TombstoneRecord>& tombstone);
 /// A session's holds and releases, oldest first.
 std::vector<HoldEvent> hold_history(Database& db, const std::string& session_id);
 

@@ -20,12 +20,7 @@ std::string resolve(Connection& c, const std::string& given) {
     auto s = store.find(given);
     if (s) c.exec("SELECT 1 FROM sessions WHERE id = $1 FOR SHARE", {text(s->id)});
     auto t = ledger.tombstone(s ? s->id : given);
-    if (t && t->completed_ns)
-        throw UsageError(fmt::format("session {} was deleted by retention at {} (rule: {}): there is nothing left to hold",
-                                     t->session_id, format_rfc3339_us(t->deleted_ns), terminal_safe(t->rule)));
-    if (t)
-        throw UsageError(fmt::format("session {} is being deleted by retention since {} (rule: {}): its records are going",
-                                     t->session_id, format_rfc3339_us(t->deleted_ns), terminal_safe(t->rule)));
+    refuse_a_deleted_session(t);
     if (!s) throw UsageError(s.error());
     return s->id;
 }
