@@ -79,6 +79,7 @@ constexpr int kSpecRoundsToFill = 4;
 
 struct Run {
     double list_s = 0, hwm_mb = 0;
+    double cache_bytes = 0;    // execaudit_kube_cache_bytes after the list
     double status_hwm_mb = 0;  // after the status rounds
     double filled_hwm_mb = 0;  // after kSpecRoundsToFill spec rounds
     double spec_hwm_mb = 0;    // after all of them
@@ -106,6 +107,7 @@ Run run_recorder(const Testbed& bed, const TempDir& dir, int pods, bool bursts, 
         throw std::runtime_error(fmt::format("the recorder did not list {} pods:\n{}", pods, rec.log()));
     r.list_s = seconds_since(start);
     r.hwm_mb = hwm();
+    r.cache_bytes = metric(scrape(), "execaudit_kube_cache_bytes");
     if (!bursts) {
         rec.stop();
         return r;
@@ -143,7 +145,8 @@ void pods_figures(const Scale& scale, Report& report) {
     double mb = full.hwm_mb - empty.hwm_mb;
     report.add({"pods_list_s", full.list_s, "s", Target{Target::Op::at_most, 5}, note + "; recorder start to pods_cached"});
     report.add({"pods_rss_mb", mb, "MB", std::nullopt, fmt::format("VmHWM {:.1f} with them, {:.1f} with none", full.hwm_mb, empty.hwm_mb)});
-    report.add({"pods_rss_kb_per_pod", mb * 1024 / pods, "KB", Target{Target::Op::at_most, 8}, note});
+    report.add({"pods_rss_kb_per_pod", mb * 1024 / pods, "KB", Target{Target::Op::at_most, 8},
+                fmt::format("{}; --kube-max-cache-mb counts {:.0f} B a pod", note, full.cache_bytes / pods)});
     report.add({"pods_watch_status_rss_growth_mb", full.status_hwm_mb - full.hwm_mb, "MB", Target{Target::Op::at_most, 2},
                 fmt::format("VmHWM after {} rounds of {} status-only MODIFIED events less after the list", kStatusRounds, pods)});
     report.add({"pods_versions_rss_kb_per_pod", (full.spec_hwm_mb - empty.hwm_mb) * 1024 / pods, "KB", Target{Target::Op::at_most, 12},

@@ -251,6 +251,7 @@ int run_record(const RecordOptions& options) {
         PodWatcher::Options w{.node_name = node, .watch_timeout = std::chrono::seconds(options.kube_watch_timeout_s)};
         w.max_object_bytes = options.kube_max_object_mb << 20;
         w.max_page_bytes = w.max_object_bytes * 16;
+        w.max_kept_bytes = options.kube_max_cache_mb << 20;
         pod_watcher = std::make_unique<PodWatcher>(*kube, w, pods);
         log::info("pods of node {} from the API server {} ({}): labels, owners, workloads and the kubelet's exec probes "
                   "and hooks", node, kube->server(), kube->source);

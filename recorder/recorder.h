@@ -54,6 +54,7 @@ struct RecordOptions {
     std::string service_account_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
     unsigned kube_watch_timeout_s = 300;  ///< watch timeoutSeconds from [this, 2x this)
     size_t kube_max_object_mb = 4;        ///< a watch event (one pod) at most
+    size_t kube_max_cache_mb = 32;        ///< the pods kept from the API server (newest versions) at most
     std::string cluster_name;       ///< carried on every record (--cluster-name)
     exporting::ExportSettings exports;  ///< --export-jsonl / --export-syslog
 

@@ -195,6 +195,24 @@ std::optional<PodInfo> parse_pod(std::string_view text, std::string& error, cons
     return pod_from_json(object, error, limits);
 }
 
+std::size_t PodInfo::footprint() const {
+    auto str = [](const std::string& s) { return sizeof(std::string) + (s.size() > 15 ? s.size() + 1 : 0); };
+    std::size_t n = sizeof(PodInfo);
+    for (const auto* s : {&namespace_name, &name, &uid, &node_name, &resource_version, &service_account, &mirror_of})
+        n += str(*s) - sizeof(std::string);
+    for (const auto& [k, v] : labels) n += 32 + str(k) + str(v);  // a map node: links and colour
+    for (const auto* o : {&owner, &workload})
+        if (*o) n += str((*o)->kind) + str((*o)->name) - 2 * sizeof(std::string);
+    for (const auto& c : containers) {
+        n += sizeof(ContainerSpec) + str(c.name) + str(c.container_id) - 2 * sizeof(std::string);
+        for (const auto& e : c.execs) {
+            n += sizeof(KubeletExec) + str(e.name) - sizeof(std::string);
+            for (const auto& a : e.argv) n += str(a);
+        }
+    }
+    return n;
+}
+
 bool PodInfo::same_but_version(const PodInfo& o) const {
     return std::tie(namespace_name, name, uid, node_name, service_account, mirror_of, labels, owner, workload, containers) ==
            std::tie(o.namespace_name, o.name, o.uid, o.node_name, o.service_account, o.mirror_of, o.labels, o.owner,

@@ -53,6 +53,9 @@ struct PodInfo {
     /// Everything kept here is equal but the resourceVersion: the API object changed in what the
     /// agent does not keep (most watch events are status updates: readiness, restarts' counts).
     bool same_but_version(const PodInfo& other) const;
+    /// The heap it holds, near enough (strings, label nodes, containers, argv): what the pod cache's
+    /// budget counts. A pod of many one-byte argv elements costs more here than its JSON.
+    std::size_t footprint() const;
 
     /// The container of that name, or nullptr.
     const ContainerSpec* container(std::string_view name) const;

@@ -6,13 +6,14 @@ namespace execaudit::recorder {
 
 using nlohmann::json;
 
-PodWatchState::PodWatchState(std::size_t max_object_bytes, PodLimits limits)
-    : max_object_bytes_(max_object_bytes), limits_(limits) {}
+PodWatchState::PodWatchState(std::size_t max_object_bytes, PodLimits limits, std::size_t max_kept_bytes)
+    : max_object_bytes_(max_object_bytes), limits_(limits), max_kept_bytes_(max_kept_bytes) {}
 
 PodWatchState::ListPage PodWatchState::apply_list_page(std::string_view body, bool first_page) {
     ListPage page;
     if (first_page) {
         listing_.clear();
+        listing_bytes_ = 0;
         refused_listing_.clear();
     }
     if (body.size() > max_object_bytes_ * 64) {
@@ -29,8 +30,21 @@ PodWatchState::ListPage PodWatchState::apply_list_page(std::string_view body, bo
         for (const json& item : *items) {
             std::string error;
             if (auto pod = pod_from_json(item, error, limits_)) {
-                std::string uid = pod->uid;  // before the move: the right side is evaluated first
-                listing_[uid] = std::make_shared<const PodInfo>(std::move(*pod));
+                auto prev = listing_.find(pod->uid);
+                std::size_t others = listing_bytes_ - (prev != listing_.end() ? prev->second->footprint() : 0);
+                std::size_t bytes = pod->footprint();
+                if (others + bytes <= max_kept_bytes_) {
+                    std::string uid = pod->uid;  // before the move: the right side is evaluated first
+                    listing_[uid] = std::make_shared<const PodInfo>(std::move(*pod));
+                    listing_bytes_ = others + bytes;
+                } else {
+                    // Fail closed, as for a refused pod: its execs are judged as a spec unknown.
+                    ++counters_.refused_pods;
+                    ++counters_.over_budget_pods;
+                    if (prev != listing_.end()) listing_.erase(prev);
+                    listing_bytes_ = others;
+                    if (refused_listing_.size() < 100'000) refused_listing_.push_back(pod->uid);
+                }
             } else {
                 ++counters_.refused_pods;
                 auto meta = item.find("metadata");
@@ -53,6 +67,8 @@ PodWatchState::ListPage PodWatchState::apply_list_page(std::string_view body, bo
     if (page.continue_token.empty()) {
         pods_ = std::move(listing_);
         listing_.clear();
+        kept_bytes_ = listing_bytes_;
+        listing_bytes_ = 0;
         resource_version_ = json_string(m, "resourceVersion");
         ++counters_.lists;
         if (listener_) {
@@ -150,8 +166,19 @@ PodWatchState::Line PodWatchState::apply_line(std::string_view line) {
     if (type == "DELETED") {
         forget(pod->uid, false);
     } else {
+        auto known = pods_.find(pod->uid);
+        std::size_t others = kept_bytes_ - (known != pods_.end() ? known->second->footprint() : 0);
+        std::size_t bytes = pod->footprint();
+        if (others + bytes > max_kept_bytes_) {
+            // Fail closed: its execs are judged as those of a pod whose spec is unknown (findings).
+            ++counters_.refused_pods;
+            ++counters_.over_budget_pods;
+            forget(pod->uid, true);
+            return Line::applied;
+        }
         auto shared = std::make_shared<const PodInfo>(std::move(*pod));
         pods_[shared->uid] = shared;
+        kept_bytes_ = others + bytes;
         if (listener_) listener_->changed(shared->uid, shared);
     }
     return Line::applied;
@@ -159,7 +186,12 @@ PodWatchState::Line PodWatchState::apply_line(std::string_view line) {
 
 void PodWatchState::forget(const std::string& uid, bool refused) {
     if (uid.empty()) return;
-    bool known = pods_.erase(uid) > 0;
+    auto it = pods_.find(uid);
+    bool known = it != pods_.end();
+    if (known) {
+        kept_bytes_ -= it->second->footprint();
+        pods_.erase(it);
+    }
     if (!listener_) return;
     if (refused) listener_->refused(uid);
     else if (known) listener_->changed(uid, nullptr);

@@ -32,6 +32,7 @@ struct PodWatchCounters {
     uint64_t garbage_lines = 0;    // not JSON, or not a watch event
     uint64_t oversized_lines = 0;  // longer than max_object_bytes
     uint64_t refused_pods = 0;     // a Pod object that breaks PodLimits (its older version is forgotten too)
+    uint64_t over_budget_pods = 0;  // refused too: keeping it would pass max_kept_bytes
 };
 
 /// Told of every change to the cache, as it happens (PodCache, for the recorder to read).
@@ -56,7 +57,10 @@ public:
         std::string continue_token;  // non-empty: fetch the next page with it
     };
 
-    explicit PodWatchState(std::size_t max_object_bytes = 4u << 20, PodLimits limits = {});
+    /// `max_kept_bytes` bounds the footprint of the newest version of every pod kept: whoever may create
+    /// pods bound to this node chooses how many there are and how large (up to max_object_bytes each).
+    explicit PodWatchState(std::size_t max_object_bytes = 4u << 20, PodLimits limits = {},
+                           std::size_t max_kept_bytes = 32u << 20);
 
     /// One page of a PodList. The first page of a list starts a new snapshot; the cache is replaced
     /// when the last page arrives (pods that vanished while the watch was down are dropped).
@@ -79,12 +83,17 @@ public:
     void set_listener(PodWatchListener* listener) { listener_ = listener; }
     const PodInfo* find(std::string_view namespace_name, std::string_view pod) const;
     const PodWatchCounters& counters() const { return counters_; }
+    /// The footprint of the pods kept (PodInfo::footprint of each newest version).
+    std::size_t kept_bytes() const { return kept_bytes_; }
 
 private:
     void finish_line(const std::function<void(Line)>& on_line);
 
     std::size_t max_object_bytes_;
     PodLimits limits_;
+    std::size_t max_kept_bytes_;
+    std::size_t kept_bytes_ = 0;     // of pods_
+    std::size_t listing_bytes_ = 0;  // of listing_
     std::string resource_version_;
     void forget(const std::string& uid, bool refused);
 

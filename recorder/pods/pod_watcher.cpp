@@ -78,12 +78,16 @@ struct PodWatcher::Impl {
     std::string last_logged;
     Clock::time_point last_logged_at{};
     uint64_t failures_in_a_row = 0;
+    bool over_budget_warned = false;
 
     mutable std::mutex mutex;
     PodWatcherStats stats;  // guarded by mutex
 
     Impl(const KubeConfig& c, Options o, PodCache& cache)
-        : config(c), options(std::move(o)), state(options.max_object_bytes, options.limits), tls(tls_context(c)),
+        : config(c),
+          options(std::move(o)),
+          state(options.max_object_bytes, options.limits, options.max_kept_bytes),
+          tls(tls_context(c)),
           backoff(options.backoff_floor, options.backoff_ceiling) {
         state.set_listener(&cache);
     }
@@ -93,6 +97,14 @@ struct PodWatcher::Impl {
         std::lock_guard lock(mutex);
         f(stats);
         stats.watch = state.counters();
+        stats.kept_bytes = state.kept_bytes();
+        // Said once, at the first pod refused for the cache's bound; /metrics counts every one.
+        if (stats.watch.over_budget_pods > 0 && !over_budget_warned) {
+            over_budget_warned = true;
+            log::warn("pods from the API server ({}): pods bound to node {} are past --kube-max-cache-mb {} and refused: "
+                      "their execs are findings (pod spec unknown); execaudit_kube_pods_over_budget_total counts them",
+                      config.server(), options.node_name, options.max_kept_bytes >> 20);
+        }
     }
 
     /// One failure: counted, logged when it differs from the last one (or every five minutes).

@@ -40,6 +40,7 @@ struct PodWatcherStats {
     uint64_t stream_failures = 0;    ///< a watch that broke, stalled or was cut mid-object
     uint64_t watch_timeouts = 0;     ///< a watch the server ended after timeoutSeconds (normal)
     uint64_t page_too_large = 0;     ///< a list page over the bound: listed again in smaller pages
+    uint64_t kept_bytes = 0;         ///< PodWatchState::kept_bytes: the newest version of every pod kept
     bool synced = false;             ///< the first list has completed
     bool watching = false;           ///< a watch stream is open now
     std::string last_error;          ///< the newest failure, for /metrics' help and the log
@@ -57,6 +58,7 @@ public:
         size_t page_size = 500;                    ///< limit= of a list page
         size_t max_object_bytes = 4u << 20;        ///< a watch line (one object) at most
         size_t max_page_bytes = 64u << 20;         ///< a list page's body at most
+        size_t max_kept_bytes = 32u << 20;         ///< the pods kept (their newest versions) at most
         PodLimits limits;
     };
 

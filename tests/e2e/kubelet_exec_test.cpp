@@ -99,6 +99,49 @@ TEST_F(KubeletExecTest, ProbeRunsAreTheKubeletsAndLookAlikesStayFindings) {
     EXPECT_EQ(recorder_->stop(), 0);
 }
 
+// The person recorded floods this node with pods bound to it (spec.nodeName), for the recorder to grow
+// until the kernel kills it. The pods kept stay bounded, and it fails closed: an exec into a pod past
+// the bound, even with its probe's exact argv, is a finding that says the spec is unknown.
+TEST_F(KubeletExecTest, APodPastTheCacheBoundIsJudgedAsOneWhoseSpecIsUnknown) {
+    TempDir api_dir;
+    std::ofstream(api_dir.file("token")) << "agent-token\n";
+    KubeApiServer api(api_dir.path(), "agent-token");
+    nlohmann::json pods = nlohmann::json::array();
+    for (int i = 0; i < 1500; ++i) {
+        KubePodSpec p;
+        p.name = "flood-" + std::to_string(i);
+        p.uid = "00000000-0000-4000-8000-" + std::string(12 - std::to_string(i).size(), '0') + std::to_string(i);
+        p.node = "test-node";
+        p.labels = {{"padding", std::string(2000, 'p')}};
+        pods.push_back(kube_pod(p));
+    }
+    const std::vector<std::string> probe = {"/bin/cat", "/etc/passwd"};
+    KubePodSpec pod;
+    pod.name = "web-7f9c";
+    pod.uid = bed_->pod_uid("shop", "web-7f9c");
+    ASSERT_FALSE(pod.uid.empty());
+    pod.node = "test-node";
+    pod.execs = {{"app", "livenessProbe", probe}};
+    pod.container_ids = {{"app", container_}};
+    pod.labels = {{"padding", std::string(2000, 'p')}};  // as large as the flood's: no room is left that it fits
+    pods.push_back(kube_pod(pod));  // listed last: past the bound
+    api.control("add", {{"pods", pods}});
+    recorder_ = std::make_unique<Recorder>(
+        *bed_, db_, std::vector<std::string>{"--kubeconfig", api.kubeconfig("kubeconfig", {{"tokenFile", api_dir.file("token")}}),
+                                            "--metrics", "127.0.0.1:0", "--audit-grace", "1", "--kube-max-cache-mb", "1"});
+    ASSERT_TRUE(eventually([&] { return metrics().find("\nexecaudit_kube_pods_synced 1\n") != std::string::npos; }))
+        << recorder_->log();
+    ASSERT_EQ(metrics().find("\nexecaudit_kube_pods_over_budget_total 0\n"), std::string::npos) << metrics();
+    exec("probe-after-flood", probe);
+    ASSERT_TRUE(eventually([&] {
+        auto all = list_sessions(db_, {"--all"});
+        return all.size() == 1 && all[0]["attribution"] == "unattributed";
+    }, 60s)) << recorder_->log() << list_sessions(db_, {"--all"}).dump();
+    EXPECT_TRUE(eventually([&] { return recorder_->log().find("pod spec unknown") != std::string::npos; }))
+        << recorder_->log();
+    EXPECT_EQ(recorder_->stop(), 0);
+}
+
 TEST_F(KubeletExecTest, WithoutThePodsSpecAProbeLikeRunIsAFindingThatSaysSo) {
     recorder_ = std::make_unique<Recorder>(*bed_, db_, std::vector<std::string>{"--audit-grace", "1"});
     exec("probe-like", {"/bin/cat", "/etc/passwd"});

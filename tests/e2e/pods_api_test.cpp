@@ -6,6 +6,7 @@
 #include "tests/support/node_test.h"
 #include "tests/support/rsyslog.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -52,6 +53,50 @@ TEST_F(PodsApiTest, KubeconfigListsThisNodesPodsAndWatches) {
     // the API server goes away mid-watch: recording goes on, the failure is counted
     api.control("drop");
     EXPECT_TRUE(eventually([&] { return !has(metrics(), "execaudit_kube_stream_failures_total 0"); }));
+    EXPECT_EQ(recorder_->stop(), 0);
+}
+
+// Whoever may create pods may bind thousands to this node (spec.nodeName), each as large as the API
+// server takes: the recorder keeps them up to --kube-max-cache-mb and refuses the rest, counted,
+// instead of growing until it is killed.
+TEST_F(PodsApiTest, PodsBoundToThisNodePastTheCacheBoundAreRefusedAndCounted) {
+    TempDir api_dir;
+    std::ofstream(api_dir.file("token")) << "agent-token\n";
+    KubeApiServer api(api_dir.path(), "agent-token");
+    constexpr int kPods = 1500;
+    nlohmann::json flood = nlohmann::json::array();
+    for (int i = 0; i < kPods; ++i) {
+        KubePodSpec p;
+        p.name = fmt::format("flood-{:04d}", i);
+        p.uid = fmt::format("00000000-0000-4000-8000-{:012d}", i);
+        p.node = "test-node";
+        p.labels = {{"padding", std::string(2000, 'p')}};
+        p.execs = {{"app", "livenessProbe", {"cat", "/tmp/healthy"}}};
+        flood.push_back(kube_pod(p));
+    }
+    api.control("add", {{"pods", flood}});
+    auto kubeconfig = api.kubeconfig("kubeconfig", {{"tokenFile", api_dir.file("token")}});
+    recorder_ = std::make_unique<Recorder>(*bed_, db_, std::vector<std::string>{"--kubeconfig", kubeconfig, "--metrics",
+                                                                                 "127.0.0.1:0", "--kube-max-cache-mb", "1"});
+    ASSERT_TRUE(eventually([&] { return has(metrics(), "execaudit_kube_pods_synced 1"); })) << recorder_->log();
+    std::string m = metrics();
+    auto value = [&](const std::string& name) {
+        auto at = m.find("\n" + name + " ");
+        return at == std::string::npos ? -1.0 : std::atof(m.c_str() + at + name.size() + 2);
+    };
+    double kept = value("execaudit_kube_pods_cached"), refused = value("execaudit_kube_pods_over_budget_total");
+    EXPECT_GT(kept, 100) << m;
+    EXPECT_LT(kept, kPods) << m;
+    EXPECT_EQ(kept + refused, kPods) << m;
+    EXPECT_EQ(value("execaudit_kube_pods_refused_total"), refused) << m;
+    EXPECT_GT(value("execaudit_kube_cache_bytes"), 0.9 * (1 << 20)) << m;
+    EXPECT_LE(value("execaudit_kube_cache_bytes"), 1 << 20) << m;
+    const std::string warning = "are past --kube-max-cache-mb 1 and refused";
+    auto log = recorder_->log();
+    EXPECT_NE(log.find(warning), std::string::npos) << log;
+    EXPECT_EQ(log.find(warning), log.rfind(warning)) << "said once:\n" << log;
+    // and it goes on watching
+    EXPECT_TRUE(eventually([&] { return has(metrics(), "execaudit_kube_watch_open 1"); }));
     EXPECT_EQ(recorder_->stop(), 0);
 }
 

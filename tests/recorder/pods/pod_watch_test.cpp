@@ -132,3 +132,44 @@ TEST(PodWatch, ARefusedNewVersionForgetsTheOldOne) {
 }
 
 }  // namespace
+
+// Anyone who may create pods may bind as many as they like to this node, each up to the object
+// bound: the pods kept are bounded as a whole, and a pod past the bound fails closed (refused,
+// counted, its spec unknown), never by growing the recorder until the kernel kills it.
+TEST(PodWatch, ThePodsKeptAreBoundedAsAWhole) {
+    std::string error;
+    auto parsed = parse_pod(pod("p0", "u0", "1"), error);
+    ASSERT_TRUE(parsed) << error;
+    const size_t each = parsed->footprint();
+    ASSERT_GT(each, 100u);
+    PodWatchState state(4u << 20, {}, 3 * each + each / 2);  // room for three such pods
+    std::vector<std::string> items;
+    for (int i = 0; i < 5; ++i) items.push_back(pod("p" + std::to_string(i), "u" + std::to_string(i), "1"));
+    ASSERT_TRUE(state.apply_list_page(list(items, "10"), true).ok);
+    EXPECT_EQ(state.pods().size(), 3u);
+    EXPECT_EQ(state.counters().over_budget_pods, 2u);
+    EXPECT_EQ(state.counters().refused_pods, 2u);
+    EXPECT_EQ(state.kept_bytes(), 3 * each);
+    EXPECT_FALSE(state.find("ns", "p4")) << "past the bound: not kept";
+
+    // Watched: a new pod past the bound is refused; one deleted makes room.
+    state.apply_line(event("ADDED", pod("p5", "u5", "11")));
+    EXPECT_FALSE(state.find("ns", "p5"));
+    EXPECT_EQ(state.counters().over_budget_pods, 3u);
+    state.apply_line(event("DELETED", pod("p0", "u0", "12")));
+    EXPECT_EQ(state.kept_bytes(), 2 * each);
+    state.apply_line(event("ADDED", pod("p5", "u5", "13")));
+    EXPECT_TRUE(state.find("ns", "p5"));
+    // A kept pod modified as it was costs what it cost: it is replaced, not counted twice.
+    state.apply_line(event("MODIFIED", pod("p5", "u5", "14")));
+    EXPECT_TRUE(state.find("ns", "p5"));
+    EXPECT_EQ(state.kept_bytes(), 3 * each);
+
+    // A kept pod that grows past the bound is forgotten, not kept stale.
+    std::string big = pod("p1", "u1", "15");
+    big.replace(big.find(R"("uid")"), 0, R"("labels":{"grown":")" + std::string(each, 'x') + R"("},)");
+    state.apply_line(event("MODIFIED", big));
+    EXPECT_FALSE(state.find("ns", "p1"));
+    EXPECT_EQ(state.kept_bytes(), 2 * each);
+    EXPECT_EQ(state.counters().over_budget_pods, 4u);
+}
