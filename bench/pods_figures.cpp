@@ -131,6 +131,49 @@ Run run_recorder(const Testbed& bed, const TempDir& dir, int pods, bool bursts, 
     return r;
 }
 
+// Churn: whoever may create pods bound to this node may also delete them, as fast as the API server
+// takes. A deleted pod is kept ten minutes (a preStop hook is judged late), within the cache's bound
+// for history (as much as --kube-max-cache-mb): once it is full, further rounds must add nothing.
+constexpr int kChurnRounds = 10;
+constexpr int kChurnRoundsToFill = 5;
+constexpr int kChurnBoundMb = 2;
+
+struct Churn {
+    double filled_hwm_mb = 0, hwm_mb = 0, evicted = 0;
+};
+
+Churn run_churn(const Testbed& bed, const TempDir& dir, int pods) {
+    std::string api_dir = dir.file("api-churn");
+    std::filesystem::create_directories(api_dir);
+    std::ofstream(api_dir + "/token") << "agent-token\n";
+    KubeApiServer api(api_dir, "agent-token");
+    auto kubeconfig = api.kubeconfig("kubeconfig", {{"tokenFile", api_dir + "/token"}});
+    Recorder rec(bed, dir.file("pods-churn.db"), {"--kubeconfig", kubeconfig, "--metrics", "127.0.0.1:0",
+                                                  "--kube-max-cache-mb", std::to_string(kChurnBoundMb)});
+    int port = logged_port(rec.log(), "metrics");
+    auto scrape = [&] { return run({"curl", "-s", fmt::format("http://127.0.0.1:{}/metrics", port)}).out; };
+    if (!eventually([&] { return metric(scrape(), "execaudit_kube_watch_open") == 1; }, 120s))
+        throw std::runtime_error("the recorder did not watch pods:\n" + rec.log());
+    Churn c;
+    for (int k = 1; k <= kChurnRounds; ++k) {
+        nlohmann::json added = nlohmann::json::array(), uids = nlohmann::json::array();
+        for (int i = 0; i < pods; ++i) {
+            auto pod = realistic_pod(k * pods + i, "1");
+            uids.push_back(pod["metadata"]["uid"]);
+            added.push_back(std::move(pod));
+        }
+        api.control("add", {{"pods", added}});
+        api.control("delete", {{"uids", uids}});
+        if (!eventually([&] { return metric(scrape(), "execaudit_kube_watch_events_total") >= 2.0 * k * pods; }, 120s))
+            throw std::runtime_error("the recorder did not apply a churn round:\n" + rec.log());
+        if (k == kChurnRoundsToFill) c.filled_hwm_mb = peak_rss_mb(rec.pid()).value_or(0);
+    }
+    c.hwm_mb = peak_rss_mb(rec.pid()).value_or(0);
+    c.evicted = metric(scrape(), "execaudit_kube_deleted_pods_evicted_total");
+    rec.stop();
+    return c;
+}
+
 }  // namespace
 
 void pods_figures(const Scale& scale, Report& report) {
@@ -155,6 +198,12 @@ void pods_figures(const Scale& scale, Report& report) {
     report.add({"pods_versions_late_growth_mb", full.spec_hwm_mb - full.filled_hwm_mb, "MB", Target{Target::Op::at_most, 1},
                 fmt::format("VmHWM after {} label-change rounds less after {}: the cache full, nothing more may grow",
                             kSpecRounds, kSpecRoundsToFill)});
+    const int churn_pods = pods / 5;
+    Churn churn = run_churn(bed, dir, churn_pods);
+    report.add({"pods_churn_late_growth_mb", churn.hwm_mb - churn.filled_hwm_mb, "MB", Target{Target::Op::at_most, 1},
+                fmt::format("--kube-max-cache-mb {}: VmHWM after {} rounds of {} pods created and deleted less after {} "
+                            "(the history full: {:.0f} deleted pods dropped oldest first)",
+                            kChurnBoundMb, kChurnRounds, churn_pods, kChurnRoundsToFill, churn.evicted)});
 }
 
 }  // namespace execaudit::bench

@@ -174,8 +174,9 @@ void add_record_command(CLI::App& app, Commands& commands) {
     rec->add_option("--kube-max-cache-mb", options->kube_max_cache_mb,
                     "The pods kept from the API server (the newest version of each, as parsed) at most: whoever may "
                     "create pods bound to this node chooses how many and how large. A pod past it is refused and "
-                    "counted, and its execs are findings (pod spec unknown). Up to two older versions of a pod come "
-                    "on top (the API server lets a pod's labels and status change, never its containers or probes)")
+                    "counted, and its execs are findings (pod spec unknown). The history besides (up to two older "
+                    "versions of a pod, deleted pods kept ten minutes for a late preStop hook) is bounded at as "
+                    "much again: the oldest go first, counted in /metrics")
         ->capture_default_str()
         ->check(CLI::Range(1, 65536));
     add_cluster_name_option(rec, options->cluster_name,

@@ -245,7 +245,7 @@ int run_record(const RecordOptions& options) {
     BootClock clock;
     PodResolver resolver(cgroups, {options.pods_log_dir, options.containers_log_dir});
     // The API server's pods arrive on the watcher's thread; the loop only ever reads the cache.
-    PodCache pods;
+    PodCache pods(PodCache::Options{.max_history_bytes = options.kube_max_cache_mb << 20});
     std::unique_ptr<PodWatcher> pod_watcher;
     if (kube) {
         PodWatcher::Options w{.node_name = node, .watch_timeout = std::chrono::seconds(options.kube_watch_timeout_s)};

@@ -73,6 +73,7 @@ std::vector<Metric> recorder_metrics(const RecorderParts& p) {
                  "gauge", p.pod_watcher ? 1.0 : 0.0});
     if (p.pod_watcher) {
         auto ps = p.pod_watcher->stats();
+        auto cs = p.pods ? p.pods->stats() : PodCache::Stats{};
         const auto& w = ps.watch;
         m.insert(m.end(), {
             {"kube_pods_synced", "1 once the node's pods have been listed", "gauge", ps.synced ? 1.0 : 0.0},
@@ -93,6 +94,14 @@ std::vector<Metric> recorder_metrics(const RecorderParts& p) {
              "counter", d(w.over_budget_pods)},
             {"kube_cache_bytes", "Bytes the pods kept hold, their newest versions (what --kube-max-cache-mb bounds)", "gauge",
              d(ps.kept_bytes)},
+            {"kube_cache_history_bytes", "Bytes the earlier versions of pods and the deleted pods kept a while hold "
+             "(bounded at --kube-max-cache-mb as well)", "gauge", d(cs.history_bytes)},
+            {"kube_deleted_pods_evicted_total", "Deleted pods dropped before their ten minutes to keep the history within "
+             "its bound (a preStop hook judged later is judged as one whose pod spec is unknown)", "counter",
+             d(cs.deleted_evicted)},
+            {"kube_pod_versions_evicted_total", "Earlier versions of pods dropped to keep the history within its bound (a "
+             "session that started under one is judged as one whose pod spec is unknown)", "counter",
+             d(cs.versions_evicted)},
             {"kube_requests_total", "Requests sent to the API server", "counter", d(ps.requests)},
             {"kube_connect_failures_total", "Connections or TLS handshakes with the API server that failed", "counter",
              d(ps.connect_failures)},

@@ -28,6 +28,11 @@ protected:
     static bool has(const std::string& body, const std::string& sample) {
         return body.find("\n" + sample + "\n") != std::string::npos;
     }
+    /// The value of an unlabelled sample in a /metrics body; -1 when it is absent.
+    static double sample(const std::string& body, const std::string& name) {
+        auto at = body.find("\n" + name + " ");
+        return at == std::string::npos ? -1.0 : std::atof(body.c_str() + at + name.size() + 2);
+    }
 };
 
 TEST_F(PodsApiTest, KubeconfigListsThisNodesPodsAndWatches) {
@@ -80,10 +85,7 @@ TEST_F(PodsApiTest, PodsBoundToThisNodePastTheCacheBoundAreRefusedAndCounted) {
                                                                                  "127.0.0.1:0", "--kube-max-cache-mb", "1"});
     ASSERT_TRUE(eventually([&] { return has(metrics(), "execaudit_kube_pods_synced 1"); })) << recorder_->log();
     std::string m = metrics();
-    auto value = [&](const std::string& name) {
-        auto at = m.find("\n" + name + " ");
-        return at == std::string::npos ? -1.0 : std::atof(m.c_str() + at + name.size() + 2);
-    };
+    auto value = [&](const std::string& name) { return sample(m, name); };
     double kept = value("execaudit_kube_pods_cached"), refused = value("execaudit_kube_pods_over_budget_total");
     EXPECT_GT(kept, 100) << m;
     EXPECT_LT(kept, kPods) << m;
@@ -97,6 +99,60 @@ TEST_F(PodsApiTest, PodsBoundToThisNodePastTheCacheBoundAreRefusedAndCounted) {
     EXPECT_EQ(log.find(warning), log.rfind(warning)) << "said once:\n" << log;
     // and it goes on watching
     EXPECT_TRUE(eventually([&] { return has(metrics(), "execaudit_kube_watch_open 1"); }));
+    EXPECT_EQ(recorder_->stop(), 0);
+}
+
+// And as fast as the API server takes, create and delete them: a deleted pod is kept ten minutes (a
+// preStop hook is judged after its pod's deletion), so the deleted pods and earlier versions kept are
+// bounded in bytes as well, the oldest going first, counted and said once.
+TEST_F(PodsApiTest, PodsCreatedAndDeletedPastTheCacheBoundAreDroppedOldestFirstAndCounted) {
+    TempDir api_dir;
+    std::ofstream(api_dir.file("token")) << "agent-token\n";
+    KubeApiServer api(api_dir.path(), "agent-token");
+    KubePodSpec real;
+    real.name = "web-7f9c";
+    real.uid = "11111111-0000-4000-8000-000000000001";
+    real.node = "test-node";
+    real.execs = {{"app", "livenessProbe", {"cat", "/tmp/healthy"}}};
+    api.control("add", {{"pod", kube_pod(real)}});
+    recorder_ = std::make_unique<Recorder>(
+        *bed_, db_, std::vector<std::string>{"--kubeconfig", api.kubeconfig("kubeconfig", {{"tokenFile", api_dir.file("token")}}),
+                                            "--metrics", "127.0.0.1:0", "--kube-max-cache-mb", "1"});
+    ASSERT_TRUE(eventually([&] { return has(metrics(), "execaudit_kube_watch_open 1"); })) << recorder_->log();
+    std::string m;
+    auto value = [&](const std::string& name) { return sample(m, name); };
+    constexpr int kRounds = 4, kPods = 200;  // each round well inside the bound; all of them twice past it
+    for (int round = 0; round < kRounds; ++round) {
+        nlohmann::json flood = nlohmann::json::array(), uids = nlohmann::json::array();
+        for (int i = 0; i < kPods; ++i) {
+            KubePodSpec p;
+            p.name = fmt::format("churn-{}-{:03d}", round, i);
+            p.uid = fmt::format("00000000-0000-4000-8{:03d}-{:012d}", round, i);
+            p.node = "test-node";
+            p.labels = {{"padding", std::string(2000, 'p')}};
+            flood.push_back(kube_pod(p));
+            uids.push_back(p.uid);
+        }
+        api.control("add", {{"pods", flood}});
+        api.control("delete", {{"uids", uids}});
+    }
+    const double events = 2.0 * kRounds * kPods;  // the real pod came in the list
+    ASSERT_TRUE(eventually([&] {
+        m = metrics();
+        return value("execaudit_kube_watch_events_total") >= events;
+    })) << m << recorder_->log();
+    EXPECT_EQ(value("execaudit_kube_pods_over_budget_total"), 0) << m;
+    EXPECT_EQ(value("execaudit_kube_pods_cached"), 1) << m;
+    EXPECT_LE(value("execaudit_kube_cache_history_bytes"), 1 << 20) << m;
+    EXPECT_GT(value("execaudit_kube_cache_history_bytes"), 0.9 * (1 << 20)) << m;
+    double evicted = value("execaudit_kube_deleted_pods_evicted_total");
+    EXPECT_GT(evicted, kPods) << m;
+    EXPECT_LT(evicted, kRounds * kPods) << m;
+    EXPECT_EQ(value("execaudit_kube_pod_versions_evicted_total"), 0) << m;
+    const std::string warning = "deleted pods and earlier versions of pods pass their bound (1 MiB)";
+    auto log = recorder_->log();
+    EXPECT_NE(log.find(warning), std::string::npos) << log;
+    EXPECT_EQ(log.find(warning), log.rfind(warning)) << "said once:\n" << log;
     EXPECT_EQ(recorder_->stop(), 0);
 }
 

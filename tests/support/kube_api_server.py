@@ -245,11 +245,12 @@ class Control(http.server.BaseHTTPRequestHandler):
                     STATE["events"].append((rv, "ADDED" if op == "add" else "MODIFIED", pod))
                 snapshot()
             elif op == "delete":
-                pod = STATE["pods"].pop(arg["uid"])
-                rv = next_rv()
-                pod = json.loads(json.dumps(pod))
-                pod["metadata"]["resourceVersion"] = str(rv)
-                STATE["events"].append((rv, "DELETED", pod))
+                for uid in arg["uids"] if "uids" in arg else [arg["uid"]]:
+                    pod = STATE["pods"].pop(uid)
+                    rv = next_rv()
+                    pod = json.loads(json.dumps(pod))
+                    pod["metadata"]["resourceVersion"] = str(rv)
+                    STATE["events"].append((rv, "DELETED", pod))
                 snapshot()
             elif op == "compact":
                 # every version so far is too old: lists continue nowhere, watches from them get 410

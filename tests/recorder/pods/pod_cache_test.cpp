@@ -86,7 +86,73 @@ TEST(PodCache, VersionsAreBounded) {
         now = i * 10;
         cache.changed("u", pod("u", std::to_string(i), "v" + std::to_string(i)));
     }
-    EXPECT_EQ(probe_of(cache.find("u", 0)), "v8") << "only the newest two are kept";
+    EXPECT_EQ(probe_of(cache.find("u", 85)), "v8") << "only the newest two are kept";
+    EXPECT_EQ(probe_of(cache.find("u", 0)), "none") << "what held before them is not known: never a later spec";
+}
+
+std::shared_ptr<const PodInfo> padded(const std::string& uid, const std::string& rv, size_t bytes) {
+    auto p = std::make_shared<PodInfo>(*pod(uid, rv, "v" + rv));
+    p->labels["padding"] = std::string(bytes, 'p');
+    return p;
+}
+
+// Whoever may create pods bound to this node may create and delete them as fast as the API server
+// takes: each deleted pod is kept ten minutes (for a late preStop hook), so their bytes are bounded
+// too, the oldest going first, counted.
+TEST(PodCache, DeletedPodsAreBoundedInBytes) {
+    int64_t now = 0;
+    const size_t each = padded("x", "1", 10'000)->footprint();
+    PodCache cache({.max_history_bytes = 10 * each}, [&] { return now; });
+    cache.replaced({{"real", padded("real", "1", 10'000)}});
+    for (int i = 0; i < 100; ++i) {
+        now = i + 1;
+        std::string uid = "flood-" + std::to_string(i);
+        cache.changed(uid, padded(uid, "1", 10'000));
+        cache.changed(uid, nullptr);
+    }
+    auto s = cache.stats();
+    EXPECT_LE(s.history_bytes, 10 * each);
+    EXPECT_GE(s.history_bytes, 9 * each);
+    EXPECT_EQ(s.deleted_evicted, 90u);
+    EXPECT_EQ(s.versions_evicted, 0u);
+    EXPECT_FALSE(cache.find("flood-0")) << "the oldest deleted pods go first";
+    EXPECT_TRUE(cache.find("flood-99")) << "the newest stay their while";
+    EXPECT_TRUE(cache.find("real", 0)) << "a present pod's newest version is never history";
+    EXPECT_EQ(cache.size(), 1u);
+}
+
+// Past the bound with no deleted pod left to drop, the oldest earlier versions go, and a session that
+// started under a dropped version is judged as one whose spec is unknown, never by a later one.
+TEST(PodCache, EarlierVersionsPastTheBoundAreDroppedAndWhatHeldUnderThemIsUnknown) {
+    int64_t now = 0;
+    const size_t each = padded("x", "1", 10'000)->footprint();
+    PodCache cache({.max_history_bytes = 3 * each + each / 2}, [&] { return now; });
+    cache.replaced({{"a", padded("a", "1", 10'000)}});
+    now = 5;
+    cache.changed("b", padded("b", "1", 10'000));
+    now = 10;
+    cache.changed("a", padded("a", "2", 10'000));
+    now = 20;
+    cache.changed("b", padded("b", "2", 10'000));
+    now = 30;
+    cache.changed("gone", padded("gone", "1", 10'000));
+    cache.changed("gone", nullptr);
+    EXPECT_EQ(cache.stats().versions_evicted, 0u) << "three pods' worth of history fit";
+    now = 40;
+    cache.changed("a", padded("a", "3", 10'000));  // a's version 2 becomes history: one too many
+    auto s = cache.stats();
+    EXPECT_EQ(s.deleted_evicted, 1u) << "the deleted pod goes first";
+    EXPECT_EQ(s.versions_evicted, 0u);
+    EXPECT_FALSE(cache.find("gone"));
+    now = 50;
+    cache.changed("b", padded("b", "3", 10'000));
+    s = cache.stats();
+    EXPECT_EQ(s.versions_evicted, 1u);
+    EXPECT_LE(s.history_bytes, 3 * each + each / 2);
+    EXPECT_FALSE(cache.find("a", 5)) << "a's version 1, the oldest, was dropped: what held then is unknown";
+    EXPECT_EQ(probe_of(cache.find("a", 15)), "v2");
+    EXPECT_EQ(probe_of(cache.find("b", 7)), "v1") << "b's history is whole";
+    EXPECT_EQ(probe_of(cache.find("b", 55)), "v3");
 }
 
 }  // namespace
