@@ -55,20 +55,19 @@ size_t PodCache::history_of(const Entry& e) {
     return e.deleted_ns || e.versions.empty() ? n : n - e.versions.back().bytes;
 }
 
-void PodCache::add_version(const std::string& uid, std::shared_ptr<const PodInfo> pod, int64_t now) {
+void PodCache::add_version(const std::string& uid, std::shared_ptr<const PodInfo> pod, size_t bytes, int64_t now) {
     Entry& e = entries_[uid];
     size_t before = history_of(e);
     if (e.deleted_ns) e.deleted_ns = 0;  // deleted_ is pruned lazily (expire checks deleted_ns)
     if (!pod->mirror_of.empty()) mirrors_[pod->mirror_of] = uid;
-    put_version(e, std::move(pod), now);
+    put_version(e, std::move(pod), bytes, now);
     stats_.history_bytes = stats_.history_bytes - before + history_of(e);
 }
 
-void PodCache::put_version(Entry& e, std::shared_ptr<const PodInfo> pod, int64_t now) {
+void PodCache::put_version(Entry& e, std::shared_ptr<const PodInfo> pod, size_t bytes, int64_t now) {
     if (!e.versions.empty() && e.versions.back().pod->resource_version == pod->resource_version &&
         !pod->resource_version.empty())
         return;  // the same version again (a relist)
-    size_t bytes = pod->footprint();
     if (!e.versions.empty() && e.versions.back().pod->same_but_version(*pod)) {
         // A status update: the spec held since the last version arrived. Keeping the newer object (for
         // its resourceVersion) in place of the older one, not beside it, bounds a busy pod's memory.
@@ -160,8 +159,12 @@ void PodCache::refused(const std::string& uid) {
 
 void PodCache::replaced(const PodWatchState::PodMap& pods) {
     int64_t now = clock_();
+    std::vector<size_t> bytes;  // in the map's order
+    bytes.reserve(pods.size());
+    for (const auto& [uid, pod] : pods) bytes.push_back(pod->footprint());
     std::lock_guard lock(mutex_);
-    for (const auto& [uid, pod] : pods) add_version(uid, pod, now);
+    auto each = bytes.begin();
+    for (const auto& [uid, pod] : pods) add_version(uid, pod, *each++, now);
     std::vector<std::string> gone;
     for (const auto& [uid, e] : entries_)
         if (!e.deleted_ns && !pods.contains(uid)) gone.push_back(uid);
@@ -172,9 +175,10 @@ void PodCache::replaced(const PodWatchState::PodMap& pods) {
 
 void PodCache::changed(const std::string& uid, std::shared_ptr<const PodInfo> pod) {
     int64_t now = clock_();
+    size_t bytes = pod ? pod->footprint() : 0;
     std::lock_guard lock(mutex_);
     if (pod)
-        add_version(uid, std::move(pod), now);
+        add_version(uid, std::move(pod), bytes, now);
     else
         mark_deleted(uid, now);
     expire(now);

@@ -70,8 +70,9 @@ private:
         bool trimmed = false;           ///< an earlier version was dropped: before versions.front(), unknown
     };
     static size_t history_of(const Entry& e);  ///< all its versions when deleted, else all but the newest
-    void add_version(const std::string& uid, std::shared_ptr<const PodInfo> pod, int64_t now);
-    void put_version(Entry& e, std::shared_ptr<const PodInfo> pod, int64_t now);
+    /// `bytes`: pod->footprint(), counted before the lock is taken (it walks the whole pod).
+    void add_version(const std::string& uid, std::shared_ptr<const PodInfo> pod, size_t bytes, int64_t now);
+    void put_version(Entry& e, std::shared_ptr<const PodInfo> pod, size_t bytes, int64_t now);
     void mark_deleted(const std::string& uid, int64_t now);
     void expire(int64_t now);
     void evict_history();
